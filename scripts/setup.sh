@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install protst-hf with its test tools. Sourced by scripts/test.sh and scripts/run.sh.
+# A pinned CPU build of torch is installed first when the environment has none (an unpinned `torch` would pull a
+# multi-GB CUDA build); GPU users install their CUDA torch before running this.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${PROTST_VENV:-.venv}
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
+python -m pip install -q --upgrade pip
+python -c "import torch" 2>/dev/null || python -m pip install -q "torch==${PROTST_CPU_TORCH:-2.13.0}"
+python -m pip install -q -e ".[dev]"

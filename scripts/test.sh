@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up and run the test suite: `bash scripts/test.sh [pytest arguments]`.
+# Also prepares a second environment with the oldest transformers that pyproject.toml admits, in which the
+# Hub-code test loads a saved model with trust_remote_code (skip with PROTST_SKIP_MIN_TRANSFORMERS=1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+. scripts/setup.sh
+if [ -z "${PROTST_SKIP_MIN_TRANSFORMERS:-}" ]; then
+  MIN=$(sed -n 's/.*"transformers>=\([0-9.]*\).*/\1/p' pyproject.toml)
+  MIN_VENV=.venv-min-transformers
+  [ -x "$MIN_VENV/bin/python" ] || "${PYTHON:-python3}" -m venv "$MIN_VENV"
+  if ! "$MIN_VENV/bin/python" -c "import torch, transformers, sys; sys.exit(transformers.__version__ != '$MIN')" 2>/dev/null; then
+    "$MIN_VENV/bin/python" -m pip install -q --upgrade pip
+    "$MIN_VENV/bin/python" -m pip install -q "torch==${PROTST_CPU_TORCH:-2.13.0}" "transformers==$MIN" safetensors
+  fi
+  export PROTST_MIN_TRANSFORMERS_PYTHON="$PWD/$MIN_VENV/bin/python"
+fi
+export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+python -m ruff check src tests examples
+python -m pytest -q tests "$@"

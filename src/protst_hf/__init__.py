@@ -1,0 +1,66 @@
+"""protst-hf: ProtST (protein language model + biomedical text model) on the Hugging Face stack.
+
+Importing `protst_hf` registers the ProtST classes with the transformers Auto classes, natively, and marks
+them for `register_for_auto_class` so that every saved folder carries its code for `trust_remote_code`.
+"""
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForPreTraining,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoProcessor,
+)
+
+from .data.collator import ProtSTDataCollatorForPretraining
+from .models.protst import (
+    ProtSTConfig,
+    ProtSTForPreTraining,
+    ProtSTForPreTrainingOutput,
+    ProtSTForSequenceClassification,
+    ProtSTForTokenClassification,
+    ProtSTModel,
+    ProtSTOutput,
+    ProtSTPreTrainedModel,
+    ProtSTProcessor,
+    ProtSTSequenceClassifierOutput,
+    contrastive_loss,
+    masked_cross_entropy,
+)
+
+__version__ = "0.1.0"
+
+
+def _register() -> None:
+    AutoConfig.register(ProtSTConfig.model_type, ProtSTConfig, exist_ok=True)
+    for auto_class, model_class in (
+        (AutoModel, ProtSTModel),
+        (AutoModelForPreTraining, ProtSTForPreTraining),
+        (AutoModelForSequenceClassification, ProtSTForSequenceClassification),
+        (AutoModelForTokenClassification, ProtSTForTokenClassification),
+    ):
+        auto_class.register(ProtSTConfig, model_class, exist_ok=True)
+        model_class.register_for_auto_class(auto_class.__name__)
+    AutoProcessor.register(ProtSTConfig, ProtSTProcessor, exist_ok=True)
+    ProtSTConfig.register_for_auto_class()
+    ProtSTProcessor.register_for_auto_class("AutoProcessor")
+
+
+_register()
+
+__all__ = [
+    "ProtSTConfig",
+    "ProtSTDataCollatorForPretraining",
+    "ProtSTForPreTraining",
+    "ProtSTForPreTrainingOutput",
+    "ProtSTForSequenceClassification",
+    "ProtSTForTokenClassification",
+    "ProtSTModel",
+    "ProtSTOutput",
+    "ProtSTPreTrainedModel",
+    "ProtSTProcessor",
+    "ProtSTSequenceClassifierOutput",
+    "contrastive_loss",
+    "masked_cross_entropy",
+]

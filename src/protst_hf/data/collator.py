@@ -1,0 +1,177 @@
+"""Pretraining collator: tokenizes ProtDescribe rows and applies ProtST's masking to both modalities."""
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..models.protst.processing_protst import TEXT_FIELDS, ProtSTProcessor
+
+
+def mask_protein_tokens(
+    input_ids: torch.Tensor,
+    residue_mask: torch.Tensor,
+    mask_token_id: int,
+    mask_rate: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original's protein masking: per protein, max(1, floor(rate * L)) residue positions drawn uniformly WITH
+    replacement (so a position can be drawn twice and fewer distinct positions get masked), each set to
+    `<mask>`; no 80/10/10.
+
+    Args:
+        input_ids (`torch.LongTensor` of shape `(batch, len)`): tokenized proteins, residues contiguous.
+        residue_mask (`torch.BoolTensor` of shape `(batch, len)`): true at residues (not BOS/EOS/padding).
+        mask_token_id (`int`): id of `<mask>`.
+        mask_rate (`float`): 0.15 in ProtST.
+        generator (`torch.Generator`, *optional*): source of the positions.
+
+    Returns:
+        masked input ids and labels (original ids at masked positions, -100 elsewhere), both `(batch, len)`.
+    """
+    lengths = residue_mask.sum(1)  # (B,)
+    if bool((lengths == 0).any()):
+        raise ValueError("a protein without residues cannot be masked")
+    starts = residue_mask.long().argmax(1)  # (B,) first residue position
+    counts = torch.floor(lengths.double() * mask_rate).long().clamp(min=1)  # (B,)
+    rows = torch.repeat_interleave(torch.arange(input_ids.shape[0]), counts)  # (num_draws,)
+    offsets = (torch.rand(rows.shape[0], generator=generator, dtype=torch.float64) * lengths[rows]).long()
+    columns = starts[rows] + offsets
+    labels = torch.full_like(input_ids, -100)
+    labels[rows, columns] = input_ids[rows, columns]
+    masked = input_ids.clone()
+    masked[rows, columns] = mask_token_id
+    return masked, labels
+
+
+def mask_text_tokens(
+    input_ids: torch.Tensor,
+    special_ids: Sequence[int],
+    mask_token_id: int,
+    mask_rate: float = 0.15,
+    attention_mask: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original's text masking: every token that is not special ([CLS], [SEP], padding) is replaced by
+    `[MASK]` with probability `mask_rate`, independently; no 80/10/10.
+
+    Returns:
+        masked input ids and labels (original ids at masked positions, -100 elsewhere), both `(batch, len)`.
+    """
+    candidates = ~torch.isin(input_ids, torch.tensor(list(special_ids), dtype=input_ids.dtype))
+    if attention_mask is not None:
+        candidates &= attention_mask.bool()
+    chosen = (torch.rand(input_ids.shape, generator=generator, dtype=torch.float64) < mask_rate) & candidates
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    masked = torch.where(chosen, torch.full_like(input_ids, mask_token_id), input_ids)
+    return masked, labels
+
+
+class ProtSTDataCollatorForPretraining:
+    """Collate ProtDescribe rows into a masked pretraining batch for [`ProtSTForPreTraining`].
+
+    Each row holds a protein under `sequence` and its text either under `text` (a string) or as the fields
+    `prot_name`, `function`, `subloc`, `similarity`. Proteins are randomly cropped to `crop_length` (450 in the
+    paper), then both modalities are masked as the original (see [`mask_protein_tokens`],
+    [`mask_text_tokens`]).
+
+    Reproducible: batch k of a collator built with seed s is the same in every run, whatever happened before;
+    `state_dict()` / `load_state_dict()` carry the batch counter across a resume.
+
+    Args:
+        processor ([`ProtSTProcessor`]).
+        protein_mask_rate (`float`, *optional*, defaults to 0.15).
+        text_mask_rate (`float`, *optional*, defaults to 0.15).
+        crop_length (`int`, *optional*, defaults to 450): `None` keeps whole proteins (truncated at 1022).
+        seed (`int`, *optional*, defaults to 0).
+        pad_to_multiple_of (`int`, *optional*).
+
+    Example:
+
+    ```python
+    >>> collator = ProtSTDataCollatorForPretraining(processor, seed=0)
+    >>> batch = collator([{"sequence": "MKTAYIAKQR", "function": "FUNCTION: Binds DNA."}])
+    >>> model(**batch).loss
+    ```
+    """
+
+    def __init__(
+        self,
+        processor: ProtSTProcessor,
+        protein_mask_rate: float = 0.15,
+        text_mask_rate: float = 0.15,
+        crop_length: int | None = 450,
+        seed: int = 0,
+        pad_to_multiple_of: int | None = None,
+    ):
+        if not 0 < protein_mask_rate < 1 or not 0 < text_mask_rate < 1:
+            raise ValueError("mask rates must be in (0, 1)")
+        self.processor = processor
+        self.protein_mask_rate = protein_mask_rate
+        self.text_mask_rate = text_mask_rate
+        self.crop_length = crop_length
+        self.seed = seed
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.batches_collated = 0
+
+    @classmethod
+    def from_config(cls, processor: ProtSTProcessor, config, **kwargs) -> "ProtSTDataCollatorForPretraining":
+        """A collator with the mask rates of a [`ProtSTConfig`]."""
+        kwargs.setdefault("protein_mask_rate", config.protein_mask_rate)
+        kwargs.setdefault("text_mask_rate", config.text_mask_rate)
+        return cls(processor, **kwargs)
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "batches_collated": self.batches_collated}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.seed = int(state["seed"])
+        self.batches_collated = int(state["batches_collated"])
+
+    def __call__(self, features: Sequence[Mapping]) -> dict[str, torch.Tensor]:
+        # one random stream per batch, keyed by (seed, batch index): reproducible and resumable
+        rng = np.random.default_rng([self.seed, self.batches_collated])
+        self.batches_collated += 1
+        generator = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+
+        proteins, texts = [], []
+        for index, row in enumerate(features):
+            if "sequence" not in row:
+                raise ValueError(f"row {index} has no `sequence`")
+            proteins.append(row["sequence"])
+            texts.append(row["text"] if "text" in row else {k: row.get(k) for k in TEXT_FIELDS})
+        batch = self.processor(
+            proteins=proteins,
+            text=texts,
+            crop_length=self.crop_length,
+            rng=rng,
+            return_tensors="pt",
+            pad_to_multiple_of=self.pad_to_multiple_of,
+        )
+        protein_tokenizer, tokenizer = self.processor.protein_tokenizer, self.processor.tokenizer
+        protein_ids = batch["protein_input_ids"]
+        residue_mask = batch["protein_attention_mask"].bool() & ~torch.isin(
+            protein_ids, torch.tensor([protein_tokenizer.cls_token_id, protein_tokenizer.eos_token_id])
+        )
+        protein_ids, protein_labels = mask_protein_tokens(
+            protein_ids, residue_mask, protein_tokenizer.mask_token_id, self.protein_mask_rate, generator
+        )
+        text_ids, text_labels = mask_text_tokens(
+            batch["text_input_ids"],
+            [tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id],
+            tokenizer.mask_token_id,
+            self.text_mask_rate,
+            batch["text_attention_mask"],
+            generator,
+        )
+        return {
+            "protein_input_ids": protein_ids,
+            "protein_attention_mask": batch["protein_attention_mask"],
+            "protein_labels": protein_labels,
+            "text_input_ids": text_ids,
+            "text_attention_mask": batch["text_attention_mask"],
+            "text_labels": text_labels,
+        }
+
+
+__all__ = ["ProtSTDataCollatorForPretraining", "mask_protein_tokens", "mask_text_tokens"]

@@ -1,0 +1,260 @@
+"""ProtST configuration: a composite of a protein (ESM) config and a text (BERT-family) config.
+
+This file is shipped to the Hub with saved models: it imports nothing from `protst_hf`.
+"""
+
+import math
+
+from transformers import AutoConfig, EsmConfig, PretrainedConfig
+
+# ESM-2 650M (`facebook/esm2_t33_650M_UR50D`): the protein tower of the paper's ProtST-ESM-2.
+ESM2_650M_CONFIG = {
+    "model_type": "esm",
+    "vocab_size": 33,
+    "mask_token_id": 32,
+    "pad_token_id": 1,
+    "hidden_size": 1280,
+    "num_hidden_layers": 33,
+    "num_attention_heads": 20,
+    "intermediate_size": 5120,
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+    "max_position_embeddings": 1026,
+    "position_embedding_type": "rotary",
+    "emb_layer_norm_before": False,
+    "token_dropout": True,
+    "layer_norm_eps": 1e-5,
+    "initializer_range": 0.02,
+}
+
+# PubMedBERT (`microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract`): BERT-base with its own 30522-token vocab.
+PUBMEDBERT_CONFIG = {
+    "model_type": "bert",
+    "vocab_size": 30522,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "max_position_embeddings": 512,
+    "pad_token_id": 0,
+}
+
+# log(1 / 0.07) = 2.6593: the initial log temperature of CLIP and ProtST
+LOGIT_SCALE_INIT = math.log(1 / 0.07)
+
+# The 20 classes of the residue heads (`mlm_head`, `mmp_protein_head`), in the original's (TorchDrug's) order,
+# so that converted heads keep their meaning.
+RESIDUE_CLASSES = "GASPVTCILNDQKEMHFRYW"
+# Token ids of those 20 residues in the ESM alphabet (identical for every ESM-1b / ESM-2 checkpoint).
+ESM_RESIDUE_TOKEN_IDS = [6, 5, 8, 14, 7, 11, 23, 12, 4, 17, 13, 16, 15, 9, 20, 21, 18, 10, 19, 22]
+
+
+class ProtSTConfig(PretrainedConfig):
+    r"""
+    Configuration of a ProtST model: a protein language model (ESM) and a biomedical text model (BERT-family)
+    aligned by contrastive learning, with a fusion module for multimodal mask prediction.
+
+    The defaults reproduce ProtST-ESM-2 of the paper (Xu et al., ICML 2023): ESM-2 650M, PubMedBERT-abstract,
+    512-d projections, one unscaled fusion layer with batch norm over all positions, all loss weights 1.0,
+    15% masking, `logit_scale` initialised at log(1/0.07) and not clamped, text tower frozen.
+
+    Args:
+        protein_config (`EsmConfig` or `dict`, *optional*):
+            Configuration of the protein tower. Defaults to ESM-2 650M.
+        text_config (`PretrainedConfig` or `dict`, *optional*):
+            Configuration of the text tower; any BERT-family config (a dict must carry `model_type`). Defaults to
+            PubMedBERT-abstract.
+        projection_dim (`int`, *optional*, defaults to 512):
+            Output size of the four projection heads (protein, residue, text, word).
+        fusion_num_layers (`int`, *optional*, defaults to 1):
+            Number of fusion layers. The original has one; more layers is a deviation.
+        fusion_num_attention_heads (`int`, *optional*, defaults to 8):
+            Attention heads of each fusion layer.
+        fusion_hidden_size (`int`, *optional*):
+            Width of the fusion module. Defaults to `projection_dim` (the original). A different width adds a
+            bias-free input projection per modality (a deviation).
+        fusion_scale_attention (`bool`, *optional*, defaults to `False`):
+            Scale fusion attention logits by 1/sqrt(head_dim). The original does NOT scale (raw dot products);
+            `True` is the standard-attention fix.
+        fusion_batch_norm (`bool`, *optional*, defaults to `True`):
+            Apply BatchNorm1d after each fusion layer (before the ReLU), as the original.
+        fusion_batch_norm_valid_only (`bool`, *optional*, defaults to `False`):
+            Compute batch-norm statistics over valid (non-padded) positions only. The original includes the
+            zero-filled padded positions, so its statistics depend on how a batch is padded; `True` fixes that.
+        contrastive_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the symmetric InfoNCE loss (protein->text + text->protein, summed). 0 disables it.
+        mlm_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the unimodal protein masked-language-modelling loss. 0 disables it.
+        mmp_protein_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the multimodal mask prediction loss on the protein side. 0 disables it.
+        mmp_text_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the multimodal mask prediction loss on the text side. 0 disables it.
+        protein_mask_rate (`float`, *optional*, defaults to 0.15):
+            Protein masking: max(1, floor(rate * length)) residues drawn uniformly with replacement, no 80/10/10.
+        text_mask_rate (`float`, *optional*, defaults to 0.15):
+            Text masking: each non-special token masked with this probability, no 80/10/10.
+        logit_scale_init_value (`float`, *optional*, defaults to log(1/0.07) = 2.6593):
+            Initial value of the learnable log temperature of the contrastive logits.
+        logit_scale_max (`float`, *optional*):
+            Clamp `logit_scale` at this value in the forward pass (CLIP uses log(100) = 4.6052). `None`, the
+            original, leaves it unclamped.
+        contrastive_gather (`bool`, *optional*, defaults to `True`):
+            When `torch.distributed` is initialised with several processes, gather embeddings from all of them
+            (with gradient) so the contrastive loss sees the global batch, as the original's `global_contrast`.
+        freeze_text_model (`bool`, *optional*, defaults to `True`):
+            Freeze the text tower (`requires_grad=False`), as the paper.
+        freeze_word_projection (`bool`, *optional*, defaults to `True`):
+            Freeze the per-token text projection (`word_mlp`). The original freezes it at its random
+            initialisation together with the text tower; `False` trains it.
+        protein_cls_token_id (`int`, *optional*, defaults to 0):
+            Id of the protein BOS token (`<cls>` in the ESM alphabet); excluded from the residue readout.
+        protein_eos_token_id (`int`, *optional*, defaults to 2):
+            Id of the protein EOS token (`<eos>` in the ESM alphabet); excluded from the residue readout.
+        residue_token_ids (`list[int]`, *optional*):
+            Protein token ids of the 20 classes predicted by the residue heads, in class order. Defaults to the
+            ESM alphabet ids of G A S P V T C I L N D Q K E M H F R Y W (the original's order). Masked residues
+            whose token is not one of these (X, B, Z, U, O) are not scored.
+        text_cls_token_id (`int`, *optional*, defaults to 2):
+            Id of the text `[CLS]` token (2 in PubMedBERT's vocabulary, 101 in bert-base-uncased); excluded from
+            the text readout together with `[SEP]` and `text_config.pad_token_id`.
+        text_sep_token_id (`int`, *optional*, defaults to 3):
+            Id of the text `[SEP]` token (3 in PubMedBERT's vocabulary, 102 in bert-base-uncased).
+        classifier_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout before the task heads of `ProtSTForSequenceClassification` / `ProtSTForTokenClassification`.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initialisation of the heads and the fusion module.
+
+    Example:
+
+    ```python
+    >>> from transformers import BertConfig, EsmConfig
+    >>> from protst_hf import ProtSTConfig, ProtSTModel
+
+    >>> config = ProtSTConfig()  # ProtST-ESM-2: ESM-2 650M + PubMedBERT
+    >>> tiny = ProtSTConfig(
+    ...     protein_config=EsmConfig(vocab_size=33, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    ...                              intermediate_size=64, pad_token_id=1, mask_token_id=32,
+    ...                              position_embedding_type="rotary", token_dropout=True),
+    ...     text_config=BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    ...                            intermediate_size=64),
+    ...     projection_dim=16, fusion_num_attention_heads=2,
+    ... )
+    >>> model = ProtSTModel(tiny)
+    ```
+    """
+
+    model_type = "protst"
+    sub_configs = {"protein_config": EsmConfig, "text_config": AutoConfig}
+
+    def __init__(
+        self,
+        protein_config=None,
+        text_config=None,
+        projection_dim=512,
+        fusion_num_layers=1,
+        fusion_num_attention_heads=8,
+        fusion_hidden_size=None,
+        fusion_scale_attention=False,
+        fusion_batch_norm=True,
+        fusion_batch_norm_valid_only=False,
+        contrastive_weight=1.0,
+        mlm_weight=1.0,
+        mmp_protein_weight=1.0,
+        mmp_text_weight=1.0,
+        protein_mask_rate=0.15,
+        text_mask_rate=0.15,
+        logit_scale_init_value=LOGIT_SCALE_INIT,
+        logit_scale_max=None,
+        contrastive_gather=True,
+        freeze_text_model=True,
+        freeze_word_projection=True,
+        protein_cls_token_id=0,
+        protein_eos_token_id=2,
+        residue_token_ids=None,
+        text_cls_token_id=2,
+        text_sep_token_id=3,
+        classifier_dropout=0.0,
+        initializer_range=0.02,
+        **kwargs,
+    ):
+        if protein_config is None:
+            protein_config = dict(ESM2_650M_CONFIG)
+        if isinstance(protein_config, dict):
+            protein_config = {k: v for k, v in protein_config.items() if k != "model_type"}
+            protein_config = EsmConfig(**protein_config)
+        if not isinstance(protein_config, EsmConfig):
+            raise ValueError(f"`protein_config` must be an EsmConfig or a dict, got {type(protein_config).__name__}")
+
+        if text_config is None:
+            text_config = dict(PUBMEDBERT_CONFIG)
+        if isinstance(text_config, dict):
+            text_config = dict(text_config)
+            model_type = text_config.pop("model_type", "bert")
+            text_config = AutoConfig.for_model(model_type, **text_config)
+        if not isinstance(text_config, PretrainedConfig):
+            raise ValueError(f"`text_config` must be a config or a dict, got {type(text_config).__name__}")
+
+        fusion_hidden_size = projection_dim if fusion_hidden_size is None else fusion_hidden_size
+        residue_token_ids = list(ESM_RESIDUE_TOKEN_IDS if residue_token_ids is None else residue_token_ids)
+
+        for name, value in (("projection_dim", projection_dim), ("fusion_hidden_size", fusion_hidden_size),
+                            ("fusion_num_layers", fusion_num_layers),
+                            ("fusion_num_attention_heads", fusion_num_attention_heads)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        if fusion_hidden_size % fusion_num_attention_heads != 0:
+            raise ValueError(
+                f"`fusion_hidden_size` ({fusion_hidden_size}) must be divisible by `fusion_num_attention_heads` "
+                f"({fusion_num_attention_heads})"
+            )
+        for name, value in (("contrastive_weight", contrastive_weight), ("mlm_weight", mlm_weight),
+                            ("mmp_protein_weight", mmp_protein_weight), ("mmp_text_weight", mmp_text_weight)):
+            if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
+        for name, value in (("protein_mask_rate", protein_mask_rate), ("text_mask_rate", text_mask_rate)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"`{name}` must be in (0, 1), got {value!r}")
+        if logit_scale_max is not None and logit_scale_max < logit_scale_init_value:
+            raise ValueError(
+                f"`logit_scale_max` ({logit_scale_max}) is below `logit_scale_init_value` ({logit_scale_init_value})"
+            )
+        if len(residue_token_ids) != len(RESIDUE_CLASSES) or len(set(residue_token_ids)) != len(RESIDUE_CLASSES):
+            raise ValueError(
+                f"`residue_token_ids` must hold {len(RESIDUE_CLASSES)} distinct ids, got {residue_token_ids}"
+            )
+        if any(not 0 <= i < protein_config.vocab_size for i in residue_token_ids):
+            raise ValueError(f"`residue_token_ids` {residue_token_ids} fall outside the protein vocabulary")
+        if not 0.0 <= classifier_dropout < 1.0:
+            raise ValueError(f"`classifier_dropout` must be in [0, 1), got {classifier_dropout!r}")
+
+        self.protein_config = protein_config
+        self.text_config = text_config
+        self.projection_dim = projection_dim
+        self.fusion_num_layers = fusion_num_layers
+        self.fusion_num_attention_heads = fusion_num_attention_heads
+        self.fusion_hidden_size = fusion_hidden_size
+        self.fusion_scale_attention = fusion_scale_attention
+        self.fusion_batch_norm = fusion_batch_norm
+        self.fusion_batch_norm_valid_only = fusion_batch_norm_valid_only
+        self.contrastive_weight = float(contrastive_weight)
+        self.mlm_weight = float(mlm_weight)
+        self.mmp_protein_weight = float(mmp_protein_weight)
+        self.mmp_text_weight = float(mmp_text_weight)
+        self.protein_mask_rate = protein_mask_rate
+        self.text_mask_rate = text_mask_rate
+        self.logit_scale_init_value = logit_scale_init_value
+        self.logit_scale_max = logit_scale_max
+        self.contrastive_gather = contrastive_gather
+        self.freeze_text_model = freeze_text_model
+        self.freeze_word_projection = freeze_word_projection
+        self.protein_cls_token_id = protein_cls_token_id
+        self.protein_eos_token_id = protein_eos_token_id
+        self.residue_token_ids = residue_token_ids
+        self.text_cls_token_id = text_cls_token_id
+        self.text_sep_token_id = text_sep_token_id
+        self.classifier_dropout = classifier_dropout
+        self.initializer_range = initializer_range
+        super().__init__(**kwargs)
+
+
+__all__ = ["ProtSTConfig"]

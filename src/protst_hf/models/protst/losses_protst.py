@@ -1,0 +1,151 @@
+"""ProtST losses as pure functions of tensors.
+
+This file is shipped to the Hub with saved models: it imports nothing from `protst_hf`.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+
+@dataclass
+class ContrastiveLossOutput:
+    """Result of [`contrastive_loss`].
+
+    Args:
+        loss (`torch.Tensor`): scalar, CE(protein->text) + CE(text->protein).
+        logits_per_protein (`torch.Tensor`): (local_batch, global_batch), local proteins against all texts.
+        logits_per_text (`torch.Tensor`): (local_batch, global_batch), local texts against all proteins.
+        labels (`torch.Tensor`): (local_batch,), the column of each local pair in the global batch.
+    """
+
+    loss: torch.Tensor
+    logits_per_protein: torch.Tensor
+    logits_per_text: torch.Tensor
+    labels: torch.Tensor
+
+
+def _is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """All-gather the rows of `tensor` from every process, keeping the autograd graph.
+
+    `accelerator.gather` and `dist.all_gather` carry no gradient; this uses
+    `torch.distributed.nn.functional.all_gather`, whose backward sums the gradients of every process into the
+    rows each process contributed. Processes may hold different numbers of rows: rows are padded to the largest
+    count for the collective and the padding is dropped afterwards.
+
+    Args:
+        tensor (`torch.Tensor`): (local_rows, ...).
+
+    Returns:
+        `tuple`: the (global_rows, ...) tensor in rank order, the offset of this process's rows in it, and
+        the number of processes. Without an initialised process group of several processes, `(tensor, 0, 1)`.
+    """
+    if not _is_distributed():
+        return tensor, 0, 1
+    from torch.distributed.nn.functional import all_gather  # differentiable; the functional collectives abort on gloo
+
+    world_size, rank = dist.get_world_size(), dist.get_rank()
+    local_rows = torch.tensor([tensor.shape[0]], device=tensor.device, dtype=torch.long)
+    all_rows = [torch.empty_like(local_rows) for _ in range(world_size)]
+    dist.all_gather(all_rows, local_rows)
+    rows = [int(r.item()) for r in all_rows]
+    max_rows = max(rows)
+    if tensor.shape[0] < max_rows:
+        # pad so that every process sends the same shape; the padding is never read
+        padding = tensor.new_zeros((max_rows - tensor.shape[0], *tensor.shape[1:]))
+        tensor = torch.cat([tensor, padding])
+    with warnings.catch_warnings():
+        # torch >= 2.10 marks it deprecated in favour of functional collectives, which do not run on gloo (CPU)
+        warnings.simplefilter("ignore", FutureWarning)
+        parts = all_gather(tensor)
+    gathered = torch.cat([part[:n] for part, n in zip(parts, rows)])
+    return gathered, sum(rows[:rank]), world_size
+
+
+def contrastive_loss(
+    protein_embeds: torch.Tensor,
+    text_embeds: torch.Tensor,
+    logit_scale: torch.Tensor,
+    gather: bool = True,
+) -> ContrastiveLossOutput:
+    """Symmetric InfoNCE between paired protein and text embeddings.
+
+    logits = exp(logit_scale) * cosine; loss = CE(protein->text) + CE(text->protein), summed as the original.
+    With `gather=True` and an initialised process group, each process scores its local rows against the
+    global batch gathered with gradient (O(local x global), never O(global^2)). The loss of each process is
+    `world_size * sum_of_local_row_losses / global_batch`, so that the mean of the per-process losses, and the
+    process-averaged gradients that DDP and DeepSpeed apply, equal the single-process loss and gradients on the
+    concatenated batch exactly, also when processes hold different batch sizes.
+
+    Args:
+        protein_embeds (`torch.Tensor`): (local_batch, dim), L2-normalised.
+        text_embeds (`torch.Tensor`): (local_batch, dim), L2-normalised, row i paired with protein i.
+        logit_scale (`torch.Tensor`): scalar log temperature (already clamped if clamping is wanted).
+        gather (`bool`): gather across processes when a process group of several processes exists.
+
+    Returns:
+        [`ContrastiveLossOutput`]
+    """
+    if protein_embeds.shape != text_embeds.shape:
+        raise ValueError(f"protein and text embeddings differ in shape: {protein_embeds.shape} vs {text_embeds.shape}")
+    local_batch = protein_embeds.shape[0]
+    if gather:
+        # one collective for both modalities: (global_batch, 2 * dim)
+        both, offset, world_size = gather_with_grad(torch.cat([protein_embeds, text_embeds], dim=-1))
+        all_protein, all_text = both.split(protein_embeds.shape[-1], dim=-1)
+    else:
+        all_protein, all_text, offset, world_size = protein_embeds, text_embeds, 0, 1
+    global_batch = all_protein.shape[0]
+
+    scale = logit_scale.exp()
+    logits_per_protein = scale * protein_embeds @ all_text.t()  # (local_batch, global_batch)
+    logits_per_text = scale * text_embeds @ all_protein.t()  # (local_batch, global_batch)
+    labels = torch.arange(offset, offset + local_batch, device=protein_embeds.device)
+
+    loss_sum = F.cross_entropy(logits_per_protein, labels, reduction="sum") + F.cross_entropy(
+        logits_per_text, labels, reduction="sum"
+    )
+    loss = loss_sum * (world_size / global_batch)
+    return ContrastiveLossOutput(loss, logits_per_protein, logits_per_text, labels)
+
+
+def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+    """Mean cross-entropy over the positions whose label is not `ignore_index`.
+
+    With no scored position the loss is a zero that stays connected to `logits` (so every parameter still
+    receives a gradient, which DDP requires), never NaN.
+
+    Args:
+        logits (`torch.Tensor`): (..., num_classes).
+        labels (`torch.Tensor`): (...), class indices or `ignore_index`.
+
+    Returns:
+        `torch.Tensor`: scalar.
+    """
+    logits = logits.reshape(-1, logits.shape[-1]).float()
+    labels = labels.reshape(-1)
+    # sum / count instead of reduction="mean": no NaN for zero scored positions, and no host sync to check for it
+    total = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="sum")
+    return total / (labels != ignore_index).sum().clamp(min=1)
+
+
+def masked_accuracy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+    """Fraction of scored positions (label != `ignore_index`) where the arg-max of `logits` is the label.
+
+    Returns:
+        `torch.Tensor`: scalar in [0, 1]; NaN when no position is scored.
+    """
+    labels = labels.reshape(-1)
+    valid = labels != ignore_index
+    correct = (logits.reshape(-1, logits.shape[-1]).argmax(-1) == labels) & valid
+    return correct.sum().float() / valid.sum().float()
+
+
+__all__ = ["ContrastiveLossOutput", "contrastive_loss", "gather_with_grad", "masked_accuracy", "masked_cross_entropy"]

@@ -1,0 +1,833 @@
+"""ProtST models: protein (ESM) and text (BERT-family) towers, projection heads, fusion module, task heads.
+
+This file is shipped to the Hub with saved models: it imports its siblings only (`from .x import Y`).
+Shapes in comments: B batch, L residues, T text tokens, H tower width, P projection_dim, F fusion width.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, EsmModel, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_protst import ProtSTConfig
+from .losses_protst import contrastive_loss, masked_accuracy, masked_cross_entropy
+
+
+@dataclass
+class ProtSTOutput(ModelOutput):
+    """Output of [`ProtSTModel`].
+
+    Args:
+        loss (`torch.FloatTensor`, *optional*): the symmetric contrastive loss, when `return_loss=True`.
+        logits_per_protein (`torch.FloatTensor` of shape `(batch, batch)`): exp(logit_scale) * cosine, proteins
+            against texts.
+        logits_per_text (`torch.FloatTensor` of shape `(batch, batch)`): the transpose, texts against proteins.
+        protein_embeds (`torch.FloatTensor` of shape `(batch, projection_dim)`): normalised protein embeddings.
+        text_embeds (`torch.FloatTensor` of shape `(batch, projection_dim)`): normalised text embeddings.
+        residue_embeds (`torch.FloatTensor` of shape `(batch, protein_len - 2, projection_dim)`, *optional*):
+            per-residue projected features (BOS/EOS dropped), when `return_token_embeds=True`.
+        token_embeds (`torch.FloatTensor` of shape `(batch, text_len, projection_dim)`, *optional*): per-token
+            projected text features, when `return_token_embeds=True`.
+        protein_last_hidden_state (`torch.FloatTensor` of shape `(batch, protein_len, hidden)`): protein tower.
+        text_last_hidden_state (`torch.FloatTensor` of shape `(batch, text_len, hidden)`): text tower.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits_per_protein: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    protein_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+    residue_embeds: torch.FloatTensor | None = None
+    token_embeds: torch.FloatTensor | None = None
+    protein_last_hidden_state: torch.FloatTensor | None = None
+    text_last_hidden_state: torch.FloatTensor | None = None
+
+
+@dataclass
+class ProtSTForPreTrainingOutput(ModelOutput):
+    """Output of [`ProtSTForPreTraining`]: the weighted total, each term (unweighted) and each head's accuracy.
+
+    A term whose weight is 0 is not computed: it and its accuracy are `None`.
+
+    Args:
+        loss (`torch.FloatTensor`): contrastive_weight * contrastive_loss + mlm_weight * mlm_loss
+            + mmp_protein_weight * mmp_protein_loss + mmp_text_weight * mmp_text_loss.
+        contrastive_loss (`torch.FloatTensor`, *optional*): CE(protein->text) + CE(text->protein).
+        mlm_loss (`torch.FloatTensor`, *optional*): unimodal protein masked prediction.
+        mmp_protein_loss (`torch.FloatTensor`, *optional*): multimodal masked prediction, protein side.
+        mmp_text_loss (`torch.FloatTensor`, *optional*): multimodal masked prediction, text side.
+        protein_to_text_accuracy, text_to_protein_accuracy, mlm_accuracy, mmp_protein_accuracy,
+        mmp_text_accuracy (`torch.FloatTensor`, *optional*): arg-max accuracy of each head on this batch.
+        logits_per_protein (`torch.FloatTensor` of shape `(batch, global_batch)`, *optional*): local proteins
+            against every text of the (gathered) batch.
+        logits_per_text (`torch.FloatTensor` of shape `(batch, global_batch)`, *optional*): local texts against
+            every protein.
+        protein_embeds, text_embeds (`torch.FloatTensor` of shape `(batch, projection_dim)`, *optional*).
+    """
+
+    loss: torch.FloatTensor | None = None
+    contrastive_loss: torch.FloatTensor | None = None
+    mlm_loss: torch.FloatTensor | None = None
+    mmp_protein_loss: torch.FloatTensor | None = None
+    mmp_text_loss: torch.FloatTensor | None = None
+    protein_to_text_accuracy: torch.FloatTensor | None = None
+    text_to_protein_accuracy: torch.FloatTensor | None = None
+    mlm_accuracy: torch.FloatTensor | None = None
+    mmp_protein_accuracy: torch.FloatTensor | None = None
+    mmp_text_accuracy: torch.FloatTensor | None = None
+    logits_per_protein: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    protein_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+
+
+@dataclass
+class ProtSTSequenceClassifierOutput(ModelOutput):
+    """Output of [`ProtSTForSequenceClassification`] and [`ProtSTForTokenClassification`].
+
+    Args:
+        loss (`torch.FloatTensor`, *optional*): when `labels` are given.
+        logits (`torch.FloatTensor`): `(batch, num_labels)`, or `(batch, protein_len, num_labels)` per residue.
+        pooled_output (`torch.FloatTensor`, *optional*): `(batch, hidden)` mean over residues (sequence task).
+        last_hidden_state (`torch.FloatTensor`): `(batch, protein_len, hidden)` of the protein tower.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    pooled_output: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `hidden` (B, N, D) over the positions where `mask` (B, N) is true; zero rows give zeros."""
+    mask = mask.to(hidden.dtype).unsqueeze(-1)  # (B, N, 1)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def build_protein_tower(protein_config) -> EsmModel:
+    """An `EsmModel` without pooler and contact head: ProtST reads the last layer's residue states only."""
+    model = EsmModel(protein_config, add_pooling_layer=False)
+    return drop_unused_protein_modules(model)
+
+
+def drop_unused_protein_modules(model: EsmModel) -> EsmModel:
+    # the contact head never runs in `forward`; dropping it also spares DDP its unused parameters
+    model.contact_head = None
+    model.pooler = None
+    return model
+
+
+def build_text_tower(text_config) -> PreTrainedModel:
+    """Any BERT-family encoder from its config, without the pooler (ProtST mean-pools token states)."""
+    return drop_unused_text_modules(AutoModel.from_config(text_config))
+
+
+def drop_unused_text_modules(model: PreTrainedModel) -> PreTrainedModel:
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model
+
+
+class ProtSTProjectionHead(nn.Module):
+    """Linear -> ReLU -> Linear, no norm, no dropout: every head of the original (`layers.MLP` with 2 layers)."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+        super().__init__()
+        self.dense = nn.Linear(input_size, hidden_size)
+        self.out_proj = nn.Linear(hidden_size, output_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(F.relu(self.dense(hidden_states)))
+
+
+class ProtSTFusionLayer(nn.Module):
+    """One layer of the original `CrossAttention` fusion.
+
+    Bias-free Q/K/V per modality; four attention maps (protein->protein, protein->text, text->protein,
+    text->text) each with its own softmax; protein_out = (A_pp V_p + A_pt V_t) / 2 and
+    text_out = (A_tp V_p + A_tt V_t) / 2; padded query rows zeroed; then BatchNorm1d per modality and ReLU.
+    No residual, no feed-forward, no LayerNorm. Logits are raw dot products unless `fusion_scale_attention`.
+    """
+
+    def __init__(self, config: ProtSTConfig):
+        super().__init__()
+        width = config.fusion_hidden_size
+        self.num_heads = config.fusion_num_attention_heads
+        self.head_size = width // self.num_heads
+        self.scale = self.head_size**-0.5 if config.fusion_scale_attention else 1.0
+        self.batch_norm_valid_only = config.fusion_batch_norm_valid_only
+        self.protein_query = nn.Linear(width, width, bias=False)
+        self.protein_key = nn.Linear(width, width, bias=False)
+        self.protein_value = nn.Linear(width, width, bias=False)
+        self.text_query = nn.Linear(width, width, bias=False)
+        self.text_key = nn.Linear(width, width, bias=False)
+        self.text_value = nn.Linear(width, width, bias=False)
+        if config.fusion_batch_norm:
+            self.protein_batch_norm = nn.BatchNorm1d(width)
+            self.text_batch_norm = nn.BatchNorm1d(width)
+        else:
+            self.protein_batch_norm = self.text_batch_norm = None
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, N, F) -> (B, heads, N, head_size)
+        return x.view(*x.shape[:2], self.num_heads, self.head_size).transpose(1, 2)
+
+    def _attend(self, query, key, value, key_mask) -> torch.Tensor:
+        # key_mask (B, Nk) bool -> (B, 1, 1, Nk); masked keys get no weight
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=key_mask[:, None, None, :], scale=self.scale)
+        return out.transpose(1, 2).flatten(2)  # (B, Nq, F)
+
+    def _normalize(self, x: torch.Tensor, mask: torch.Tensor, batch_norm: nn.BatchNorm1d | None) -> torch.Tensor:
+        if batch_norm is not None:
+            if self.batch_norm_valid_only:
+                # statistics over valid positions only; padded positions stay zero
+                x = torch.zeros_like(x).masked_scatter(mask.unsqueeze(-1), batch_norm(x[mask]))
+            else:
+                # the original: statistics over every position of the padded (B, N, F) tensor
+                x = batch_norm(x.transpose(1, 2)).transpose(1, 2)
+        return F.relu(x)
+
+    def forward(self, protein_states, protein_mask, text_states, text_mask):
+        # protein_states (B, L, F), protein_mask (B, L) bool; text_states (B, T, F), text_mask (B, T) bool
+        protein_projections = (self.protein_query, self.protein_key, self.protein_value)
+        qp, kp, vp = (self._heads(f(protein_states)) for f in protein_projections)
+        qt, kt, vt = (self._heads(f(text_states)) for f in (self.text_query, self.text_key, self.text_value))
+        protein_out = (self._attend(qp, kp, vp, protein_mask) + self._attend(qp, kt, vt, text_mask)) / 2
+        text_out = (self._attend(qt, kp, vp, protein_mask) + self._attend(qt, kt, vt, text_mask)) / 2
+        # padded query rows carry no attention output, as in the original
+        protein_out = protein_out * protein_mask.unsqueeze(-1).to(protein_out.dtype)
+        text_out = text_out * text_mask.unsqueeze(-1).to(text_out.dtype)
+        protein_out = self._normalize(protein_out, protein_mask, self.protein_batch_norm)
+        text_out = self._normalize(text_out, text_mask, self.text_batch_norm)
+        return protein_out, text_out
+
+
+class ProtSTFusion(nn.Module):
+    """The fusion module: `fusion_num_layers` [`ProtSTFusionLayer`]s over residue and word projections."""
+
+    def __init__(self, config: ProtSTConfig):
+        super().__init__()
+        if config.fusion_hidden_size != config.projection_dim:
+            self.protein_input = nn.Linear(config.projection_dim, config.fusion_hidden_size, bias=False)
+            self.text_input = nn.Linear(config.projection_dim, config.fusion_hidden_size, bias=False)
+        else:
+            self.protein_input = self.text_input = None
+        self.layers = nn.ModuleList(ProtSTFusionLayer(config) for _ in range(config.fusion_num_layers))
+        self.gradient_checkpointing = False
+
+    def forward(self, protein_states, protein_mask, text_states, text_mask):
+        """(B, L, P) protein states with their (B, L) mask, (B, T, P) text states with their (B, T) mask
+        -> fused (B, L, F) protein and (B, T, F) text states."""
+        protein_mask, text_mask = protein_mask.bool(), text_mask.bool()
+        if self.protein_input is not None:
+            protein_states, text_states = self.protein_input(protein_states), self.text_input(text_states)
+        for layer in self.layers:
+            if self.gradient_checkpointing and self.training:
+                protein_states, text_states = self._gradient_checkpointing_func(
+                    layer.__call__, protein_states, protein_mask, text_states, text_mask
+                )
+            else:
+                protein_states, text_states = layer(protein_states, protein_mask, text_states, text_mask)
+        return protein_states, text_states
+
+
+class ProtSTPreTrainedModel(PreTrainedModel):
+    """Weight initialisation, loading and saving shared by the ProtST models."""
+
+    config_class = ProtSTConfig
+    base_model_prefix = "protst"
+    main_input_name = "protein_input_ids"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["EsmLayer", "BertLayer", "ProtSTFusionLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    # ESM / BERT checkpoints carry a contact head and a pooler that ProtST drops
+    _keys_to_ignore_on_load_unexpected = [r"contact_head\.", r"pooler\."]
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, ProtSTModel):
+            nn.init.constant_(module.logit_scale, self.config.logit_scale_init_value)
+
+    def _check_lengths(self, protein_input_ids=None, text_input_ids=None):
+        """Fail clearly, instead of with an index error deep in a tower, on inputs over a tower's position limit."""
+        protein_config, text_config = self.config.protein_config, self.config.text_config
+        if protein_input_ids is not None and protein_config.position_embedding_type == "absolute":
+            limit = protein_config.max_position_embeddings - protein_config.pad_token_id - 1
+            if protein_input_ids.shape[-1] > limit:
+                raise ValueError(
+                    f"protein input has {protein_input_ids.shape[-1]} tokens, over the protein tower's limit of "
+                    f"{limit}: truncate or crop proteins to {limit - 2} residues (the processor does this)"
+                )
+        limit = getattr(text_config, "max_position_embeddings", None)
+        if text_input_ids is not None and limit is not None and text_input_ids.shape[-1] > limit:
+            raise ValueError(
+                f"text input has {text_input_ids.shape[-1]} tokens, over the text tower's limit of {limit}"
+            )
+
+    def encode_protein(self, protein_input_ids, protein_attention_mask=None, **kwargs):
+        """Protein tower (`self.protein_model`): last hidden state (B, L+2, H) and the residue mask (B, L+2)."""
+        self._check_lengths(protein_input_ids=protein_input_ids)
+        if protein_attention_mask is None:
+            protein_attention_mask = (protein_input_ids != self.config.protein_config.pad_token_id).long()
+        hidden = self.protein_model(
+            input_ids=protein_input_ids, attention_mask=protein_attention_mask, **kwargs
+        ).last_hidden_state
+        return hidden, self._residue_mask(protein_input_ids, protein_attention_mask)
+
+    def _residue_mask(self, protein_input_ids, protein_attention_mask):
+        # (B, L+2) bool: residues only (BOS, EOS and padding excluded), the original's readout positions
+        mask = (protein_input_ids != self.config.protein_cls_token_id) & (
+            protein_input_ids != self.config.protein_eos_token_id
+        )
+        mask &= protein_input_ids != self.config.protein_config.pad_token_id
+        if protein_attention_mask is not None:
+            mask &= protein_attention_mask.bool()
+        return mask
+
+    def _text_attention_mask(self, text_input_ids):
+        # (B, T): every token that is not padding
+        pad = getattr(self.config.text_config, "pad_token_id", None)
+        return torch.ones_like(text_input_ids) if pad is None else (text_input_ids != pad).long()
+
+    def _text_content_mask(self, text_input_ids, text_attention_mask):
+        # (B, T) bool: tokens that are not [CLS], [SEP] or padding, the original's text readout positions
+        mask = (text_input_ids != self.config.text_cls_token_id) & (text_input_ids != self.config.text_sep_token_id)
+        pad = getattr(self.config.text_config, "pad_token_id", None)
+        if pad is not None:
+            mask &= text_input_ids != pad
+        if text_attention_mask is not None:
+            mask &= text_attention_mask.bool()
+        return mask
+
+    def _residue_targets(self, protein_labels: torch.Tensor) -> torch.Tensor:
+        """Protein token ids (-100 = ignore) -> class indices of the 20-way residue heads (-100 elsewhere)."""
+        vocab_size = self.config.protein_config.vocab_size
+        table = torch.full((vocab_size,), -100, dtype=torch.long, device=protein_labels.device)
+        table[torch.tensor(self.config.residue_token_ids, device=protein_labels.device)] = torch.arange(
+            len(self.config.residue_token_ids), device=protein_labels.device
+        )
+        scored = (protein_labels >= 0) & (protein_labels < vocab_size)
+        return torch.where(scored, table[protein_labels.clamp(0, vocab_size - 1)], -100)
+
+    def parameter_summary(self) -> dict[str, int]:
+        """Parameter counts per top-level component, with `total` and `trainable`."""
+        summary = {name: sum(p.numel() for p in module.parameters()) for name, module in self.named_children()}
+        summary.update({name: p.numel() for name, p in self.named_parameters(recurse=False)})
+        summary["total"] = sum(p.numel() for p in self.parameters())
+        summary["trainable"] = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return summary
+
+    @classmethod
+    def from_protein_text_pretrained(
+        cls,
+        protein_model_name_or_path: str,
+        text_model_name_or_path: str,
+        protein_model_kwargs: dict | None = None,
+        text_model_kwargs: dict | None = None,
+        **config_overrides,
+    ):
+        """Start a ProtST model from pretrained protein (ESM) and text (BERT-family) checkpoints.
+
+        The towers get the checkpoints' weights; the heads (and fusion) are initialised. Special token ids of the
+        text vocabulary are read from the text checkpoint's tokenizer when it has one.
+
+        Args:
+            protein_model_name_or_path (`str`): e.g. `facebook/esm2_t33_650M_UR50D` or a local folder.
+            text_model_name_or_path (`str`): e.g. `microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract`.
+            protein_model_kwargs, text_model_kwargs (`dict`, *optional*): passed to each `from_pretrained`
+                (`revision`, `dtype`, `attn_implementation`, ...).
+            config_overrides: [`ProtSTConfig`] fields (`projection_dim`, loss weights, ...).
+
+        Example:
+
+        ```python
+        >>> model = ProtSTForPreTraining.from_protein_text_pretrained(
+        ...     "facebook/esm2_t33_650M_UR50D", "microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract")
+        ```
+        """
+        protein_model = EsmModel.from_pretrained(
+            protein_model_name_or_path, add_pooling_layer=False, **(protein_model_kwargs or {})
+        )
+        text_model = AutoModel.from_pretrained(text_model_name_or_path, **(text_model_kwargs or {}))
+        protein_model, text_model = drop_unused_protein_modules(protein_model), drop_unused_text_modules(text_model)
+        special_ids = _text_special_token_ids(text_model_name_or_path, text_model_kwargs)
+        for key, value in special_ids.items():
+            config_overrides.setdefault(key, value)
+        config = ProtSTConfig(protein_config=protein_model.config, text_config=text_model.config, **config_overrides)
+        return cls(config, protein_model=protein_model, text_model=text_model)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, then the config's freezing: loading replaces the parameters, which
+        would otherwise come back trainable."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        for module in model.modules():
+            if isinstance(module, ProtSTModel):
+                module.apply_freezing()
+        return loaded
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # Every ProtST class is listed in `auto_map`, so that a saved folder of any of them loads with any Auto
+        # class through `trust_remote_code` (custom_object_save only adds the class being saved).
+        if self._auto_class is not None:
+            self.config.auto_map = {**_AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+
+def _text_special_token_ids(text_model_name_or_path, text_model_kwargs) -> dict:
+    """`text_cls_token_id` / `text_sep_token_id` from the text checkpoint's tokenizer, when it has one."""
+    from transformers import AutoTokenizer
+
+    kwargs = {k: v for k, v in (text_model_kwargs or {}).items() if k in ("revision", "token", "cache_dir",
+                                                                           "local_files_only")}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path, **kwargs)
+    except (OSError, ValueError, TypeError):
+        return {}
+    ids = {"text_cls_token_id": tokenizer.cls_token_id, "text_sep_token_id": tokenizer.sep_token_id}
+    return {k: v for k, v in ids.items() if v is not None}
+
+
+class ProtSTModel(ProtSTPreTrainedModel):
+    """ProtST's two towers with their projection heads and the learnable temperature.
+
+    Proteins are read as the mean of the protein tower's last layer over residues (BOS, EOS and padding
+    excluded), projected by `protein_projection` (`graph_mlp` in the original); texts as the mean over tokens
+    that are not [CLS], [SEP] or padding, projected by `text_projection` (`text_mlp`). Per-residue and per-token
+    features go through `residue_projection` (`residue_mlp`) and `word_projection` (`word_mlp`).
+
+    Args:
+        config ([`ProtSTConfig`]).
+        protein_model (`EsmModel`, *optional*): an existing protein tower (its config replaces
+            `config.protein_config`).
+        text_model (`PreTrainedModel`, *optional*): an existing text tower (its config replaces
+            `config.text_config`).
+
+    Example:
+
+    ```python
+    >>> batch = processor(proteins=["MKTAYIAKQR"], text=["SUBCELLULAR LOCATION: Nucleus."], return_tensors="pt")
+    >>> probs = model(**batch).logits_per_protein.softmax(-1)
+    ```
+    """
+
+    _keys_to_ignore_on_load_unexpected = ProtSTPreTrainedModel._keys_to_ignore_on_load_unexpected + [
+        r"fusion\.", r"mlm_head\.", r"mmp_protein_head\.", r"mmp_text_head\."
+    ]
+
+    def __init__(self, config: ProtSTConfig, protein_model=None, text_model=None):
+        super().__init__(config)
+        if protein_model is None:
+            protein_model = build_protein_tower(config.protein_config)
+        if text_model is None:
+            text_model = build_text_tower(config.text_config)
+        self.protein_model = protein_model
+        self.text_model = text_model
+        self.config.protein_config = protein_model.config
+        self.config.text_config = text_model.config
+
+        protein_size, text_size = config.protein_config.hidden_size, config.text_config.hidden_size
+        dim = config.projection_dim
+        self.protein_projection = ProtSTProjectionHead(protein_size, protein_size, dim)
+        self.residue_projection = ProtSTProjectionHead(protein_size, protein_size, dim)
+        self.text_projection = ProtSTProjectionHead(text_size, text_size, dim)
+        self.word_projection = ProtSTProjectionHead(text_size, text_size, dim)
+        self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
+        self.post_init()
+        self.apply_freezing()
+
+    def apply_freezing(self):
+        """Set `requires_grad` from `config.freeze_text_model` / `config.freeze_word_projection`."""
+        self.text_model.requires_grad_(not self.config.freeze_text_model)
+        self.word_projection.requires_grad_(not self.config.freeze_word_projection)
+
+    def get_input_embeddings(self):
+        return self.protein_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.protein_model.set_input_embeddings(value)
+
+    def clamped_logit_scale(self) -> torch.Tensor:
+        """`logit_scale`, clamped at `config.logit_scale_max` when set."""
+        if self.config.logit_scale_max is None:
+            return self.logit_scale
+        return self.logit_scale.clamp(max=self.config.logit_scale_max)
+
+    def encode_text(self, text_input_ids, text_attention_mask=None, **kwargs):
+        """Text tower: last hidden state (B, T, H) and the content mask (B, T)."""
+        self._check_lengths(text_input_ids=text_input_ids)
+        if text_attention_mask is None:
+            text_attention_mask = self._text_attention_mask(text_input_ids)
+        hidden = self.text_model(input_ids=text_input_ids, attention_mask=text_attention_mask, **kwargs)
+        hidden = hidden.last_hidden_state
+        return hidden, self._text_content_mask(text_input_ids, text_attention_mask)
+
+    def get_protein_features(
+        self,
+        protein_input_ids: torch.Tensor,
+        protein_attention_mask: torch.Tensor | None = None,
+        normalize: bool = True,
+        project: bool = True,
+    ) -> torch.Tensor:
+        """Protein embeddings: (B, projection_dim), L2-normalised by default; `project=False` gives the raw
+        mean-pooled tower features (B, hidden), the input of the downstream heads."""
+        hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
+        features = masked_mean(hidden, residue_mask)
+        if project:
+            features = self.protein_projection(features)
+        return F.normalize(features, dim=-1) if normalize else features
+
+    def get_text_features(
+        self,
+        text_input_ids: torch.Tensor,
+        text_attention_mask: torch.Tensor | None = None,
+        normalize: bool = True,
+        project: bool = True,
+    ) -> torch.Tensor:
+        """Text embeddings: (B, projection_dim), L2-normalised by default; `project=False` gives the raw
+        mean-pooled tower features (B, hidden)."""
+        hidden, content_mask = self.encode_text(text_input_ids, text_attention_mask)
+        features = masked_mean(hidden, content_mask)
+        if project:
+            features = self.text_projection(features)
+        return F.normalize(features, dim=-1) if normalize else features
+
+    def forward(
+        self,
+        protein_input_ids: torch.Tensor,
+        text_input_ids: torch.Tensor,
+        protein_attention_mask: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        return_loss: bool = False,
+        return_token_embeds: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ProtSTOutput | tuple:
+        """Score every protein of the batch against every text.
+
+        Args:
+            protein_input_ids (`torch.LongTensor` of shape `(batch, protein_len)`): from [`ProtSTProcessor`].
+            text_input_ids (`torch.LongTensor` of shape `(batch_text, text_len)`).
+            protein_attention_mask, text_attention_mask (`torch.LongTensor`, *optional*): 1 = real token.
+            return_loss (`bool`): compute the (local, ungathered) symmetric contrastive loss; needs as many
+                texts as proteins, paired by row.
+            return_token_embeds (`bool`): also return `residue_embeds` and `token_embeds`.
+
+        Returns:
+            [`ProtSTOutput`]
+        """
+        protein_hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
+        text_hidden, content_mask = self.encode_text(text_input_ids, text_attention_mask)
+        protein_embeds = F.normalize(self.protein_projection(masked_mean(protein_hidden, residue_mask)), dim=-1)
+        text_embeds = F.normalize(self.text_projection(masked_mean(text_hidden, content_mask)), dim=-1)
+
+        logits_per_protein = self.clamped_logit_scale().exp() * protein_embeds @ text_embeds.t()
+        loss = None
+        if return_loss:
+            loss = contrastive_loss(protein_embeds, text_embeds, self.clamped_logit_scale(), gather=False).loss
+        residue_embeds = token_embeds = None
+        if return_token_embeds:
+            residue_embeds = self.residue_projection(protein_hidden[:, 1:-1])
+            token_embeds = self.word_projection(text_hidden)
+
+        output = ProtSTOutput(
+            loss=loss,
+            logits_per_protein=logits_per_protein,
+            logits_per_text=logits_per_protein.t(),
+            protein_embeds=protein_embeds,
+            text_embeds=text_embeds,
+            residue_embeds=residue_embeds,
+            token_embeds=token_embeds,
+            protein_last_hidden_state=protein_hidden,
+            text_last_hidden_state=text_hidden,
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        return output if return_dict else output.to_tuple()
+
+
+class ProtSTForPreTraining(ProtSTPreTrainedModel):
+    """ProtST with its three pretraining objectives computed in one forward over masked inputs.
+
+    1. Unimodal MLM: `mlm_head(residue_projection(h))` at masked protein positions.
+    2. Contrastive alignment: symmetric InfoNCE between protein and text embeddings, gathered across processes
+       with gradient.
+    3. Multimodal mask prediction: fusion of residue and word projections, then `mmp_protein_head` at masked
+       protein positions and `mmp_text_head` (full text vocabulary) at masked text positions.
+
+    Inputs come from [`ProtSTDataCollatorForPretraining`]: masked `protein_input_ids` / `text_input_ids` and
+    `protein_labels` / `text_labels` holding the original token ids at masked positions and -100 elsewhere.
+
+    Args:
+        config ([`ProtSTConfig`]).
+        protein_model, text_model (*optional*): existing towers, as in [`ProtSTModel`].
+    """
+
+    def __init__(self, config: ProtSTConfig, protein_model=None, text_model=None):
+        super().__init__(config)
+        self.protst = ProtSTModel(config, protein_model=protein_model, text_model=text_model)
+        num_residues, dim, width = len(config.residue_token_ids), config.projection_dim, config.fusion_hidden_size
+        self.fusion = ProtSTFusion(config)
+        self.mlm_head = ProtSTProjectionHead(dim, dim, num_residues)
+        self.mmp_protein_head = ProtSTProjectionHead(width, width, num_residues)
+        self.mmp_text_head = ProtSTProjectionHead(width, width, config.text_config.vocab_size)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.protst.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.protst.set_input_embeddings(value)
+
+    def forward(
+        self,
+        protein_input_ids: torch.Tensor,
+        text_input_ids: torch.Tensor,
+        protein_attention_mask: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        protein_labels: torch.Tensor | None = None,
+        text_labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ProtSTForPreTrainingOutput | tuple:
+        """Weighted sum of the ProtST objectives; a term with weight 0 is skipped entirely.
+
+        Args:
+            protein_input_ids (`torch.LongTensor` of shape `(batch, protein_len)`): masked protein tokens.
+            text_input_ids (`torch.LongTensor` of shape `(batch, text_len)`): masked text tokens, row i paired
+                with protein i.
+            protein_attention_mask, text_attention_mask (`torch.LongTensor`, *optional*).
+            protein_labels (`torch.LongTensor` of shape `(batch, protein_len)`): original protein token ids at
+                masked positions, -100 elsewhere; needed when `mlm_weight` or `mmp_protein_weight` > 0.
+            text_labels (`torch.LongTensor` of shape `(batch, text_len)`): original text token ids at masked
+                positions, -100 elsewhere; needed when `mmp_text_weight` > 0.
+
+        Returns:
+            [`ProtSTForPreTrainingOutput`]
+        """
+        config = self.config
+        protst = self.protst
+        needs_fusion = config.mmp_protein_weight > 0 or config.mmp_text_weight > 0
+        needs_residues = config.mlm_weight > 0 or config.mmp_protein_weight > 0
+        if needs_residues and protein_labels is None:
+            raise ValueError("`protein_labels` are required when `mlm_weight` or `mmp_protein_weight` > 0")
+        if config.mmp_text_weight > 0 and text_labels is None:
+            raise ValueError("`text_labels` are required when `mmp_text_weight` > 0")
+        if protein_labels is not None and protein_labels.shape != protein_input_ids.shape:
+            raise ValueError(f"`protein_labels` {tuple(protein_labels.shape)} must match `protein_input_ids` "
+                             f"{tuple(protein_input_ids.shape)}")
+        if text_labels is not None and text_labels.shape != text_input_ids.shape:
+            raise ValueError(f"`text_labels` {tuple(text_labels.shape)} must match `text_input_ids` "
+                             f"{tuple(text_input_ids.shape)}")
+        if text_attention_mask is None:
+            text_attention_mask = self._text_attention_mask(text_input_ids)
+
+        protein_hidden, residue_mask = protst.encode_protein(protein_input_ids, protein_attention_mask)
+        text_hidden, content_mask = protst.encode_text(text_input_ids, text_attention_mask)
+        out = ProtSTForPreTrainingOutput()
+        loss = protein_hidden.new_zeros(())
+
+        if config.contrastive_weight > 0:
+            protein_features = protst.protein_projection(masked_mean(protein_hidden, residue_mask))
+            out.protein_embeds = F.normalize(protein_features, dim=-1)
+            out.text_embeds = F.normalize(protst.text_projection(masked_mean(text_hidden, content_mask)), dim=-1)
+            result = contrastive_loss(
+                out.protein_embeds, out.text_embeds, protst.clamped_logit_scale(), gather=config.contrastive_gather
+            )
+            out.contrastive_loss = result.loss
+            out.logits_per_protein, out.logits_per_text = result.logits_per_protein, result.logits_per_text
+            out.protein_to_text_accuracy = (result.logits_per_protein.argmax(-1) == result.labels).float().mean()
+            out.text_to_protein_accuracy = (result.logits_per_text.argmax(-1) == result.labels).float().mean()
+            loss = loss + config.contrastive_weight * result.loss
+
+        if needs_residues or needs_fusion:
+            # residues only, the original's layout: (B, L, P), BOS dropped, EOS and padding masked
+            residue_embeds = protst.residue_projection(protein_hidden[:, 1:-1])
+            residue_valid = residue_mask[:, 1:-1]
+        if needs_residues:
+            residue_targets = self._residue_targets(protein_labels[:, 1:-1])  # (B, L) classes or -100
+            masked_residues = residue_targets != -100
+            residue_targets = residue_targets[masked_residues]  # (num_masked,)
+
+        if config.mlm_weight > 0:
+            mlm_logits = self.mlm_head(residue_embeds[masked_residues])  # (num_masked, 20)
+            out.mlm_loss = masked_cross_entropy(mlm_logits, residue_targets)
+            out.mlm_accuracy = masked_accuracy(mlm_logits, residue_targets)
+            loss = loss + config.mlm_weight * out.mlm_loss
+
+        if needs_fusion:
+            word_embeds = protst.word_projection(text_hidden)  # (B, T, P)
+            fused_protein, fused_text = self.fusion(residue_embeds, residue_valid, word_embeds, text_attention_mask)
+            if config.mmp_protein_weight > 0:
+                mmp_logits = self.mmp_protein_head(fused_protein[masked_residues])  # (num_masked, 20)
+                out.mmp_protein_loss = masked_cross_entropy(mmp_logits, residue_targets)
+                out.mmp_protein_accuracy = masked_accuracy(mmp_logits, residue_targets)
+                loss = loss + config.mmp_protein_weight * out.mmp_protein_loss
+            if config.mmp_text_weight > 0:
+                masked_tokens = text_labels != -100
+                text_targets = text_labels[masked_tokens]
+                mmp_logits = self.mmp_text_head(fused_text[masked_tokens])  # (num_masked, text_vocab)
+                out.mmp_text_loss = masked_cross_entropy(mmp_logits, text_targets)
+                out.mmp_text_accuracy = masked_accuracy(mmp_logits, text_targets)
+                loss = loss + config.mmp_text_weight * out.mmp_text_loss
+
+        out.loss = loss
+        return_dict = return_dict if return_dict is not None else config.return_dict
+        return out if return_dict else out.to_tuple()
+
+
+class ProtSTProteinTaskModel(ProtSTPreTrainedModel):
+    """Base of the task heads: the protein tower only, and a 2-layer MLP head (`classifier`) with dropout.
+
+    Loads from a [`ProtSTModel`] or [`ProtSTForPreTraining`] checkpoint: the protein tower is kept, the text
+    tower and pretraining heads are dropped.
+    """
+
+    _keys_to_ignore_on_load_unexpected = ProtSTPreTrainedModel._keys_to_ignore_on_load_unexpected + [
+        r"text_model\.", r"_projection\.", r"logit_scale", r"fusion\.", r"mlm_head\.", r"mmp_"
+    ]
+
+    def __init__(self, config: ProtSTConfig, protein_model=None):
+        super().__init__(config)
+        self.protein_model = protein_model if protein_model is not None else build_protein_tower(config.protein_config)
+        self.config.protein_config = self.protein_model.config
+        hidden = config.protein_config.hidden_size
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = ProtSTProjectionHead(hidden, hidden, config.num_labels)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.protein_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.protein_model.set_input_embeddings(value)
+
+    def _output(self, output: "ProtSTSequenceClassifierOutput", return_dict: bool | None):
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        return output if return_dict else output.to_tuple()
+
+
+class ProtSTForSequenceClassification(ProtSTProteinTaskModel):
+    """Protein-level task head, the spec's downstream protocol: a 2-layer MLP on the raw mean-pooled residue
+    features of the protein tower. `config.problem_type` selects single-label (cross-entropy), multi-label
+    (BCE with logits) or regression (MSE); it is inferred from `num_labels` and the label dtype when unset.
+
+    Args:
+        config ([`ProtSTConfig`]): `num_labels`, `problem_type`, `classifier_dropout` apply.
+        protein_model (`EsmModel`, *optional*): an existing protein tower.
+    """
+
+    def forward(
+        self,
+        protein_input_ids: torch.Tensor,
+        protein_attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ProtSTSequenceClassifierOutput | tuple:
+        """
+        Args:
+            protein_input_ids (`torch.LongTensor` of shape `(batch, protein_len)`).
+            protein_attention_mask (`torch.LongTensor`, *optional*).
+            labels (`torch.Tensor`, *optional*): `(batch,)` class ids, `(batch, num_labels)` multi-hot floats, or
+                `(batch,)` / `(batch, num_labels)` regression targets.
+
+        Returns:
+            [`ProtSTSequenceClassifierOutput`]
+        """
+        hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
+        pooled = masked_mean(hidden, residue_mask)
+        logits = self.classifier(self.dropout(pooled))
+        loss = _task_loss(self.config, logits, labels) if labels is not None else None
+        return self._output(
+            ProtSTSequenceClassifierOutput(loss=loss, logits=logits, pooled_output=pooled, last_hidden_state=hidden),
+            return_dict,
+        )
+
+
+class ProtSTForTokenClassification(ProtSTProteinTaskModel):
+    """Residue-level task head on the protein tower: a 2-layer MLP on each position's last hidden state.
+
+    Logits and labels use the tokenized layout `(batch, protein_len, ...)`, BOS/EOS included, as
+    `EsmForTokenClassification`: put -100 at BOS, EOS and padding (and anything else not to score).
+
+    Args:
+        config ([`ProtSTConfig`]): `num_labels`, `problem_type`, `classifier_dropout` apply.
+        protein_model (`EsmModel`, *optional*): an existing protein tower.
+    """
+
+    def forward(
+        self,
+        protein_input_ids: torch.Tensor,
+        protein_attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ProtSTSequenceClassifierOutput | tuple:
+        """
+        Args:
+            protein_input_ids (`torch.LongTensor` of shape `(batch, protein_len)`).
+            protein_attention_mask (`torch.LongTensor`, *optional*).
+            labels (`torch.Tensor`, *optional*): `(batch, protein_len)` class ids with -100 where not scored,
+                `(batch, protein_len, num_labels)` multi-hot floats, or regression targets.
+
+        Returns:
+            [`ProtSTSequenceClassifierOutput`]
+        """
+        hidden, _ = self.encode_protein(protein_input_ids, protein_attention_mask)
+        logits = self.classifier(self.dropout(hidden))  # (B, L+2, num_labels)
+        loss = _task_loss(self.config, logits, labels) if labels is not None else None
+        return self._output(ProtSTSequenceClassifierOutput(loss=loss, logits=logits, last_hidden_state=hidden),
+                            return_dict)
+
+
+def _task_loss(config: ProtSTConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Loss of a task head by `config.problem_type` (inferred and stored on first use, as transformers does)."""
+    if config.problem_type is None:
+        if config.num_labels == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    if config.problem_type == "regression":
+        prediction = logits.squeeze(-1) if config.num_labels == 1 else logits
+        target = labels.to(logits.dtype).reshape(prediction.shape)
+        valid = ~torch.isnan(target)  # NaN marks an unscored target (e.g. a residue without a value)
+        return F.mse_loss(prediction[valid], target[valid])
+    if config.problem_type == "single_label_classification":
+        return masked_cross_entropy(logits, labels.long())
+    if config.problem_type == "multi_label_classification":
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+    raise ValueError(f"unknown `problem_type` {config.problem_type!r}")
+
+
+_AUTO_MAP = {
+    "AutoConfig": "configuration_protst.ProtSTConfig",
+    "AutoModel": "modeling_protst.ProtSTModel",
+    "AutoModelForPreTraining": "modeling_protst.ProtSTForPreTraining",
+    "AutoModelForSequenceClassification": "modeling_protst.ProtSTForSequenceClassification",
+    "AutoModelForTokenClassification": "modeling_protst.ProtSTForTokenClassification",
+}
+
+__all__ = [
+    "ProtSTForPreTraining",
+    "ProtSTForPreTrainingOutput",
+    "ProtSTForSequenceClassification",
+    "ProtSTForTokenClassification",
+    "ProtSTFusion",
+    "ProtSTFusionLayer",
+    "ProtSTModel",
+    "ProtSTOutput",
+    "ProtSTPreTrainedModel",
+    "ProtSTProjectionHead",
+    "ProtSTProteinTaskModel",
+    "ProtSTSequenceClassifierOutput",
+    "masked_mean",
+]

@@ -1,0 +1,102 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from protst_hf import ProtSTDataCollatorForPretraining
+from protst_hf.data.collator import mask_protein_tokens, mask_text_tokens
+from protst_hf.models.protst.processing_protst import TEXT_FIELDS
+
+
+def test_batch_keys_shapes_and_label_alignment(processor, rows):
+    collator = ProtSTDataCollatorForPretraining(processor, seed=3)
+    batch = collator(rows[:6])
+    assert set(batch) == {"protein_input_ids", "protein_attention_mask", "protein_labels", "text_input_ids",
+                          "text_attention_mask", "text_labels"}
+    assert batch["protein_labels"].shape == batch["protein_input_ids"].shape
+    assert batch["text_labels"].shape == batch["text_input_ids"].shape
+    mask_id = processor.protein_tokenizer.mask_token_id
+    masked = batch["protein_labels"] != -100
+    assert (batch["protein_input_ids"][masked] == mask_id).all()
+    assert (batch["protein_labels"][masked] > 3).all()  # residues only, never BOS/EOS/padding
+    text_masked = batch["text_labels"] != -100
+    assert (batch["text_input_ids"][text_masked] == processor.tokenizer.mask_token_id).all()
+    specials = [processor.tokenizer.cls_token_id, processor.tokenizer.sep_token_id, processor.tokenizer.pad_token_id]
+    assert not torch.isin(batch["text_labels"][text_masked], torch.tensor(specials)).any()
+    # unmasked positions keep their tokens: the original sequence comes back by undoing the masks
+    restored = torch.where(masked, batch["protein_labels"], batch["protein_input_ids"])
+    rng = np.random.default_rng([3, 0])  # the collator's stream for batch 0 of seed 3
+    rng.integers(0, 2**62)  # its first draw seeds the masking generator
+    expected = processor(proteins=[r["sequence"] for r in rows[:6]], crop_length=450, rng=rng, return_tensors="pt")
+    assert torch.equal(restored, expected["protein_input_ids"])
+
+
+def test_every_protein_gets_at_least_one_mask_and_the_count_rule(processor):
+    ids = processor(proteins=["MKT", "A" * 20, "C" * 100], return_tensors="pt")
+    residues = ids["protein_attention_mask"].bool() & (ids["protein_input_ids"] > 3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        masked, labels = mask_protein_tokens(ids["protein_input_ids"], residues, 32, 0.15, generator)
+        counts = (labels != -100).sum(1).tolist()
+        assert counts[0] == 1  # max(1, floor(0.45)) = 1
+        assert 1 <= counts[1] <= 3  # 3 draws with replacement
+        assert 1 <= counts[2] <= 15
+
+
+def test_protein_masking_rate_over_many_draws(processor):
+    length, rate, draws = 100, 0.15, 4000
+    ids = processor(proteins=["ACDEFGHIKLMNPQRSTVWY" * 5], return_tensors="pt")
+    residues = ids["protein_attention_mask"].bool() & (ids["protein_input_ids"] > 3)
+    batch = ids["protein_input_ids"].repeat(draws, 1)
+    _, labels = mask_protein_tokens(batch, residues.repeat(draws, 1), 32, rate, torch.Generator().manual_seed(1))
+    distinct = (labels != -100).sum(1).double()
+    # 15 draws with replacement over 100 residues: E[distinct] = 100 * (1 - 0.99 ** 15) = 13.99
+    expected = length * (1 - (1 - 1 / length) ** math.floor(rate * length))
+    assert distinct.mean().item() == pytest.approx(expected, abs=0.05)
+    assert distinct.max() <= 15
+    # uniform over positions: every residue position is picked about equally often
+    per_position = (labels != -100).double().mean(0)[1:-1]
+    assert per_position.min() > 0.11 and per_position.max() < 0.17
+
+
+def test_text_masking_rate_over_many_draws(processor, rows):
+    texts = [{k: r[k] for k in TEXT_FIELDS} for r in rows]
+    batch = processor(text=texts, return_tensors="pt")
+    ids = batch["text_input_ids"].repeat(40, 1)
+    attention = batch["text_attention_mask"].repeat(40, 1)
+    specials = [processor.tokenizer.cls_token_id, processor.tokenizer.sep_token_id, processor.tokenizer.pad_token_id]
+    masked, labels = mask_text_tokens(ids, specials, processor.tokenizer.mask_token_id, 0.15, attention,
+                                      torch.Generator().manual_seed(2))
+    candidates = attention.bool() & ~torch.isin(ids, torch.tensor(specials))
+    rate = (labels != -100).sum().item() / candidates.sum().item()
+    assert candidates.sum() > 50_000
+    assert rate == pytest.approx(0.15, abs=0.005)
+    assert ((labels != -100) & ~candidates).sum() == 0  # [CLS], [SEP], padding never masked
+    assert torch.equal(torch.where(labels != -100, labels, masked), ids)
+
+
+def test_reproducible_and_resumable(processor, rows):
+    first = ProtSTDataCollatorForPretraining(processor, seed=11)
+    batches = [first(rows[i : i + 4]) for i in range(0, 12, 4)]
+    again = ProtSTDataCollatorForPretraining(processor, seed=11)
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(batches, [again(rows[i : i + 4]) for i in range(0, 12, 4)])
+               for k in a)
+    resumed = ProtSTDataCollatorForPretraining(processor, seed=0)
+    resumed.load_state_dict({"seed": 11, "batches_collated": 2})
+    third = resumed(rows[8:12])
+    assert all(torch.equal(third[k], batches[2][k]) for k in third)
+    other = ProtSTDataCollatorForPretraining(processor, seed=12)(rows[0:4])
+    assert not torch.equal(other["protein_labels"], batches[0]["protein_labels"])
+
+
+def test_crop_applies_to_long_proteins(processor):
+    collator = ProtSTDataCollatorForPretraining(processor, crop_length=50, seed=0)
+    batch = collator([{"sequence": "ACDEFGHIKL" * 30, "text": "a long protein"}, {"sequence": "MKT", "text": "short"}])
+    assert batch["protein_input_ids"].shape[1] == 52
+    assert batch["protein_attention_mask"].sum(1).tolist() == [52, 5]
+
+
+def test_rows_without_sequence_fail_clearly(processor):
+    with pytest.raises(ValueError, match="row 1 has no `sequence`"):
+        ProtSTDataCollatorForPretraining(processor)([{"sequence": "MKT", "text": "x"}, {"text": "y"}])
