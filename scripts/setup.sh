@@ -12,3 +12,10 @@ VENV=${PROTST_VENV:-.venv}
 python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q "torch==${PROTST_CPU_TORCH:-2.13.0}"
 python -m pip install -q -e ".[dev]"
+# MMseqs2 for homology-aware splits (Debian/Ubuntu package; elsewhere: conda install -c bioconda mmseqs2)
+if ! command -v mmseqs >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get install -y -qq mmseqs2 >/dev/null 2>&1 \
+    || { $SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq mmseqs2 >/dev/null 2>&1; } \
+    || echo "warning: could not install mmseqs2; homology-aware splits and their tests will be unavailable" >&2
+fi

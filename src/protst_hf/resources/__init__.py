@@ -5,14 +5,14 @@
 - `text_tokenizer/vocab.txt`: a 2,000-token lower-cased WordPiece vocabulary trained on the text of the sample
   below, with PubMedBERT's special-token layout ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4). A demo stand-in
   for PubMedBERT's vocabulary, which needs the Hub.
-- `swissprot_2022_sample.jsonl`: 175 real Swiss-Prot protein-text pairs (UniProt 2022, CC BY 4.0) in the
-  ProtDescribe fields (`accession`, `sequence`, `prot_name`, `function`, `subloc`, `similarity`).
+- `uniprot_sprot_2022_sample.xml.gz`: 250 real Swiss-Prot entries in UniProt XML (UniProt 2022, CC BY 4.0): the
+  built-in input of `protst build-protdescribe` and of the main job.
 """
 
-import json
 from pathlib import Path
 
 RESOURCES = Path(__file__).parent
+UNIPROT_SAMPLE = RESOURCES / "uniprot_sprot_2022_sample.xml.gz"
 
 
 def demo_processor():
@@ -47,9 +47,11 @@ def demo_config(**overrides):
 
 
 def demo_rows() -> list[dict]:
-    """The 175 Swiss-Prot pairs of `swissprot_2022_sample.jsonl`."""
-    with open(RESOURCES / "swissprot_2022_sample.jsonl") as f:
-        return [json.loads(line) for line in f]
+    """ProtDescribe rows of the built-in Swiss-Prot sample (the entries with a FUNCTION comment)."""
+    from ..data.protdescribe import protdescribe_row
+    from ..data.uniprot import iter_uniprot
+
+    return [row for row in map(protdescribe_row, iter_uniprot(UNIPROT_SAMPLE)) if row["function"]]
 
 
-__all__ = ["RESOURCES", "demo_config", "demo_processor", "demo_rows"]
+__all__ = ["RESOURCES", "UNIPROT_SAMPLE", "demo_config", "demo_processor", "demo_rows"]

@@ -1,0 +1,370 @@
+"""ProtDescribe, ProtST's pretraining set, built from raw UniProtKB into parquet shards with a dataset card.
+
+Two passes in bounded memory: the first streams the UniProt files through the parsers, cleans each record into a
+row, drops exact duplicates and writes all rows to a work file (plus a FASTA for MMseqs2); the split is then
+computed (MMseqs2 clusters, or random when asked); the second pass routes the rows into `data/<split>-*.parquet`.
+
+Example:
+
+```python
+>>> report = build_protdescribe(["uniprot_sprot.xml.gz"], "protdescribe", split="mmseqs", identity=0.5)
+>>> from datasets import load_dataset
+>>> dataset = load_dataset("protdescribe")  # train / validation / test
+```
+"""
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Features, List, Value
+
+from .splits import SPLIT_NAMES, assign_splits, mmseqs_cluster, mmseqs_search, read_sequences, write_fasta
+from .uniprot import ParseReport, UniProtRecord, clean_text, iter_uniprot
+
+TEXT_COLUMNS = ("prot_name", "function", "subloc", "similarity")
+
+PROTDESCRIBE_FEATURES = Features(
+    {
+        "accession": Value("string"),
+        "entry_name": Value("string"),
+        "organism": Value("string"),
+        "taxon_id": Value("int64"),
+        "sequence": Value("string"),
+        "length": Value("int32"),
+        "prot_name": Value("string"),
+        "function": Value("string"),
+        "subloc": Value("string"),
+        "similarity": Value("string"),
+        "location_terms": List(Value("string")),
+        "go_terms": List(Value("string")),
+        "ec_numbers": List(Value("string")),
+        "keywords": List(Value("string")),
+        "cluster": Value("int64"),
+    }
+)
+
+# The columns of the original ProtST TSV (`mila-intel/ProtDescribe`), in its order, text as UniProt exports it
+ORIGINAL_FEATURES = Features(
+    {name: Value("string") for name in ("Sequence", "ProteinName", "Function", "SubcellularLocation", "Similarity")}
+)
+
+
+def protdescribe_row(record: UniProtRecord) -> dict:
+    """A ProtDescribe row: UniProt-style texts with their topic prefixes, evidence tags and citations removed."""
+    return {
+        "accession": record.accession,
+        "entry_name": record.entry_name,
+        "organism": record.organism,
+        "taxon_id": record.taxon_id,
+        "sequence": record.sequence,
+        "length": len(record.sequence),
+        "prot_name": clean_text(record.protein_names),
+        "function": clean_text(" ".join(record.function)),
+        "subloc": clean_text(" ".join(record.subcellular_location)),
+        "similarity": clean_text(" ".join(record.similarity)),
+        "location_terms": record.location_terms,
+        "go_terms": record.go_terms,
+        "ec_numbers": record.ec_numbers,
+        "keywords": record.keywords,
+        "cluster": -1,  # set when the split is made
+    }
+
+
+def original_row(record: UniProtRecord) -> dict:
+    """A row of the original TSV's columns, texts as UniProt's TSV export writes them (evidence kept)."""
+    return {
+        "Sequence": record.sequence,
+        "ProteinName": record.protein_names,
+        "Function": " ".join(record.function),
+        "SubcellularLocation": " ".join(record.subcellular_location),
+        "Similarity": " ".join(record.similarity),
+    }
+
+
+class ShardedParquetWriter:
+    """Rows -> `<folder>/<name>-00000-of-0000N.parquet`, a new shard every `rows_per_shard` rows."""
+
+    def __init__(self, folder: Path, name: str, features: Features, rows_per_shard: int = 100_000):
+        self.folder, self.name, self.features = folder, name, features
+        self.schema = features.arrow_schema
+        self.rows_per_shard = rows_per_shard
+        self.paths: list[Path] = []
+        self.rows = 0
+        self._writer = None
+        self._buffer: list[dict] = []
+        self._in_shard = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, row: dict) -> None:
+        self._buffer.append(row)
+        self.rows += 1
+        if len(self._buffer) >= 10_000:
+            self._flush()
+
+    def _flush(self) -> None:
+        while self._buffer:
+            if self._writer is None:
+                path = self.folder / f"{self.name}-{len(self.paths):05d}.parquet.tmp"
+                self.paths.append(path)
+                self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+                self._in_shard = 0
+            take = min(len(self._buffer), self.rows_per_shard - self._in_shard)
+            chunk, self._buffer = self._buffer[:take], self._buffer[take:]
+            self._writer.write_table(pa.Table.from_pylist(chunk, schema=self.schema))
+            self._in_shard += take
+            if self._in_shard >= self.rows_per_shard:
+                self._writer.close()
+                self._writer = None
+
+    def close(self) -> list[Path]:
+        """Finish and give the shards their final `-of-N` names (a crashed build leaves only `.tmp` files)."""
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+        if not self.paths:  # an empty split still gets a (zero-row) file, so every declared split loads
+            path = self.folder / f"{self.name}-00000.parquet.tmp"
+            pq.write_table(self.schema.empty_table(), path, compression="zstd")
+            self.paths.append(path)
+        final = []
+        for index, path in enumerate(self.paths):
+            target = self.folder / f"{self.name}-{index:05d}-of-{len(self.paths):05d}.parquet"
+            path.rename(target)
+            final.append(target)
+        return final
+
+
+def build_protdescribe(
+    inputs: Iterable[str | Path],
+    output_dir: str | Path,
+    split: str = "mmseqs",
+    identity: float = 0.5,
+    coverage: float = 0.8,
+    ratios: tuple[float, float, float] = (0.98, 0.01, 0.01),
+    seed: int = 0,
+    leakage_against: Iterable[str | Path] = (),
+    leakage_identity: float = 0.5,
+    remove_leaking: bool = False,
+    with_original: bool = True,
+    rows_per_shard: int = 100_000,
+    release: str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Build ProtDescribe from UniProtKB files into `output_dir` and return the build report.
+
+    Args:
+        inputs: UniProtKB XML or flat files, plain or gzipped.
+        output_dir: written: `data/{train,validation,test}-*.parquet`, `original/train-*.parquet` (the
+            original TSV's columns), `README.md` (dataset card), `build_report.json`.
+        split: `"mmseqs"` (homology-aware, needs MMseqs2), `"random"` (whole groups of identical sequences), or
+            `"none"` (everything in train).
+        identity, coverage: MMseqs2 clustering thresholds (`--min-seq-id`, `-c`).
+        ratios: train / validation / test fractions of rows.
+        seed: split seed.
+        leakage_against: benchmark FASTA/CSV files; for each, the fraction of its proteins with a hit at or above
+            `leakage_identity` in each split is reported.
+        remove_leaking: drop the rows hit by any benchmark protein (counted per split).
+        with_original: also write the `original` config.
+        rows_per_shard: rows per parquet shard.
+        release: UniProt release to state in the card (e.g. "2024_06"); the newest entry date is always reported.
+        threads: MMseqs2 threads.
+        progress: show a progress bar with records/s.
+    """
+    if split not in ("mmseqs", "random", "none"):
+        raise ValueError(f"split must be 'mmseqs', 'random' or 'none', got {split!r}")
+    started = time.perf_counter()
+    output_dir = Path(output_dir)
+    work = output_dir / ".work"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for stale in ("data", "original"):
+        if (output_dir / stale).exists():
+            shutil.rmtree(output_dir / stale)
+
+    parse_report = ParseReport()
+    counts = {"parsed": 0, "no_description_text": 0, "exact_duplicates": 0}
+    examples: dict[str, list[str]] = {"no_description_text": [], "exact_duplicates": []}
+    seen: set[bytes] = set()
+    sequence_groups: dict[bytes, int] = {}
+    groups: list[int] = []
+    newest_entry = None
+    all_rows = ShardedParquetWriter(work, "rows", PROTDESCRIBE_FEATURES, rows_per_shard=1 << 62)
+    original = ShardedParquetWriter(output_dir / "original", "train", ORIGINAL_FEATURES, rows_per_shard) \
+        if with_original else None
+    fasta = open(work / "rows.fasta", "w")
+    bar = _progress(progress)
+    try:
+        for path in inputs:
+            for record in iter_uniprot(path, parse_report):
+                counts["parsed"] += 1
+                if bar is not None and counts["parsed"] % 500 == 0:
+                    bar.update(500)
+                if record.modified and (newest_entry is None or record.modified > newest_entry):
+                    newest_entry = record.modified
+                row = protdescribe_row(record)
+                if not any(row[c] for c in TEXT_COLUMNS):
+                    _count(counts, examples, "no_description_text", record.accession)
+                    continue
+                if original is not None:
+                    original.write(original_row(record))
+                key = hashlib.blake2b("\x00".join([row["sequence"], *(row[c] for c in TEXT_COLUMNS)]).encode(),
+                                      digest_size=16).digest()
+                if key in seen:
+                    _count(counts, examples, "exact_duplicates", record.accession)
+                    continue
+                seen.add(key)
+                sequence_key = hashlib.blake2b(row["sequence"].encode(), digest_size=16).digest()
+                groups.append(sequence_groups.setdefault(sequence_key, len(sequence_groups)))
+                fasta.write(f">{len(groups) - 1}\n{row['sequence']}\n")
+                all_rows.write(row)
+        if bar is not None:
+            bar.update(counts["parsed"] % 500)
+    finally:
+        fasta.close()
+        if bar is not None:
+            bar.close()
+    seen.clear()
+    all_rows.close()
+    original_rows = original.rows if original is not None else 0
+    if original is not None:
+        original.close()
+    num_rows = len(groups)
+    if num_rows == 0:
+        shutil.rmtree(work)
+        raise ValueError(f"no usable UniProt records in {list(map(str, parse_report.files))}:\n"
+                         f"{parse_report.summary()}")
+
+    # split: whole groups (MMseqs2 clusters, or identical sequences) go to one split
+    split_info = {"method": split, "seed": seed, "ratios": list(ratios)}
+    group_ids = np.asarray(groups, dtype=np.int64)
+    if split == "mmseqs":
+        members = mmseqs_cluster(work / "rows.fasta", identity, coverage, threads, workdir=work)
+        representatives: dict[str, int] = {}
+        group_ids = np.array([representatives.setdefault(members[str(i)], len(representatives))
+                              for i in range(num_rows)], dtype=np.int64)
+        split_info.update(identity=identity, coverage=coverage, clusters=len(representatives))
+    if split == "none":
+        assignment = np.zeros(num_rows, dtype=np.int8)
+    else:
+        assignment = assign_splits(group_ids, ratios, seed)
+        if split == "random":
+            split_info["groups"] = "identical sequences"
+
+    leakage, removed = _leakage(leakage_against, work, assignment, leakage_identity, threads, remove_leaking)
+
+    # second pass: route rows to their split
+    writers = {name: ShardedParquetWriter(output_dir / "data", name, PROTDESCRIBE_FEATURES, rows_per_shard)
+               for name in SPLIT_NAMES}
+    coverage_counts = {c: 0 for c in (*TEXT_COLUMNS, "location_terms", "go_terms", "ec_numbers", "keywords")}
+    index = 0
+    for shard in sorted(work.glob("rows-*.parquet")):
+        for batch in pq.ParquetFile(shard).iter_batches(batch_size=10_000):
+            for row in batch.to_pylist():
+                if not removed[index]:
+                    row["cluster"] = int(group_ids[index])
+                    writers[SPLIT_NAMES[assignment[index]]].write(row)
+                    for column in coverage_counts:
+                        coverage_counts[column] += bool(row[column])
+                index += 1
+    written = {}
+    for name, writer in writers.items():
+        written[name] = writer.rows
+        writer.close()
+    shutil.rmtree(work)
+
+    total_written = sum(written.values())
+    elapsed = time.perf_counter() - started
+    report = {
+        "inputs": [str(p) for p in parse_report.files],
+        "uniprot_release": release or _stated_release(parse_report.files),
+        "newest_entry_date": newest_entry,
+        "parse": parse_report.to_dict(),
+        "rows": {
+            **counts,
+            "rows_after_deduplication": num_rows,
+            "removed_for_leakage": {n: int(((assignment == i) & removed).sum()) for i, n in enumerate(SPLIT_NAMES)},
+            "written": written,
+            "original_config_rows": original_rows,
+        },
+        "examples": examples,
+        "field_coverage": {c: round(n / max(total_written, 1), 4) for c, n in coverage_counts.items()},
+        "split": split_info,
+        "leakage": leakage,
+        "elapsed_seconds": round(elapsed, 2),
+        "build_records_per_second": round(parse_report.records_read / max(elapsed, 1e-9), 1),
+    }
+    (output_dir / "build_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    from ..hub.cards import render_dataset_card
+
+    render_dataset_card(report, with_original=with_original).save(output_dir / "README.md")
+    return report
+
+
+def _stated_release(files: list[str]) -> str | None:
+    """The release named by a `reldate.txt` next to an input, as UniProt's FTP folders ship it."""
+    for path in files:
+        reldate = Path(path).parent / "reldate.txt"
+        if reldate.is_file():
+            match = re.search(r"Release (\d{4}_\d{2})", reldate.read_text(errors="replace"))
+            if match:
+                return match.group(1)
+    return None
+
+
+def _count(counts: dict, examples: dict, key: str, accession: str) -> None:
+    counts[key] += 1
+    if len(examples[key]) < 5:
+        examples[key].append(accession)
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(desc="UniProt records", unit=" rec", unit_scale=True, smoothing=0.1)
+
+
+def _leakage(files, work: Path, assignment: np.ndarray, identity: float, threads, remove: bool):
+    """Per benchmark file: fraction of its proteins with a hit >= `identity` in each split; rows to remove."""
+    removed = np.zeros(len(assignment), dtype=bool)
+    report = {}
+    for path in files:
+        query = work / "benchmark.fasta"
+        pairs = ((f"q{i}", sequence) for i, (_, sequence) in enumerate(read_sequences(path)) if sequence)
+        count = write_fasta(query, pairs)
+        hits = mmseqs_search(query, work / "rows.fasta", identity=identity, threads=threads, workdir=work)
+        hit_proteins = {name: set() for name in SPLIT_NAMES}
+        for query_id, target, _ in hits:
+            row = int(target)
+            hit_proteins[SPLIT_NAMES[assignment[row]]].add(query_id)
+            if remove:
+                removed[row] = True
+        ids = {name: len(proteins) for name, proteins in hit_proteins.items()}
+        report[str(path)] = {
+            "proteins": count,
+            "identity": identity,
+            "proteins_with_hit": ids,
+            "fraction_with_hit": {name: round(n / max(count, 1), 4) for name, n in ids.items()},
+            "rows_hit": len({int(t) for _, t, _ in hits}),
+        }
+    return report, removed
+
+
+__all__ = [
+    "ORIGINAL_FEATURES",
+    "PROTDESCRIBE_FEATURES",
+    "ShardedParquetWriter",
+    "build_protdescribe",
+    "original_row",
+    "protdescribe_row",
+]

@@ -1,0 +1,1 @@
+"""Hub integration: cards, pushing, conversion of released checkpoints."""
