@@ -458,6 +458,9 @@ def test_from_protein_text_pretrained_keeps_tower_weights(tmp_path, text_tokeniz
         assert torch.equal(text_state[key], value), key
     assert model.protst.protein_model.contact_head is None and model.protst.text_model.pooler is None
     assert model.config.text_cls_token_id == text_tokenizer.cls_token_id == 2
+    # towers passed in keep their attention implementation (the composite config must not reset it)
+    assert model.protst.protein_model.config._attn_implementation == "sdpa"
+    assert model.protst.text_model.config._attn_implementation == "sdpa"
     assert model.config.protein_config.hidden_size == 320 and model.config.projection_dim == 16
     assert not any(p.requires_grad for p in model.protst.text_model.parameters())
 

@@ -75,8 +75,8 @@ class ProtSTDataCollatorForPretraining:
     paper), then both modalities are masked as the original (see [`mask_protein_tokens`],
     [`mask_text_tokens`]).
 
-    Reproducible: batch k of a collator built with seed s is the same in every run, whatever happened before;
-    `state_dict()` / `load_state_dict()` carry the batch counter across a resume.
+    Reproducible: the batch with key k of a collator built with seed s is the same in every run, whatever happened
+    before; without keys, batch k is the k-th call, and `state_dict()` / `load_state_dict()` carry the counter.
 
     Args:
         processor ([`ProtSTProcessor`]).
@@ -128,10 +128,15 @@ class ProtSTDataCollatorForPretraining:
         self.seed = int(state["seed"])
         self.batches_collated = int(state["batches_collated"])
 
-    def __call__(self, features: Sequence[Mapping]) -> dict[str, torch.Tensor]:
-        # one random stream per batch, keyed by (seed, batch index): reproducible and resumable
-        rng = np.random.default_rng([self.seed, self.batches_collated])
-        self.batches_collated += 1
+    def __call__(self, features: Sequence[Mapping], batch_key: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+        """Collate `features`; `batch_key` (e.g. `(epoch, batch_index)`) names the batch so that its crops and
+        masks depend on the key only, not on what was collated before (any worker count, any resume point).
+        Without a key, the collator's own batch counter is the key."""
+        # one random stream per batch, keyed by (seed, batch key): reproducible and resumable
+        if batch_key is None:
+            batch_key = (self.batches_collated,)
+            self.batches_collated += 1
+        rng = np.random.default_rng([self.seed, *batch_key])
         generator = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
 
         proteins, texts = [], []

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, EsmModel, PreTrainedModel
+from transformers import MODEL_MAPPING, AutoModel, EsmModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_protst import ProtSTConfig
@@ -121,8 +121,12 @@ def drop_unused_protein_modules(model: EsmModel) -> EsmModel:
 
 
 def build_text_tower(text_config) -> PreTrainedModel:
-    """Any BERT-family encoder from its config, without the pooler (ProtST mean-pools token states)."""
-    return drop_unused_text_modules(AutoModel.from_config(text_config))
+    """Any BERT-family encoder from its config, without the pooler (ProtST mean-pools token states).
+
+    The class is looked up and called directly, like `EsmModel` above: `AutoModel.from_config` would open a second
+    DeepSpeed ZeRO-3 `zero.Init` inside the one that wraps the whole ProtST model, and break its partitioning.
+    """
+    return drop_unused_text_modules(MODEL_MAPPING[type(text_config)](text_config))
 
 
 def drop_unused_text_modules(model: PreTrainedModel) -> PreTrainedModel:
@@ -316,11 +320,16 @@ class ProtSTPreTrainedModel(PreTrainedModel):
         return torch.where(scored, table[protein_labels.clamp(0, vocab_size - 1)], -100)
 
     def parameter_summary(self) -> dict[str, int]:
-        """Parameter counts per top-level component, with `total` and `trainable`."""
-        summary = {name: sum(p.numel() for p in module.parameters()) for name, module in self.named_children()}
-        summary.update({name: p.numel() for name, p in self.named_parameters(recurse=False)})
-        summary["total"] = sum(p.numel() for p in self.parameters())
-        summary["trainable"] = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        """Parameter counts per top-level component, with `total` and `trainable` (full sizes, also when
+        DeepSpeed ZeRO-3 has partitioned the parameters)."""
+
+        def size(p):
+            return getattr(p, "ds_numel", None) or p.numel()
+
+        summary = {name: sum(size(p) for p in module.parameters()) for name, module in self.named_children()}
+        summary.update({name: size(p) for name, p in self.named_parameters(recurse=False)})
+        summary["total"] = sum(size(p) for p in self.parameters())
+        summary["trainable"] = sum(size(p) for p in self.parameters() if p.requires_grad)
         return summary
 
     @classmethod

@@ -1,0 +1,100 @@
+"""Atomic, step-named checkpoints of a training run.
+
+A checkpoint is written with `accelerator.save_state` into `checkpoints/.tmp-step-N`, completed with
+`trainer_state.json`, and only then renamed to `checkpoints/step-N`: a run killed while writing leaves a `.tmp-`
+folder that is never taken for a checkpoint, and the previous one stays `latest`.
+
+Checkpoints are named by global step, never by accelerate's automatic counter: accelerate's `load_state()` with
+automatic naming does not advance the counter, so after a resume newer states could be written under older
+names. Step names make that impossible.
+"""
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+STATE_FILE = "trainer_state.json"
+PREFIX = "step-"
+
+
+def checkpoints_dir(output_dir: str | Path) -> Path:
+    return Path(output_dir) / "checkpoints"
+
+
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    folder = checkpoints_dir(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.name.startswith(PREFIX) and (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    checkpoints = complete_checkpoints(output_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def resolve_resume(value: str | None, output_dir: str | Path) -> Path | None:
+    """The checkpoint to resume from: `"latest"` (None when the run has none yet) or an explicit folder, which
+    must be complete."""
+    if not value:
+        return None
+    if value == "latest":
+        return latest_checkpoint(output_dir)
+    path = Path(value)
+    if not (path / STATE_FILE).is_file():
+        raise ValueError(f"{path} is not a complete checkpoint (no {STATE_FILE}); complete ones: "
+                         f"{[p.name for p in complete_checkpoints(output_dir)]}")
+    return path
+
+
+def read_state(checkpoint: Path) -> dict:
+    return json.loads((checkpoint / STATE_FILE).read_text())
+
+
+def save_checkpoint(accelerator, output_dir: str | Path, step: int, state: dict, keep: int) -> Path:
+    """Write the checkpoint of `step` atomically (all processes call this), then keep the newest `keep`."""
+    folder = checkpoints_dir(output_dir)
+    final, tmp = folder / f"{PREFIX}{step:08d}", folder / f".tmp-{PREFIX}{step:08d}"
+    if accelerator.is_main_process:
+        folder.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if os.environ.get("PROTST_DEBUG_KILL_DURING_SAVE") == str(step):  # tests: a kill mid-write
+            os.kill(os.getpid(), signal.SIGKILL)
+        state_path = tmp / STATE_FILE
+        with open(f"{state_path}.part", "w") as f:
+            json.dump(state, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(f"{state_path}.part", state_path)
+        if final.exists():  # the same step saved again after a resume: replace it
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        for old in complete_checkpoints(output_dir)[:-keep] if keep > 0 else []:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def clean_incomplete(output_dir: str | Path) -> list[str]:
+    """Remove `.tmp-` folders left by a run killed while writing; returns their names."""
+    folder = checkpoints_dir(output_dir)
+    removed = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name.startswith(".tmp-"):
+                shutil.rmtree(path)
+                removed.append(path.name)
+    return removed
+
+
+__all__ = ["STATE_FILE", "checkpoints_dir", "clean_incomplete", "complete_checkpoints", "latest_checkpoint",
+           "read_state", "resolve_resume", "save_checkpoint"]

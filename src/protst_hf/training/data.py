@@ -1,0 +1,195 @@
+"""Pretraining data: ProtDescribe loading, row validation, length-grouped (or token-budget) batches that are a
+pure function of (seed, epoch), sharded across processes, and collated with masks keyed by the batch."""
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..data.collator import ProtSTDataCollatorForPretraining
+from ..models.protst.processing_protst import PROTEIN_LETTERS, TEXT_FIELDS
+
+logger = logging.getLogger(__name__)
+_VALID = np.zeros(128, dtype=bool)
+_VALID[[ord(c) for c in PROTEIN_LETTERS + PROTEIN_LETTERS.lower()]] = True
+
+
+def load_pairs(source: str, config: str | None = None, split: str = "train", streaming: bool = False):
+    """A ProtDescribe split from a folder written by `protst build-protdescribe`, a Hub dataset id, or parquet
+    file(s) (`*.parquet`, globs allowed)."""
+    from datasets import load_dataset
+
+    if source.endswith(".parquet") or "*" in source:
+        return load_dataset("parquet", data_files={split: source}, split=split, streaming=streaming)
+    return load_dataset(source, config, split=split, streaming=streaming)
+
+
+def _text_of(row: dict, fields: tuple[str, ...]) -> dict | str:
+    return row["text"] if "text" in row and row["text"] else {f: row.get(f) or "" for f in fields}
+
+
+def usable(sequence: str | None, texts: list[str | None]) -> str | None:
+    """`None` when a row can be trained on, else the reason it cannot (counted, never dropped silently)."""
+    if not sequence:
+        return "empty sequence"
+    codes = np.frombuffer("".join(sequence.split()).rstrip("*").encode("ascii", "replace"), dtype=np.uint8)
+    if not _VALID[np.minimum(codes, 127)].all():
+        return "invalid residue in sequence"
+    if not any(t for t in texts):
+        return "no text"
+    return None
+
+
+@dataclass
+class RowIndex:
+    """The usable rows of a map-style split with their lengths, and what was excluded, by reason."""
+
+    indices: np.ndarray
+    lengths: np.ndarray
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+def index_rows(dataset, fields: tuple[str, ...] = TEXT_FIELDS) -> RowIndex:
+    columns = [c for c in ("sequence", "text", *fields) if c in dataset.column_names]
+    if "sequence" not in columns:
+        raise ValueError(f"the dataset has no `sequence` column (columns: {dataset.column_names})")
+    text_columns = [c for c in columns if c != "sequence"]
+    indices, lengths, excluded = [], [], {}
+    for start in range(0, len(dataset), 10_000):
+        chunk = dataset.select_columns(columns)[start : start + 10_000]
+        for offset, sequence in enumerate(chunk["sequence"]):
+            reason = usable(sequence, [chunk[c][offset] for c in text_columns])
+            if reason is None:
+                indices.append(start + offset)
+                lengths.append(len("".join(sequence.split())))
+            else:
+                excluded[reason] = excluded.get(reason, 0) + 1
+    return RowIndex(np.asarray(indices, dtype=np.int64), np.asarray(lengths, dtype=np.int64), excluded)
+
+
+def make_batches(
+    lengths: np.ndarray,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    max_tokens: int | None = None,
+    group_by_length: bool = True,
+    crop_length: int | None = None,
+    megabatch_factor: int = 50,
+) -> list[np.ndarray]:
+    """Batches of positions into `lengths` for one epoch: a pure function of its arguments.
+
+    Positions are shuffled with (seed, epoch); with `group_by_length`, megabatches of `megabatch_factor` batches
+    are sorted by length and cut into batches (similar lengths together, little padding), whose order is then
+    shuffled. With `max_tokens`, a batch holds as many sequences as fit `max_tokens` padded tokens (BOS/EOS
+    included) instead of a fixed `batch_size`. The batch with the most padded tokens goes first, so that a batch
+    too large for memory fails at once rather than hours in.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    tokens = np.minimum(lengths, crop_length) + 2 if crop_length else lengths + 2
+    if not group_by_length:
+        groups = [order]
+    else:
+        size = (max_tokens // max(int(np.median(tokens)), 1) if max_tokens else batch_size) * megabatch_factor
+        groups = [order[i : i + size] for i in range(0, len(order), max(size, 1))]
+    batches = []
+    for group in groups:
+        if group_by_length:
+            group = group[np.argsort(-tokens[group], kind="stable")]
+        if max_tokens is None:
+            batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+            continue
+        current, longest = [], 0
+        for position in group:
+            longest_if_added = max(longest, tokens[position])
+            if current and longest_if_added * (len(current) + 1) > max_tokens:
+                batches.append(np.asarray(current))
+                current, longest_if_added = [], tokens[position]
+            current.append(position)
+            longest = longest_if_added
+        if current:
+            batches.append(np.asarray(current))
+    if group_by_length and len(batches) > 1:
+        heaviest = int(np.argmax([tokens[b].max() * len(b) for b in batches]))
+        rest = [b for i, b in enumerate(batches) if i != heaviest]
+        batches = [batches[heaviest]] + [rest[i] for i in rng.permutation(len(rest))]
+    return batches
+
+
+def shard(batches: list, rank: int, world_size: int) -> list[tuple[int, object]]:
+    """(global index, batch) pairs of one process: every `world_size`-th batch, the tail cut so that every
+    process gets the same number (collectives in DDP / DeepSpeed must line up)."""
+    usable_count = (len(batches) // world_size) * world_size
+    return [(i, batches[i]) for i in range(rank, usable_count, world_size)]
+
+
+class CollatedBatches(torch.utils.data.Dataset):
+    """Item i is batch i of this process's shard, collated with masks keyed by (epoch, global batch index)."""
+
+    def __init__(self, dataset, rows: RowIndex, batches: list[tuple[int, np.ndarray]],
+                 collator: ProtSTDataCollatorForPretraining, epoch: int, fields: tuple[str, ...] = TEXT_FIELDS):
+        self.dataset, self.rows, self.batches = dataset, rows, batches
+        self.collator, self.epoch, self.fields = collator, epoch, fields
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, item: int) -> dict:
+        global_index, positions = self.batches[item]
+        records = self.dataset.select(self.rows.indices[positions].tolist())
+        features = [{"sequence": r["sequence"], "text": _text_of(r, self.fields)} for r in records]
+        batch = self.collator(features, batch_key=(self.epoch, global_index))
+        batch["row_ids"] = [str(r.get("accession", i)) for r, i in zip(records, self.rows.indices[positions])]
+        return batch
+
+
+def batch_loader(dataset: CollatedBatches, num_workers: int = 0) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers,
+                                       persistent_workers=False)
+
+
+def streaming_batches(
+    stream, collator: ProtSTDataCollatorForPretraining, batch_size: int, rank: int, world_size: int, epoch: int,
+    buffer_batches: int = 50, fields: tuple[str, ...] = TEXT_FIELDS, skip: int = 0, excluded: dict | None = None,
+) -> Iterator[dict]:
+    """Length-grouped batches from a streaming dataset: buffers of `buffer_batches` batches are sorted by length
+    and cut; every process reads the same stream and keeps its share, so the order is reproducible. The first
+    `skip` batches of this process are not collated (resume)."""
+    excluded = excluded if excluded is not None else {}
+    buffer, buffer_index, produced = [], 0, 0
+
+    def flush(rows, index, final):
+        nonlocal produced
+        lengths = np.asarray([len(r["sequence"]) for r in rows])
+        order = np.argsort(-lengths, kind="stable")
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        rng = np.random.default_rng([collator.seed, epoch, index])
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+        for global_index, positions in shard(batches, rank, world_size) if final else \
+                [(i, b) for i, b in enumerate(batches) if i % world_size == rank]:
+            produced += 1
+            if produced <= skip:
+                continue
+            features = [{"sequence": rows[p]["sequence"], "text": _text_of(rows[p], fields)} for p in positions]
+            batch = collator(features, batch_key=(epoch, index * 1_000_000 + global_index))
+            batch["row_ids"] = [str(rows[p].get("accession", "")) for p in positions]
+            yield batch
+
+    for row in stream:
+        reason = usable(row.get("sequence"), [row.get(f) for f in ("text", *fields)])
+        if reason is not None:
+            excluded[reason] = excluded.get(reason, 0) + 1
+            continue
+        buffer.append(row)
+        if len(buffer) == buffer_batches * batch_size * world_size:
+            yield from flush(buffer, buffer_index, final=False)
+            buffer, buffer_index = [], buffer_index + 1
+    if buffer:
+        yield from flush(buffer, buffer_index, final=True)
+
+
+__all__ = ["CollatedBatches", "RowIndex", "batch_loader", "index_rows", "load_pairs", "make_batches", "shard",
+           "streaming_batches", "usable"]
