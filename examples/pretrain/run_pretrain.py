@@ -36,8 +36,20 @@ from protst_hf.training import parse_args, run_pretraining
 def main(argv: list[str] | None = None) -> int:
     model_args, data_args, train_args = parse_args(argv)
     summary = run_pretraining(model_args, data_args, train_args)
-    if summary is not None:
-        print(json.dumps({k: summary[k] for k in ("steps", "best_step", "best_metric", "final_model", "best_model")}))
+    if summary is None:  # not the main process
+        return 0
+    print(json.dumps({k: summary[k] for k in ("steps", "best_step", "best_metric", "final_model", "best_model")}))
+    metrics = summary.get("final_metrics") or {}
+    if metrics:
+        print(f"validation at step {summary['steps']} ({int(metrics['num_proteins'])} proteins, "
+              f"{int(metrics['num_texts'])} distinct texts):")
+        for direction in ("protein_to_text", "text_to_protein"):
+            cells = "  ".join(f"R@{k} {metrics[f'{direction}_recall@{k}']:.3f} (chance "
+                              f"{metrics[f'{direction}_recall@{k}_chance']:.3f})" for k in (1, 5, 10))
+            print(f"  {direction.replace('_', ' '):<16} {cells}  mean rank {metrics[f'{direction}_mean_rank']:.1f}")
+        print("  masked prediction accuracy: " + ", ".join(
+            f"{k.replace('_accuracy', '')} {metrics[k]:.3f}" for k in ("mlm_accuracy", "mmp_protein_accuracy",
+                                                                       "mmp_text_accuracy") if k in metrics))
     return 0
 
 

@@ -37,7 +37,9 @@ class ModelArguments:
     freeze_text_model: bool = True
     logit_scale_max: float | None = None
     config_overrides: str | None = field(
-        default=None, metadata={"help": "JSON of further ProtSTConfig fields, e.g. '{\"fusion_scale_attention\": true}'"})
+        default=None,
+        metadata={"help": "JSON of further ProtSTConfig fields, e.g. '{\"fusion_scale_attention\": true}'"},
+    )
     attn_implementation: str = "sdpa"
     gradient_checkpointing: bool = False
 
@@ -53,6 +55,7 @@ class DataArguments:
     streaming: bool = False
     crop_length: int = 450
     eval_max_length: int = 1022
+    text_field_max_length: int = field(default=128, metadata={"help": "tokens kept per text field (the paper: 128)"})
     max_eval_samples: int | None = None
     zero_shot_file: str | None = field(
         default=None, metadata={"help": "CSV with `sequence` and `label` (class index) for zero-shot accuracy"})
@@ -98,10 +101,10 @@ class TrainArguments:
 PRESETS: dict[str, dict] = {
     # CPU, minutes: ESM-2 8M architecture from scratch, MiniLM text tower (pretrained) when installed
     "tiny": dict(
-        protein_config=BUILTIN_ESM2_8M, text_model=MINILM, projection_dim=256, crop_length=256,
-        eval_max_length=512, per_device_batch_size=16, learning_rate=5e-4, encoder_lr_ratio=1.0,
-        lr_scheduler="cosine", warmup_steps=20, max_steps=200, num_epochs=100, logging_steps=10, eval_steps=50,
-        save_steps=50, save_total_limit=2,
+        protein_config=BUILTIN_ESM2_8M, text_model=MINILM, projection_dim=256, crop_length=128,
+        eval_max_length=256, text_field_max_length=64, per_device_batch_size=12, learning_rate=5e-4,
+        encoder_lr_ratio=1.0, lr_scheduler="cosine", warmup_steps=20, max_steps=150, num_epochs=100,
+        logging_steps=10, eval_steps=50, save_steps=50, save_total_limit=2,
     ),
     # ESM-2 35M + PubMedBERT: a small GPU run
     "esm2-35m": dict(

@@ -66,7 +66,8 @@ def build_processor(model_args: ModelArguments, data_args: DataArguments) -> Pro
     else:
         tokenizer = BertTokenizer(vocab=str(RESOURCES / "text_tokenizer" / "vocab.txt"))
     return ProtSTProcessor(protein_tokenizer=protein_tokenizer, tokenizer=tokenizer,
-                           protein_max_length=min(1022, max(data_args.crop_length, data_args.eval_max_length)))
+                           protein_max_length=min(1022, max(data_args.crop_length, data_args.eval_max_length)),
+                           text_field_max_length=data_args.text_field_max_length)
 
 
 def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtSTForPreTraining:
@@ -182,6 +183,7 @@ class Pretrainer:
             raise ValueError("no dataset: pass --dataset (a folder from `protst build-protdescribe`, a Hub id, or "
                              "parquet files)")
         set_seed(args.seed)
+        self._load_data()  # first: a dataset without usable rows fails before any model is loaded
         self.processor = build_processor(self.model_args, self.data_args)
         self.model = build_model(self.model_args, self.processor)  # before the Accelerator: see build_model
         self.accelerator = accelerator = self._accelerator()
@@ -190,7 +192,6 @@ class Pretrainer:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.collator = ProtSTDataCollatorForPretraining(self.processor, crop_length=self.data_args.crop_length,
                                                          seed=args.seed)
-        self._load_data()
         self.collator.protein_mask_rate = self.model.config.protein_mask_rate
         self.collator.text_mask_rate = self.model.config.text_mask_rate
 
@@ -266,7 +267,7 @@ class Pretrainer:
         return optimizer_class(groups, lr=args.learning_rate, **fused)
 
     def _load_data(self) -> None:
-        data_args, accelerator = self.data_args, self.accelerator
+        data_args = self.data_args
         self.train = load_pairs(data_args.dataset, data_args.dataset_config, data_args.train_split,
                                 streaming=data_args.streaming)
         self.excluded = {}
@@ -289,7 +290,6 @@ class Pretrainer:
                 positions = rows.indices[: data_args.max_eval_samples] if data_args.max_eval_samples else rows.indices
                 self.validation = validation.select(positions.tolist())
         self.zero_shot = self._zero_shot_set() if data_args.zero_shot_file else None
-        accelerator.wait_for_everyone()
 
     def _zero_shot_set(self):
         import csv
@@ -338,7 +338,6 @@ class Pretrainer:
     def train(self) -> dict:
         self.setup()
         accelerator, args, state = self.accelerator, self.args, self.state
-        self.log_path = self.output_dir / "log.jsonl"
         progress = None
         if accelerator.is_main_process:
             from tqdm.auto import tqdm
@@ -382,8 +381,8 @@ class Pretrainer:
         if window["count"]:
             self._log(window, progress)
         step = state["global_step"]
-        if self.validation is not None and step % args.eval_steps != 0:
-            self.evaluate()
+        if self.validation is not None and (step % args.eval_steps != 0 or not hasattr(self, "last_metrics")):
+            self.evaluate()  # the final metrics (also when a finished run is resumed)
         if step % args.save_steps != 0:
             save_checkpoint(accelerator, self.output_dir, step, self.state, args.save_total_limit)
         if args.export_final:
@@ -402,6 +401,10 @@ class Pretrainer:
         with accelerator.accumulate(self.model):
             output = self.model(**batch)
             loss = output.loss
+            if os.environ.get("PROTST_DEBUG_NAN_AT_STEP") == str(self.state["global_step"] + 1) \
+                    and not getattr(self, "_debug_nan_done", False):  # tests: one poisoned batch
+                self._debug_nan_done = True
+                loss = output.loss = loss * float("nan")
             finite = torch.isfinite(loss.detach()).float()
             if accelerator.num_processes > 1:
                 finite = accelerator.reduce(finite, reduction="min")
@@ -460,7 +463,8 @@ class Pretrainer:
         elapsed = time.perf_counter() - window["start"]
         record = {f"train/{k}": round(float(v), 5) for k, v in zip(sorted(window["terms"]), values[:-1])}
         record.update({"step": self.state["global_step"], "epoch": self.state["epoch"],
-                       "lr": self.scheduler.get_last_lr()[0], "protein_tokens_per_s": round(float(values[-1]) / elapsed, 1),
+                       "lr": self.scheduler.get_last_lr()[0],
+                       "protein_tokens_per_s": round(float(values[-1]) / elapsed, 1),
                        "logit_scale": round(float(self._logit_scale_value(self.unwrapped.protst.logit_scale)), 4)})
         accelerator.log(record, step=self.state["global_step"])
         if accelerator.is_main_process:
@@ -527,7 +531,8 @@ class Pretrainer:
                                                               if "chance" not in k})
         value = metrics.get(self.args.metric_for_best_model)
         if value is None:
-            raise KeyError(f"--metric_for_best_model {self.args.metric_for_best_model!r} is not among {sorted(metrics)}")
+            raise KeyError(f"--metric_for_best_model {self.args.metric_for_best_model!r} is not among "
+                           f"{sorted(metrics)}")
         better = state["best_metric"] is None or (value > state["best_metric"] if self.args.greater_is_better
                                                   else value < state["best_metric"])
         if better:
@@ -625,7 +630,8 @@ class Pretrainer:
     def _summary(self) -> dict:
         return {"steps": self.state["global_step"], "best_step": self.state["best_step"],
                 "best_metric": {self.args.metric_for_best_model: self.state["best_metric"]},
-                "final_metrics": getattr(self, "last_metrics", None), "skipped_nonfinite": self.state["skipped_nonfinite"],
+                "final_metrics": getattr(self, "last_metrics", None),
+                "skipped_nonfinite": self.state["skipped_nonfinite"],
                 "excluded_rows": self.excluded, "samples_seen": self.state["samples_seen"],
                 "protein_tokens_seen": self.state["protein_tokens_seen"],
                 "output_dir": str(self.output_dir), "final_model": str(self.output_dir / "final"),

@@ -256,7 +256,8 @@ class ProtSTConfig(PretrainedConfig):
         self.initializer_range = initializer_range
         # the base __init__ sets the attention implementation on every sub-config (None when not asked for), which
         # would strip it from towers built beforehand and passed in: keep theirs unless one is asked for here
-        towers = {"protein_config": protein_config._attn_implementation, "text_config": text_config._attn_implementation}
+        towers = {"protein_config": protein_config._attn_implementation,
+                  "text_config": text_config._attn_implementation}
         super().__init__(**kwargs)
         if kwargs.get("attn_implementation") is None:
             for key, implementation in towers.items():
