@@ -663,9 +663,10 @@ class Pretrainer:
             points = [(r["step"], r[key]) for r in evals if key in r]
             if points:
                 axes[1].plot(*zip(*points), marker="o", label=key.split("/")[1])
-        chance = [r.get("eval/text_to_protein_recall@10_chance") for r in evals]
-        if chance and chance[-1] is not None:
-            axes[1].axhline(chance[-1], color="grey", linestyle=":", label="text->protein R@10 chance")
+        for key, style in (("protein_to_text", "--"), ("text_to_protein", ":")):
+            chance = [r.get(f"eval/{key}_recall@10_chance") for r in evals]
+            if chance and chance[-1] is not None:
+                axes[1].axhline(chance[-1], color="grey", linestyle=style, label=f"{key} R@10 chance")
         axes[1].set(xlabel="step", ylabel="value", title="validation", ylim=(0, 1))
         axes[1].legend(fontsize=8)
         figure.tight_layout()
