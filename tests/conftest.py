@@ -15,7 +15,8 @@ from transformers import AutoTokenizer, BertConfig, BertTokenizer, EsmConfig  # 
 from protst_hf import ProtSTConfig, ProtSTProcessor  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# real data that may not be redistributed lives beside the checkout; PROTST_SHARED_DATA points elsewhere
+SHARED_DATA = Path(os.environ.get("PROTST_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 ESM2_CONFIGS = SHARED_DATA / "esm2_hf_configs"
 
 
@@ -43,6 +44,20 @@ def tiny_text_config(vocab_size: int, **overrides) -> BertConfig:
     )
     values.update(overrides)
     return BertConfig(**values)
+
+
+def save_tiny_model(path: Path, processor, seed: int = 0) -> Path:
+    """A tiny ProtSTModel (projection 16) saved with its processor: a model folder as users get from the Hub."""
+    torch.manual_seed(seed)
+    tokenizer = processor.tokenizer
+    config = ProtSTConfig(protein_config=tiny_protein_config(), text_config=tiny_text_config(tokenizer.vocab_size),
+                          projection_dim=16, fusion_num_attention_heads=2, text_cls_token_id=tokenizer.cls_token_id,
+                          text_sep_token_id=tokenizer.sep_token_id)
+    from protst_hf import ProtSTModel
+
+    ProtSTModel(config).save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -151,7 +151,9 @@ def test_topic_counts_match_an_independent_count():
         for topic, count in expected.items():
             assert sum(bool(row[topic]) for row in rows) == count, (path.name, topic)
             totals[topic][0] += count
-    assert totals["function"][0] > 300 and totals["subloc"][0] > 150 and totals["similarity"][0] > 350
+    # the fixtures alone hold >200/100/200 entries with each topic; with ../shared/data present, >300/150/350
+    minimum = (300, 150, 350) if BIOPYTHON.is_dir() else (200, 100, 200)
+    assert all(totals[t][0] > m for t, m in zip(("function", "subloc", "similarity"), minimum)), totals
 
 
 @needs_shared

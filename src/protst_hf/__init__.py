@@ -28,6 +28,14 @@ from .models.protst import (
     contrastive_loss,
     masked_cross_entropy,
 )
+from .models.protst.index_protst import MismatchedModelError, ProteinIndex
+from .models.protst.pipeline_protst import (
+    ProteinFeatureExtractionPipeline,
+    ProteinTextRetrievalPipeline,
+    ZeroShotProteinClassificationPipeline,
+    fit_temperature,
+    read_fasta,
+)
 
 __version__ = "0.1.0"
 
@@ -45,11 +53,28 @@ def _register() -> None:
     AutoProcessor.register(ProtSTConfig, ProtSTProcessor, exist_ok=True)
     ProtSTConfig.register_for_auto_class()
     ProtSTProcessor.register_for_auto_class("AutoProcessor")
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    for task, pipeline_class in (
+        ("zero-shot-protein-classification", ZeroShotProteinClassificationPipeline),
+        ("protein-feature-extraction", ProteinFeatureExtractionPipeline),
+        ("protein-text-retrieval", ProteinTextRetrievalPipeline),
+    ):
+        if task not in PIPELINE_REGISTRY.supported_tasks:
+            PIPELINE_REGISTRY.register_pipeline(task, pipeline_class=pipeline_class, pt_model=AutoModel,
+                                                type="multimodal")
 
 
 _register()
 
 __all__ = [
+    "MismatchedModelError",
+    "ProteinFeatureExtractionPipeline",
+    "ProteinIndex",
+    "ProteinTextRetrievalPipeline",
+    "ZeroShotProteinClassificationPipeline",
+    "fit_temperature",
+    "read_fasta",
     "ProtSTConfig",
     "ProtSTDataCollatorForPretraining",
     "ProtSTForPreTraining",

@@ -55,6 +55,83 @@ def _build_protdescribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(name: str):
+    import torch
+    from accelerate import PartialState
+    from transformers import AutoModel, AutoProcessor
+
+    import protst_hf  # noqa: F401  (registers the Auto classes)
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    model = AutoModel.from_pretrained(name).to(state.device).eval()
+    return model, AutoProcessor.from_pretrained(name), state
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from .retrieval import embed_file
+
+    model, processor, state = _load_model(args.model)
+    summary = embed_file(args.input, model, processor, args.output, texts=args.texts, project=not args.raw,
+                         shard_size=args.shard_size, batch_size=args.batch_size, max_tokens=args.max_tokens,
+                         dtype=args.dtype, fmt=args.format,
+                         rank=state.process_index, world_size=state.num_processes, progress=not args.quiet)
+    state.wait_for_everyone()  # every shard is written before any process reports success
+    rate = f"{summary['per_second']:.1f}/s" if summary["per_second"] else "-"
+    print(f"process {state.process_index}: wrote shards {summary['written']} ({summary['records']} records, "
+          f"{rate}), already complete: {summary['skipped_complete']}; {len(summary['problems'])} input record(s) "
+          "skipped" + (": " + "; ".join(summary["problems"][:5]) if summary["problems"] else ""))
+    return 0
+
+
+def _index_build(args: argparse.Namespace) -> int:
+    from .retrieval import build_index
+
+    index = build_index(args.embeddings, kind=args.kind, nlist=args.nlist, hnsw_neighbors=args.hnsw_neighbors,
+                        pq_subquantizers=args.pq_subquantizers)
+    index.save(args.output)
+    print(f"indexed {len(index)} {index.metadata.get('embedding', '')} embeddings ({args.kind}) into {args.output}")
+    if args.push_to_hub:
+        from .hub.push import MissingTokenError, push_folder
+
+        try:
+            print("pushed:", push_folder(args.output, args.push_to_hub, repo_type="dataset", private=args.private))
+        except MissingTokenError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    import torch
+
+    from .models.protst.index_protst import MismatchedModelError, ProteinIndex, model_metadata
+    from .retrieval import load_annotations
+
+    index = ProteinIndex.load(args.index)
+    name = args.model or index.metadata.get("model")
+    if not name:
+        print("error: the index records no model: pass --model", file=sys.stderr)
+        return 2
+    model, processor, _ = _load_model(name)
+    try:
+        index.check_queries(model_metadata(model, "text"))
+    except MismatchedModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    batch = processor(text=args.queries, return_tensors="pt").to(model.device)
+    with torch.inference_mode():
+        queries = model.get_text_features(batch["text_input_ids"], batch["text_attention_mask"]).float().cpu().numpy()
+    scores, ids = index.search(queries, k=args.top_k, nprobe=args.nprobe, ef_search=args.ef_search,
+                               threshold="calibrated" if args.calibrated else None)
+    annotations = load_annotations(args.annotations)
+    for query, row_ids, row_scores in zip(args.queries, ids, scores):
+        print(f"# {query}")
+        for rank, (identifier, score) in enumerate(zip(row_ids, row_scores), start=1):
+            note = f"\t{annotations[identifier]}" if identifier in annotations else ""
+            print(f"{rank}\t{identifier}\t{score:.4f}{note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="protst", description="ProtST on the Hugging Face stack")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +159,46 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--private", action="store_true", help="create the Hub repository private")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(handler=_build_protdescribe)
+
+    embed = commands.add_parser("embed", help="embed a FASTA (or text) file into resumable shards")
+    embed.add_argument("input", help="FASTA file (or, with --texts, one text per line / id<TAB>text)")
+    embed.add_argument("--model", required=True, help="a ProtST model folder or Hub id")
+    embed.add_argument("--output", required=True)
+    embed.add_argument("--texts", action="store_true", help="embed texts (for a text index) instead of proteins")
+    embed.add_argument("--raw", action="store_true", help="raw mean-pooled tower features, not projected")
+    embed.add_argument("--shard-size", type=int, default=10_000)
+    embed.add_argument("--batch-size", type=int, default=64, help="at most this many records per forward pass")
+    embed.add_argument("--max-tokens", type=int, help="at most this many padded protein tokens per forward pass "
+                       "(default 1024 on CPU, 16384 on GPU)")
+    embed.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                       help="autocast precision of the towers (shards are float32)")
+    embed.add_argument("--format", choices=("npy", "parquet"), default="npy")
+    embed.add_argument("--quiet", action="store_true")
+    embed.set_defaults(handler=_embed)
+
+    index = commands.add_parser("index", help="index operations")
+    index_commands = index.add_subparsers(dest="index_command", required=True)
+    build_index = index_commands.add_parser("build", help="build a FAISS index from an embedding folder")
+    build_index.add_argument("--embeddings", required=True)
+    build_index.add_argument("--output", required=True)
+    build_index.add_argument("--kind", choices=("flat", "ivf", "ivfpq", "hnsw"), default="flat")
+    build_index.add_argument("--nlist", type=int)
+    build_index.add_argument("--hnsw-neighbors", type=int, default=32)
+    build_index.add_argument("--pq-subquantizers", type=int, default=64)
+    build_index.add_argument("--push-to-hub", metavar="ORG/NAME", help="push the index to a Hub dataset repo")
+    build_index.add_argument("--private", action="store_true")
+    build_index.set_defaults(handler=_index_build)
+
+    search = commands.add_parser("search", help="text -> protein search over an index")
+    search.add_argument("queries", nargs="+")
+    search.add_argument("--index", required=True, help="index folder or Hub dataset id")
+    search.add_argument("--model", help="defaults to the model recorded in the index")
+    search.add_argument("--top-k", type=int, default=20)
+    search.add_argument("--nprobe", type=int)
+    search.add_argument("--ef-search", type=int)
+    search.add_argument("--calibrated", action="store_true", help="drop hits below the index's conformal threshold")
+    search.add_argument("--annotations", help="TSV id<TAB>text, or a ProtDescribe folder/parquet")
+    search.set_defaults(handler=_search)
     return parser
 
 

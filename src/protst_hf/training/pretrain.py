@@ -65,8 +65,8 @@ def build_processor(model_args: ModelArguments, data_args: DataArguments) -> Pro
         tokenizer = AutoTokenizer.from_pretrained(text_source)
     else:
         tokenizer = BertTokenizer(vocab=str(RESOURCES / "text_tokenizer" / "vocab.txt"))
+    # crops and the validation length are applied by the trainer: the exported processor keeps ESM's 1022
     return ProtSTProcessor(protein_tokenizer=protein_tokenizer, tokenizer=tokenizer,
-                           protein_max_length=min(1022, max(data_args.crop_length, data_args.eval_max_length)),
                            text_field_max_length=data_args.text_field_max_length)
 
 

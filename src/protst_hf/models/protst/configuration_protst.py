@@ -123,6 +123,10 @@ class ProtSTConfig(PretrainedConfig):
             Dropout before the task heads of `ProtSTForSequenceClassification` / `ProtSTForTokenClassification`.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialisation of the heads and the fusion module.
+        zero_shot_temperature (`float`, *optional*):
+            Temperature the zero-shot pipeline divides its logits by before the softmax, fitted on a labelled
+            validation set (`ZeroShotProteinClassificationPipeline.calibrate`). Unset: 1 (the paper's scores).
+            It changes the probabilities, never the predicted label.
 
     Example:
 
@@ -175,6 +179,7 @@ class ProtSTConfig(PretrainedConfig):
         text_sep_token_id=3,
         classifier_dropout=0.0,
         initializer_range=0.02,
+        zero_shot_temperature=None,
         **kwargs,
     ):
         if protein_config is None:
@@ -252,6 +257,9 @@ class ProtSTConfig(PretrainedConfig):
         self.residue_token_ids = residue_token_ids
         self.text_cls_token_id = text_cls_token_id
         self.text_sep_token_id = text_sep_token_id
+        if zero_shot_temperature is not None and not zero_shot_temperature > 0:
+            raise ValueError(f"zero_shot_temperature must be positive, got {zero_shot_temperature}")
+        self.zero_shot_temperature = zero_shot_temperature
         self.classifier_dropout = classifier_dropout
         self.initializer_range = initializer_range
         # the base __init__ sets the attention implementation on every sub-config (None when not asked for), which

@@ -4,7 +4,9 @@ This file is shipped to the Hub with saved models: it imports its siblings only 
 Shapes in comments: B batch, L residues, T text tokens, H tower width, P projection_dim, F fusion width.
 """
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -383,11 +385,22 @@ class ProtSTPreTrainedModel(PreTrainedModel):
         return loaded
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        # Every ProtST class is listed in `auto_map`, so that a saved folder of any of them loads with any Auto
-        # class through `trust_remote_code` (custom_object_save only adds the class being saved).
+        """`PreTrainedModel.save_pretrained`, and, when the class is registered for the Auto classes (importing
+        `protst_hf` does it): every ProtST class in `auto_map` (custom_object_save only adds the class being saved),
+        the three pipelines in `custom_pipelines`, and the files they need (pipeline and index code, label sets),
+        so that the folder works with `trust_remote_code` where `protst_hf` is not installed."""
         if self._auto_class is not None:
             self.config.auto_map = {**_AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
-        return super().save_pretrained(save_directory, *args, **kwargs)
+            self.config.custom_pipelines = dict(_CUSTOM_PIPELINES)
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if self._auto_class is not None and kwargs.get("is_main_process", True):
+            here = Path(__file__).parent
+            for name in ("pipeline_protst.py", "index_protst.py", "processing_protst.py"):
+                if (here / name).is_file():
+                    shutil.copyfile(here / name, Path(save_directory) / name)
+            if (here / "label_sets").is_dir():
+                shutil.copytree(here / "label_sets", Path(save_directory) / "label_sets", dirs_exist_ok=True)
+        return result
 
 
 def _text_special_token_ids(text_model_name_or_path, text_model_kwargs) -> dict:
@@ -816,6 +829,13 @@ def _task_loss(config: ProtSTConfig, logits: torch.Tensor, labels: torch.Tensor)
         return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
     raise ValueError(f"unknown `problem_type` {config.problem_type!r}")
 
+
+_CUSTOM_PIPELINES = {
+    task: {"impl": f"pipeline_protst.{name}", "pt": ["AutoModel"], "type": "multimodal"}
+    for task, name in (("zero-shot-protein-classification", "ZeroShotProteinClassificationPipeline"),
+                       ("protein-feature-extraction", "ProteinFeatureExtractionPipeline"),
+                       ("protein-text-retrieval", "ProteinTextRetrievalPipeline"))
+}
 
 _AUTO_MAP = {
     "AutoConfig": "configuration_protst.ProtSTConfig",

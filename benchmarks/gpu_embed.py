@@ -1,0 +1,94 @@
+"""Protein embedding on one GPU at ESM-2 650M shapes: `protst embed`'s path against stock transformers, one run.
+
+    python benchmarks/gpu_embed.py            # ESM-2 650M shapes, random weights, bf16 (a few minutes)
+    python benchmarks/gpu_embed.py --tiny     # tiny shapes: only checks that the script runs (CPU); no speed claim
+
+All embed the same 2,000 random proteins with Swiss-Prot-like lengths (log-normal, median about 300, cut to
+30..1022, as ../shared/docs/PERF_ANCHORS.md) with the same weights in bf16, inference mode, sdpa:
+
+- protst-hf: `protst_hf.retrieval._embed` (what `protst embed` runs per shard): batches of similar lengths under a
+  token budget (`--max_tokens`, default 16,384 on GPU), projected and normalised embeddings.
+- stock, padded: `EsmModel`, batches of 32 in input order padded to 1,024 tokens (the anchors' 168 proteins/s).
+- stock, length-bucketed: `EsmModel`, batches of 32 sorted by length, padded to the batch's longest (the
+  anchors' 356 proteins/s).
+
+Prints proteins/s of each, the ratios, and the share of the chip's ceiling (`--ceiling`, about 1,700/s on an H200
+at these lengths). The goal in issue 5 is >= 1,000 proteins/s on an H200.
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from gpu_pretrain import configs, lengths_like_swissprot
+
+LETTERS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def stock(esm, tokenizer, sequences, device, sort: bool, batch_size: int = 32) -> float:
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i])) if sort else range(len(sequences))
+    order = list(order)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            chunk = [sequences[i] for i in order[s : s + batch_size]]
+            batch = tokenizer(chunk, padding=True if sort else "max_length", max_length=1024, truncation=True,
+                              return_tensors="pt").to(device)
+            hidden = esm(**batch).last_hidden_state
+            (hidden * batch["attention_mask"][..., None]).sum(1).float().cpu()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return len(sequences) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--proteins", type=int, default=2000)
+    parser.add_argument("--max_tokens", type=int, default=16384)
+    parser.add_argument("--ceiling", type=float, default=1700.0, help="proteins/s the chip allows (H200: ~1,700)")
+    args = parser.parse_args()
+    if args.tiny:
+        args.proteins, args.max_tokens = 64, 2048
+    from transformers import AutoTokenizer, EsmModel
+
+    from protst_hf import ProtSTConfig, ProtSTModel
+    from protst_hf.resources import RESOURCES, demo_processor
+    from protst_hf.retrieval import _embed
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16
+    rng = np.random.default_rng(0)
+    sequences = ["".join(rng.choice(list(LETTERS), n)) for n in lengths_like_swissprot(args.proteins)]
+    protein, text = configs(args.tiny)
+    processor = demo_processor()
+    text.vocab_size = processor.tokenizer.vocab_size
+    torch.manual_seed(0)
+    model = ProtSTModel(ProtSTConfig(protein_config=protein, text_config=text)).to(device, dtype).eval()
+    esm = EsmModel(protein, add_pooling_layer=False).to(device, dtype).eval()
+    tokenizer = AutoTokenizer.from_pretrained(RESOURCES / "esm_tokenizer")
+
+    _embed(model, processor, sequences[:64], False, True, 256, device, args.max_tokens)  # warm-up
+    stock(esm, tokenizer, sequences[:64], device, sort=True)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    _embed(model, processor, sequences, False, True, 256, device, args.max_tokens)
+    ours = len(sequences) / (time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
+    bucketed = stock(esm, tokenizer, sequences, device, sort=True)
+    padded = stock(esm, tokenizer, sequences, device, sort=False)
+    result = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "proteins": len(sequences),
+              "protst_hf": ours, "stock_bucketed": bucketed, "stock_padded": padded, "peak_gib": peak}
+    print(json.dumps(result))
+    print(f"protst-hf {ours:.0f} proteins/s; stock length-bucketed {bucketed:.0f} ({ours / bucketed:.2f}x); stock "
+          f"padded {padded:.0f} ({ours / padded:.2f}x); {ours / args.ceiling:.0%} of the {args.ceiling:.0f}/s ceiling")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Embeddings at scale and indexes: `protst embed`, `protst index build`, `protst search`.
+
+Embedding folders hold shards of a fixed number of input records, each written as `embeddings-NNNNN.npy` (or
+`shard-NNNNN.parquet`) plus `ids-NNNNN.txt`, the ids file last: a shard whose ids file exists is complete, so a
+restarted run skips it and produces identical files. Under `accelerate launch`, process r takes shards r, r + n,
+r + 2n, ... `manifest.json` records the model (name and weight fingerprint), the embedding kind, and the skipped
+input records.
+"""
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .models.protst.index_protst import ProteinIndex, model_metadata
+from .models.protst.pipeline_protst import autocast, default_max_tokens, iter_fasta, length_batches
+
+MANIFEST = "manifest.json"
+
+
+def _records(path: str | Path, texts: bool) -> Iterator[tuple[str, str | None, str]]:
+    """`("record", id, content)` / `("problem", None, why)` from a FASTA file, or from a text file (one text per
+    line, or `id<TAB>text`)."""
+    with open(path) as f:
+        if not texts:
+            yield from iter_fasta(f)
+            return
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            identifier, tab, text = line.partition("\t")
+            yield ("record", identifier, text) if tab else ("record", str(number), line)
+
+
+def embed_file(
+    input_path: str | Path,
+    model,
+    processor,
+    output_dir: str | Path,
+    texts: bool = False,
+    project: bool = True,
+    shard_size: int = 10_000,
+    batch_size: int = 64,
+    max_tokens: int | None = None,
+    dtype: str | None = None,
+    fmt: str = "npy",
+    rank: int = 0,
+    world_size: int = 1,
+    progress: bool = True,
+) -> dict:
+    """Embed every record of `input_path` into sharded files under `output_dir` (see the module docstring).
+
+    Args:
+        model: a ProtST model (its protein and text towers and projections are used).
+        texts: the input is a text file (protein -> text retrieval over a text index) instead of FASTA.
+        project: projected, L2-normalised embeddings (for search) or raw mean-pooled tower features.
+        batch_size / max_tokens: at most this many records and (proteins) padded tokens per forward pass; records
+            are grouped by length. `max_tokens` defaults to 1,024 on CPU, 16,384 on GPU (`default_max_tokens`).
+        dtype: `bfloat16` / `float16` run the towers under autocast (GPU, or CPUs with bf16 units); the default
+            is float32. Shards are float32 either way.
+        fmt: `npy` (+ ids text file) or `parquet` (columns `id`, `embedding`).
+
+    Returns:
+        this process's summary: shards written and skipped, records embedded, proteins (or texts) per second.
+    """
+    if fmt not in ("npy", "parquet"):
+        raise ValueError(f"fmt must be 'npy' or 'parquet', got {fmt!r}")
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    protst = getattr(model, "protst", model)
+    device = next(model.parameters()).device
+    bar = None
+    if progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc="embedding", unit=" texts" if texts else " proteins", unit_scale=True)
+    summary = {"written": [], "skipped_complete": [], "records": 0, "problems": [], "seconds": 0.0}
+    shard, index = [], 0
+
+    def flush():
+        nonlocal shard, index
+        mine, done = index % world_size == rank, (output / f"ids-{index:05d}.txt").exists()
+        if mine and done:
+            summary["skipped_complete"].append(index)
+        elif mine:
+            start = time.perf_counter()
+            vectors = _embed(protst, processor, [c for _, c in shard], texts, project, batch_size, device,
+                             max_tokens, dtype)
+            _write_shard(output, index, [i for i, _ in shard], vectors, fmt)
+            summary["seconds"] += time.perf_counter() - start
+            summary["written"].append(index)
+            summary["records"] += len(shard)
+            if bar is not None:
+                bar.update(len(shard))
+        shard, index = [], index + 1
+
+    for kind, identifier, content in _records(input_path, texts):
+        if kind == "problem":
+            summary["problems"].append(content)
+            continue
+        shard.append((identifier, content))
+        if len(shard) == shard_size:
+            flush()
+    if shard:
+        flush()
+    if bar is not None:
+        bar.close()
+    summary["shards"] = index
+    summary["per_second"] = summary["records"] / summary["seconds"] if summary["seconds"] else None
+    if rank == 0:
+        manifest = {
+            **model_metadata(model, "text" if texts else "protein", normalized=project),
+            "input": str(input_path), "format": fmt, "shards": index, "shard_size": shard_size,
+            "dtype": dtype or "float32",
+            "skipped_records": summary["problems"],
+        }
+        (output / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return summary
+
+
+@torch.inference_mode()
+def _embed(protst, processor, contents, texts, project, batch_size, device, max_tokens=None, dtype=None) -> np.ndarray:
+    """Embeddings in input order, computed in batches of similar lengths (at most `batch_size` items and, for
+    proteins, `max_tokens` padded tokens)."""
+    if texts:
+        lengths = [len(c) for c in contents]
+        batches = length_batches(lengths, batch_size, None)
+    else:
+        lengths = [min(len(c), processor.protein_max_length) + 2 for c in contents]
+        batches = length_batches(lengths, batch_size, max_tokens or default_max_tokens(device))
+    result = None
+    for chunk in batches:
+        items = [contents[i] for i in chunk]
+        with autocast(device, dtype):
+            if texts:
+                batch = processor(text=items, return_tensors="pt").to(device)
+                features = protst.get_text_features(batch["text_input_ids"], batch["text_attention_mask"],
+                                                    normalize=project, project=project)
+            else:
+                batch = processor(proteins=items, return_tensors="pt").to(device)
+                features = protst.get_protein_features(batch["protein_input_ids"], batch["protein_attention_mask"],
+                                                       normalize=project, project=project)
+        features = features.float().cpu().numpy()
+        if result is None:
+            result = np.zeros((len(contents), features.shape[1]), dtype=np.float32)
+        result[chunk] = features
+    return result
+
+
+def _write_shard(output: Path, index: int, ids: list[str], vectors: np.ndarray, fmt: str) -> None:
+    """Data first, then the ids file (the completion mark), each via a temporary name and a rename."""
+    if fmt == "npy":
+        target = output / f"embeddings-{index:05d}.npy"
+        with open(f"{target}.tmp", "wb") as f:
+            np.save(f, vectors)
+        os.replace(f"{target}.tmp", target)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        target = output / f"shard-{index:05d}.parquet"
+        column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+        pq.write_table(pa.table({"id": ids, "embedding": column}), f"{target}.tmp")
+        os.replace(f"{target}.tmp", target)
+    ids_file = output / f"ids-{index:05d}.txt"
+    with open(f"{ids_file}.tmp", "w") as f:
+        f.writelines(f"{i}\n" for i in ids)
+    os.replace(f"{ids_file}.tmp", ids_file)
+
+
+def iter_embedding_shards(folder: str | Path) -> Iterator[tuple[list[str], np.ndarray]]:
+    """`(ids, vectors)` per complete shard, in order, one shard in memory at a time."""
+    folder = Path(folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    for index in range(manifest["shards"]):
+        ids_file = folder / f"ids-{index:05d}.txt"
+        if not ids_file.exists():
+            raise FileNotFoundError(f"shard {index} of {folder} is incomplete: rerun `protst embed` to finish it")
+        ids = ids_file.read_text().splitlines()
+        if manifest["format"] == "npy":
+            vectors = np.load(folder / f"embeddings-{index:05d}.npy", mmap_mode="r")
+        else:
+            import pyarrow.parquet as pq
+
+            column = pq.read_table(folder / f"shard-{index:05d}.parquet", columns=["embedding"])["embedding"]
+            vectors = column.combine_chunks().flatten().to_numpy().reshape(len(ids), -1)
+        yield ids, np.asarray(vectors, dtype=np.float32)
+
+
+def build_index(embeddings: str | Path, kind: str = "flat", **kwargs) -> ProteinIndex:
+    """A `ProteinIndex` over an embedding folder, carrying its manifest's model metadata."""
+    manifest = json.loads((Path(embeddings) / MANIFEST).read_text())
+    keys = ("model", "revision", "model_fingerprint", "embedding", "normalized")
+    metadata = {k: manifest[k] for k in keys if k in manifest}
+    if not metadata.get("normalized", True):
+        raise ValueError("index projected (normalised) embeddings: raw pooled features are not in the shared space")
+    return ProteinIndex.build(iter_embedding_shards(embeddings), kind=kind, metadata=metadata, **kwargs)
+
+
+def load_annotations(path: str | Path | None) -> dict[str, str]:
+    """id -> annotation from a TSV (`id<TAB>text`) or a ProtDescribe folder / parquet (`accession`, `prot_name`)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        files = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path]
+        annotations = {}
+        for file in files:
+            if not {"accession", "prot_name"} <= set(pq.read_schema(file).names):
+                continue  # e.g. the `original` config of a ProtDescribe folder
+            table = pq.read_table(file, columns=["accession", "prot_name"]).to_pydict()
+            annotations.update(zip(table["accession"], table["prot_name"]))
+        return annotations
+    with open(path) as f:
+        return dict(line.rstrip("\n").split("\t", 1) for line in f if "\t" in line)
+
+
+__all__ = ["build_index", "embed_file", "iter_embedding_shards", "load_annotations"]

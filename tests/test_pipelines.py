@@ -1,0 +1,235 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from protst_hf import (
+    ProteinFeatureExtractionPipeline,
+    ProteinTextRetrievalPipeline,
+    ProtSTModel,
+    ZeroShotProteinClassificationPipeline,
+    fit_temperature,
+    read_fasta,
+)
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, processor):
+    """A tiny ProtST model saved with its processor: the folder carries the pipeline code and label sets."""
+    from conftest import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "protst-tiny", processor)
+
+
+@pytest.fixture(scope="module")
+def classify(folder, processor):
+    return ZeroShotProteinClassificationPipeline(model=ProtSTModel.from_pretrained(folder).eval(), processor=processor)
+
+
+def test_saved_folder_carries_the_pipelines(folder):
+    config = json.loads((folder / "config.json").read_text())
+    assert set(config["custom_pipelines"]) == {"zero-shot-protein-classification", "protein-feature-extraction",
+                                               "protein-text-retrieval"}
+    assert {"pipeline_protst.py", "index_protst.py", "processing_protst.py"} <= set(os.listdir(folder))
+    assert (folder / "label_sets" / "subloc_name.tsv").is_file()
+
+
+def test_zero_shot_output_order_probabilities_and_types(classify, rows):
+    labels = ["Nucleus", "Cytoplasm", "Secreted", "Cell membrane"]
+    result = classify(rows[0]["sequence"], candidate_labels=labels)
+    assert set(result) == {"sequence", "labels", "scores"} and result["sequence"] == rows[0]["sequence"]
+    assert sorted(result["labels"]) == sorted(labels)
+    assert result["scores"] == sorted(result["scores"], reverse=True)
+    assert abs(sum(result["scores"]) - 1) < 1e-5 and all(isinstance(s, float) for s in result["scores"])
+    # scores are the softmax of exp(logit_scale) * cosine with label texts "[CLS] SUBCELLULAR LOCATION: x."
+    model = classify.model
+    batch = classify.processor(proteins=rows[0]["sequence"], text=[f"SUBCELLULAR LOCATION: {x}." for x in labels],
+                               return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**batch).logits_per_protein.softmax(-1)[0]
+    got = dict(zip(result["labels"], result["scores"]))
+    assert max(abs(got[x] - float(p)) for x, p in zip(labels, expected)) < 1e-5
+    logits = classify(rows[0]["sequence"], candidate_labels=labels, return_logits=True)["logits"]
+    assert len(logits) == 4
+
+
+def test_batching_equals_one_by_one_and_labels_are_cached(classify, rows):
+    sequences = [r["sequence"] for r in rows[:7]]
+    batched = classify(sequences, label_set="subcellular_location", batch_size=3)
+    alone = [classify(s, label_set="subcellular_location", batch_size=1) for s in sequences]
+    assert len(batched) == 7
+    for a, b in zip(batched, alone):
+        assert a["labels"][0] == b["labels"][0]
+        scores_a, scores_b = dict(zip(a["labels"], a["scores"])), dict(zip(b["labels"], b["scores"]))
+        assert max(abs(scores_a[k] - scores_b[k]) for k in scores_a) < 1e-5
+    assert len(classify._text_cache) >= 1
+    calls = []
+    original = classify.protst.get_text_features
+    classify.protst.get_text_features = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        classify(sequences[0], label_set="subcellular_location")
+    finally:
+        classify.protst.get_text_features = original
+    assert calls == []  # the label embeddings came from the cache
+
+
+def test_builtin_label_sets(classify, rows):
+    location = classify(rows[1]["sequence"], label_set="subcellular_location")
+    assert len(location["labels"]) == 10 and "Extracellular" in location["labels"]
+    reaction = classify(rows[1]["sequence"], label_set="reaction")
+    assert len(reaction["labels"]) == 384
+    with pytest.raises(ValueError, match="unknown label set"):
+        classify(rows[1]["sequence"], label_set="nope")
+    with pytest.raises(ValueError, match="candidate_labels"):
+        classify(rows[1]["sequence"])
+
+
+def test_fasta_input_with_bad_records_reported(classify, tmp_path, rows):
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(f"STRAY\n>good1 first\n{rows[0]['sequence'][:40]}\n{rows[0]['sequence'][40:80]}\n>bad\nMKT1AY\n"
+                     f">empty\n>good2\n{rows[1]['sequence']}*\n")
+    records, problems = read_fasta(fasta)
+    assert [i for i, _ in records] == ["good1", "good2"] and records[0][1] == rows[0]["sequence"][:80]
+    assert len(problems) == 3 and "sequence before any '>' header" in problems[0]
+    assert "record 'bad' (line 5): invalid character '1' at position 3" in problems[1]
+    assert "empty sequence" in problems[2]
+    with pytest.warns(UserWarning, match="3 FASTA record"):
+        results = classify(str(fasta), candidate_labels=["Nucleus", "Cytoplasm"])
+    assert [r["id"] for r in results] == ["good1", "good2"]
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 5)) * 3
+    labels = np.array([rng.choice(5, p=np.exp(row / 2.5) / np.exp(row / 2.5).sum()) for row in logits])
+    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.1)
+
+
+def test_feature_extraction_and_retrieval(folder, processor, rows):
+    model = ProtSTModel.from_pretrained(folder).eval()
+    features = ProteinFeatureExtractionPipeline(model=model, processor=processor)
+    out = features([r["sequence"] for r in rows[:3]], texts=["FUNCTION: Binds DNA."])
+    assert out["protein_embeds"].shape == (3, 16) and out["text_embeds"].shape == (1, 16)
+    assert np.allclose(np.linalg.norm(out["protein_embeds"], axis=1), 1, atol=1e-5)
+    raw = features([r["sequence"] for r in rows[:3]], project=False, normalize=False)["protein_embeds"]
+    assert raw.shape == (3, 32)
+    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor)
+    proteins = [(r["accession"], r["sequence"]) for r in rows[:6]]
+    hits = retrieval(rows[2]["function"], proteins=proteins, top_k=3)
+    scores = [h["score"] for h in hits]
+    assert len(hits) == 3 and scores == sorted(scores, reverse=True)
+    everything = features([s for _, s in proteins])["protein_embeds"] @ features(texts=[rows[2]["function"]])[
+        "text_embeds"][0]
+    assert hits[0]["id"] == proteins[int(np.argmax(everything))][0]
+    assert abs(scores[0] - float(everything.max())) < 1e-5
+    texts = retrieval(rows[0]["sequence"], direction="protein-to-text", label_set="subcellular_location", top_k=10)
+    assert len(texts) == 10 and texts[0]["score"] >= texts[-1]["score"]
+
+
+def _run_check(python: str, folder: Path, expected: dict, tmp_path: Path) -> dict:
+    expected_path = tmp_path / "expected.json"
+    expected_path.write_text(json.dumps(expected))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    completed = subprocess.run([python, str(HERE / "pipeline_check.py"), str(folder), str(expected_path)],
+                               capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _expected(folder, processor, rows) -> dict:
+    model = ProtSTModel.from_pretrained(folder).eval()
+    proteins = [r["sequence"] for r in rows[:3]]
+    labels = ["Nucleus", "Cytoplasm", "Secreted"]
+    results = ZeroShotProteinClassificationPipeline(model=model, processor=processor)(proteins,
+                                                                                       candidate_labels=labels)
+    features = ProteinFeatureExtractionPipeline(model=model, processor=processor)(proteins)["protein_embeds"]
+    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor)
+    ids = [r["accession"] for r in rows[:3]]
+    query = "SUBCELLULAR LOCATION: Nucleus."
+    hits = retrieval(query, proteins=list(zip(ids, proteins)), top_k=2)
+    return {"proteins": proteins, "query": query, "labels": labels, "ids": ids, "protein_embeds": features.tolist(),
+            "scores": [dict(zip(r["labels"], r["scores"])) for r in results], "retrieved": [h["id"] for h in hits]}
+
+
+def test_pipelines_through_trust_remote_code_without_protst_hf(folder, processor, rows, tmp_path):
+    report = _run_check(sys.executable, folder, _expected(folder, processor, rows), tmp_path)
+    assert report["pipeline"] == "ZeroShotProteinClassificationPipeline"
+    assert report["module"].startswith("transformers_modules")
+
+
+@pytest.mark.skipif(not os.environ.get("PROTST_MIN_TRANSFORMERS_PYTHON"),
+                    reason="set PROTST_MIN_TRANSFORMERS_PYTHON (scripts/test.sh does)")
+def test_pipelines_on_the_oldest_supported_transformers(folder, processor, rows, tmp_path):
+    report = _run_check(os.environ["PROTST_MIN_TRANSFORMERS_PYTHON"], folder, _expected(folder, processor, rows),
+                        tmp_path)
+    from packaging.version import Version
+
+    from test_modeling_protst import minimum_transformers
+
+    assert Version(report["transformers"]) == Version(minimum_transformers())
+
+
+def test_ensemble_with_a_supervised_head_and_calibration(folder, classify, rows):
+    """The spec's ensemble alpha * zero-shot + supervised logits (columns matched by label name), and temperature
+    scaling stored in the config: probabilities change, the ranking does not."""
+    from protst_hf import ProtSTForSequenceClassification
+
+    labels = ["Nucleus", "Cytoplasm", "Secreted"]
+    supervised = ProtSTForSequenceClassification.from_pretrained(
+        folder, num_labels=3, id2label={0: "Secreted", 1: "Nucleus", 2: "Cytoplasm"}).eval()
+    sequences = [r["sequence"] for r in rows[:4]]
+    zero_shot = torch.tensor([r["logits"] for r in classify(sequences, candidate_labels=labels, return_logits=True)])
+    batch = classify.processor(proteins=sequences, return_tensors="pt")
+    with torch.no_grad():
+        head = supervised(**{k: v for k, v in batch.items() if k.startswith("protein_")}).logits[:, [1, 2, 0]]
+    ensemble = classify(sequences, candidate_labels=labels, supervised_model=supervised, alpha=0.5,
+                        return_logits=True)
+    assert torch.allclose(torch.tensor([r["logits"] for r in ensemble]), 0.5 * zero_shot + head, atol=1e-5)
+    with pytest.raises(ValueError, match="must be the candidate labels"):
+        classify(sequences, candidate_labels=["Nucleus", "Plastid", "Secreted"], supervised_model=supervised)
+
+    truth = [r["labels"][0] for r in classify(sequences * 3, candidate_labels=labels)]  # learnable: T -> small
+    truth[0] = [x for x in labels if x != truth[0]][0]
+    before = classify(sequences, candidate_labels=labels)
+    report = classify.calibrate(sequences * 3, truth, candidate_labels=labels)
+    try:
+        assert classify.model.config.zero_shot_temperature == report["temperature"] > 0
+        assert report["nll_after"] <= report["nll_before"] + 1e-9
+        after = classify(sequences, candidate_labels=labels)
+        assert [r["labels"] for r in after] == [r["labels"] for r in before]
+        assert after[0]["scores"] != pytest.approx(before[0]["scores"])
+    finally:
+        classify.model.config.zero_shot_temperature = None
+    with pytest.raises(ValueError, match="not among the candidate labels"):
+        classify.calibrate(sequences, ["Nucleus", "Golgi", "Nucleus", "Nucleus"], candidate_labels=labels)
+
+
+def test_expected_calibration_error():
+    from protst_hf.models.protst.pipeline_protst import expected_calibration_error
+
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    # two bins, each half the proteins at accuracy 1/2: confidence 0.9 (gap 0.4) and 0.6 (gap 0.1)
+    assert expected_calibration_error(probabilities, np.array([0, 1, 0, 1])) == pytest.approx(0.25)
+
+
+def test_length_batches_respect_both_limits():
+    from protst_hf.models.protst.pipeline_protst import length_batches
+
+    rng = np.random.default_rng(0)
+    lengths = [int(x) for x in rng.integers(10, 1024, 500)] + [2000]
+    batches = length_batches(lengths, batch_size=16, max_tokens=1024)
+    assert sorted(i for b in batches for i in b) == list(range(501))  # each position once
+    assert batches[0] == [500]  # longer than the budget: alone
+    for batch in batches:
+        widths = [lengths[i] for i in batch]
+        assert widths == sorted(widths, reverse=True) and len(batch) <= 16
+        assert len(batch) == 1 or len(batch) * widths[0] <= 1024
+    assert length_batches([5, 9, 7], batch_size=2, max_tokens=None) == [[1, 2], [0]]
