@@ -132,6 +132,33 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    import logging
+
+    from .evaluation.harness import run_evaluation
+    from .training.finetune import FinetuneArguments
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    files = {}
+    for item in args.files or []:
+        task, _, rest = item.partition(":")
+        split, _, path = rest.partition("=")
+        if not (task and split and path):
+            raise SystemExit(f"--files takes TASK:SPLIT=PATH, got {item!r}")
+        files.setdefault(task, {})[split] = path
+    limits = {"train": args.limit_train, "validation": args.limit_eval, "test": args.limit_eval}
+    overrides = FinetuneArguments(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+                                  head_lr=args.lr, encoder_lr_ratio=args.encoder_lr_ratio, crop=args.crop,
+                                  lora_r=args.lora_r, cache_dir=args.cache_dir)
+    results = run_evaluation(args.model, [t for t in args.tasks.split(",") if t], args.protocol, args.seeds,
+                             args.output, args.data_root, overrides, limits,
+                             tuple(b for b in args.baselines.split(",") if b), files, args.save_models)
+    from .evaluation.harness import markdown_table
+
+    print(markdown_table(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="protst", description="ProtST on the Hugging Face stack")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +226,31 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--calibrated", action="store_true", help="drop hits below the index's conformal threshold")
     search.add_argument("--annotations", help="TSV id<TAB>text, or a ProtDescribe folder/parquet")
     search.set_defaults(handler=_search)
+
+    evaluate = commands.add_parser("evaluate", help="fine-tune / probe on benchmark tasks beside baselines")
+    evaluate.add_argument("--model", required=True, help="a ProtST or ESM model folder or Hub id")
+    evaluate.add_argument("--tasks", required=True, help="comma-separated task names (see protst_hf.evaluation."
+                          "tasks.TASKS: binloc, subloc, betalac, ..., peer_binloc, betalac_esm, deeploc2_*)")
+    evaluate.add_argument("--protocol", choices=("frozen", "full", "lora"), default="frozen")
+    evaluate.add_argument("--seeds", type=int, default=3)
+    evaluate.add_argument("--output", default="evaluation", help="results.json, results.md, one PNG per task")
+    evaluate.add_argument("--data-root", help="folder of local task data (default ../shared/data or "
+                          "$PROTST_SHARED_DATA)")
+    evaluate.add_argument("--files", nargs="*", metavar="TASK:SPLIT=PATH", help="local files for a task's splits")
+    evaluate.add_argument("--epochs", type=int, help="default: the spec's (100; 50 multi-label)")
+    evaluate.add_argument("--max-steps", type=int, help="stop each run after this many optimizer steps")
+    evaluate.add_argument("--batch-size", type=int)
+    evaluate.add_argument("--lr", type=float, help="head learning rate (default: the spec's for the protocol)")
+    evaluate.add_argument("--encoder-lr-ratio", type=float, help="encoder lr / head lr for full tuning")
+    evaluate.add_argument("--crop", type=int, default=550, help="training crop of full / LoRA tuning")
+    evaluate.add_argument("--lora-r", type=int, default=8)
+    evaluate.add_argument("--limit-train", type=int, help="at most this many training proteins (quick runs)")
+    evaluate.add_argument("--limit-eval", type=int, help="at most this many validation and test proteins")
+    evaluate.add_argument("--baselines", default="majority,knn,homology", help="comma-separated, or ''")
+    evaluate.add_argument("--cache-dir", help="frozen-feature cache (default OUTPUT/feature_cache)")
+    evaluate.add_argument("--save-models", action="store_true",
+                          help="save the best seed's model per task (LoRA: the adapter alone)")
+    evaluate.set_defaults(handler=_evaluate)
     return parser
 
 

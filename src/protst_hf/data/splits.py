@@ -122,6 +122,32 @@ def mmseqs_search(
     return hits
 
 
+def mmseqs_best_hits(
+    query_fasta: str | Path, target_fasta: str | Path, min_identity: float = 0.0, sensitivity: float = 7.5,
+    threads: int | None = None, workdir: str | Path | None = None,
+) -> dict[str, tuple[str, float, float]]:
+    """Each query's best `mmseqs easy-search` hit by bit score: `{query: (target, identity in [0, 1], bits)}`.
+    Queries without a hit (e-value 10, `sensitivity` -s, no coverage limit) are absent."""
+    binary = require_mmseqs("nearest-homolog label transfer")
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        out = Path(tmp) / "hits.m8"
+        command = [binary, "easy-search", str(query_fasta), str(target_fasta), str(out), str(Path(tmp) / "work"),
+                   "--min-seq-id", str(min_identity), "-s", str(sensitivity), "-e", "10",
+                   "--format-output", "query,target,fident,bits", "-v", "1"]
+        if threads:
+            command += ["--threads", str(threads)]
+        _run(command)
+        best: dict[str, tuple[str, float, float]] = {}
+        with open(out) as f:
+            for line in f:
+                query, target, fident, bits = line.rstrip("\n").split("\t")
+                # ties on bit score: the higher identity, then the first listed
+                key = (float(bits), float(fident))
+                if query not in best or key > (best[query][2], best[query][1]):
+                    best[query] = (target, float(fident), float(bits))
+    return best
+
+
 def _run(command: list[str]) -> None:
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:

@@ -1,0 +1,1 @@
+"""Local `evaluate` modules, one per metric of `protst_hf.evaluation.metrics`."""

@@ -1,0 +1,5 @@
+"""`auprc_micro` as a local `evaluate` module: `evaluate.load(path_to_this_file)` (no Hub fetch)."""
+
+from protst_hf.evaluation.metrics import metric_class
+
+AuprcMicro = metric_class("auprc_micro")

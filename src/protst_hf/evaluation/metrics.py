@@ -1,0 +1,151 @@
+"""Benchmark metrics as plain functions on numpy arrays (checked against scikit-learn and scipy in the tests).
+
+- `accuracy`, `mcc` (multi-class Matthews correlation): `y_true` class ids `(N,)`, `y_score` either class ids
+  `(N,)` or scores `(N, C)` (argmax is taken).
+- `spearman`, `pearson`: regression, `(N,)` each; NaN when either side is constant (the correlation is undefined).
+- `f1_max`: protein-centric maximum F1 over thresholds, as CAFA and DeepFRI define it (precision averaged over
+  proteins with at least one prediction above the threshold, recall over all proteins with a label).
+- `auprc_micro`: area under the micro-averaged precision-recall curve (pairs of protein and label flattened),
+  computed as average precision, like `sklearn.metrics.average_precision_score(average="micro")`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _classes(y_score: np.ndarray) -> np.ndarray:
+    y_score = np.asarray(y_score)
+    return y_score.argmax(-1) if y_score.ndim == 2 else y_score.astype(np.int64)
+
+
+def accuracy(y_true, y_score) -> float:
+    y_true = np.asarray(y_true).astype(np.int64)
+    return float((_classes(y_score) == y_true).mean())
+
+
+def mcc(y_true, y_score) -> float:
+    """Multi-class Matthews correlation (Gorodkin's R_K), 0 when a side predicts one class only."""
+    y_true, y_pred = np.asarray(y_true).astype(np.int64), _classes(y_score)
+    n = max(y_true.max(initial=0), y_pred.max(initial=0)) + 1
+    confusion = np.zeros((n, n), dtype=np.float64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    t, p = confusion.sum(1), confusion.sum(0)
+    c, s = np.trace(confusion), confusion.sum()
+    denominator = np.sqrt(s**2 - p @ p) * np.sqrt(s**2 - t @ t)
+    return float((c * s - t @ p) / denominator) if denominator else 0.0
+
+
+def _rank(values: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share the mean rank), as `scipy.stats.rankdata`."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse]
+
+
+def pearson(y_true, y_score) -> float:
+    x, y = np.asarray(y_true, dtype=np.float64).ravel(), np.asarray(y_score, dtype=np.float64).ravel()
+    x, y = x - x.mean(), y - y.mean()
+    denominator = np.sqrt((x @ x) * (y @ y))
+    return float(x @ y / denominator) if denominator else float("nan")
+
+
+def spearman(y_true, y_score) -> float:
+    return pearson(_rank(np.asarray(y_true, dtype=np.float64).ravel()),
+                   _rank(np.asarray(y_score, dtype=np.float64).ravel()))
+
+
+def f1_max(y_true, y_score, thresholds: np.ndarray | None = None) -> float:
+    """Protein-centric Fmax. `y_true` `(N, C)` in {0, 1}, `y_score` `(N, C)` in [0, 1].
+
+    At each threshold t: precision is averaged over proteins with at least one score >= t, recall over proteins
+    with at least one true label; Fmax is the best harmonic mean over t (default: 0.00, 0.01, ..., 1.00).
+    """
+    y_true, y_score = np.asarray(y_true, dtype=bool), np.asarray(y_score, dtype=np.float64)
+    thresholds = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds)
+    labelled = y_true.sum(1) > 0
+    best = 0.0
+    for t in thresholds:
+        predicted = y_score >= t
+        n_predicted = predicted.sum(1)
+        covered = n_predicted > 0
+        if not covered.any():
+            continue
+        correct = (predicted & y_true).sum(1)
+        precision = (correct[covered] / n_predicted[covered]).mean()
+        recall = (correct[labelled] / y_true[labelled].sum(1)).mean() if labelled.any() else 0.0
+        if precision + recall > 0:
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return float(best)
+
+
+def auprc_micro(y_true, y_score) -> float:
+    """Average precision over all (protein, label) pairs: sum over positives of the precision at their rank."""
+    y_true = np.asarray(y_true, dtype=bool).ravel()
+    y_score = np.asarray(y_score, dtype=np.float64).ravel()
+    if not y_true.any():
+        return float("nan")
+    order = np.argsort(-y_score, kind="mergesort")
+    scores, hits = y_score[order], y_true[order]
+    # ties are one step of the curve (as scikit-learn): take the counts at the last position of each score value
+    last = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]
+    true_positives = np.cumsum(hits)[last]
+    precision = true_positives / (last + 1)
+    recall_steps = np.diff(np.r_[0, true_positives]) / hits.sum()
+    return float((precision * recall_steps).sum())
+
+
+METRICS = {"accuracy": accuracy, "mcc": mcc, "spearman": spearman, "pearson": pearson, "f1_max": f1_max,
+           "auprc_micro": auprc_micro}
+
+
+def compute(name: str, y_true, y_score) -> float:
+    if name not in METRICS:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+    return METRICS[name](y_true, y_score)
+
+
+# how each metric's inputs look to `evaluate`: class ids, regression values, or multi-label rows
+_KINDS = {"accuracy": "int64", "mcc": "int64", "spearman": "float64", "pearson": "float64", "f1_max": "rows",
+          "auprc_micro": "rows"}
+
+
+def metric_class(name: str):
+    """An `evaluate.Metric` subclass computing `name` with the function above (used by `metric_modules/*.py`)."""
+    import datasets
+    import evaluate
+
+    kind = _KINDS[name]
+    value = datasets.Sequence(datasets.Value("float64")) if kind == "rows" else datasets.Value(kind)
+    function = METRICS[name]
+
+    class _Metric(evaluate.Metric):
+        def _info(self):
+            return evaluate.MetricInfo(description=(function.__doc__ or name).strip().splitlines()[0], citation="",
+                                       inputs_description="references, predictions",
+                                       features=datasets.Features({"predictions": value, "references": value}))
+
+        def _compute(self, predictions, references):
+            return {name: function(np.asarray(references), np.asarray(predictions))}
+
+    _Metric.__name__ = _Metric.__qualname__ = "".join(part.title() for part in name.split("_"))
+    return _Metric
+
+
+def load_metric(name: str):
+    """The metric as a local `evaluate` module (no Hub fetch): `load_metric("f1_max").compute(references=...,
+    predictions=...)`."""
+    from pathlib import Path
+
+    import evaluate
+
+    if name not in METRICS:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+    return evaluate.load(str(Path(__file__).parent / "metric_modules" / f"{name}.py"))
+
+
+__all__ = ["METRICS", "accuracy", "auprc_micro", "compute", "f1_max", "load_metric", "mcc", "metric_class", "pearson",
+           "spearman"]
