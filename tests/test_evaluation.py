@@ -12,7 +12,13 @@ from transformers import AutoModelForSequenceClassification
 from conftest import SHARED_DATA, save_tiny_model
 from protst_hf.data.splits import mmseqs_path
 from protst_hf.evaluation import metrics
-from protst_hf.evaluation.baselines import homology_baseline, knn_scores, majority_baseline
+from protst_hf.evaluation.baselines import (
+    few_shot_indices,
+    homology_baseline,
+    knn_scores,
+    majority_baseline,
+    nonparametric_few_shot,
+)
 from protst_hf.evaluation.tasks import Task, TaskData, TaskSplit, load_task
 from protst_hf.resources import demo_rows
 from protst_hf.training.finetune import (
@@ -242,6 +248,20 @@ def test_homology_baseline_transfers_the_nearest_homologs_label(rows):
     assert result["median_identity"] > 0.7
 
 
+def test_few_shot_sampling_and_the_nonparametric_classifier():
+    labels = np.asarray([0, 0, 0, 1, 1, 2])
+    rows = few_shot_indices(labels, 2, seed=0)
+    assert sorted(labels[rows].tolist()) == [0, 0, 1, 1, 2, 2]  # class 2 has one protein: drawn with replacement
+    task = Task("f", "single_label", ("accuracy",), "", label_names=("a", "b", "c"))
+    centres = np.asarray([[0.0, 0], [10, 0], [0, 10]])
+    train = TaskSplit(["A"] * 6, labels)
+    test = TaskSplit(["A"] * 3, np.asarray([2, 0, 1]))
+    data = TaskData(task, {"train": train, "validation": test, "test": test}, ["a", "b", "c"], {})
+    # 1280-d-like distances: exp(-d^2) underflows to 0 in float64, the log-space scores still rank correctly
+    features = {"train": centres[labels] * 30, "test": centres[[2, 0, 1]] * 30 + 1.0}
+    assert nonparametric_few_shot(data, features, shot=2, seeds=2)["test"]["accuracy"] == 1.0
+
+
 def test_majority_and_knn_baselines():
     task = Task("k", "single_label", ("accuracy",), "", label_names=("a", "b"))
     train = TaskSplit(["A"] * 6, np.asarray([0, 0, 0, 0, 1, 1]))
@@ -265,7 +285,7 @@ def test_cli_evaluate_writes_json_markdown_and_plots(tiny_model, rows, tmp_path)
     command = [sys.executable, "-m", "protst_hf.cli", "evaluate", "--model", str(tiny_model), "--tasks",
                "peer_binloc", "--protocol", "frozen", "--seeds", "2", "--epochs", "5", "--output",
                str(tmp_path / "out"), "--baselines", "majority,knn" + (",homology" if mmseqs_path() else ""),
-               "--files", *files]
+               "--few-shot", "2", "--files", *files]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -275,7 +295,36 @@ def test_cli_evaluate_writes_json_markdown_and_plots(tiny_model, rows, tmp_path)
     majority = int(sum("Secreted" in r["subloc"] for r in usable[:40]) > 20)
     assert entry["baselines"]["majority"]["test"]["accuracy"] == pytest.approx(
         np.mean([int("Secreted" in r["subloc"]) == majority for r in usable[52:67]]))
+    assert entry["baselines"]["nonparam_2"]["shot"] == 2 and "accuracy" in entry["baselines"]["fewshot_2"]["test"]
     assert (tmp_path / "out" / "peer_binloc.png").stat().st_size > 1000
     table = (tmp_path / "out" / "results.md").read_text()
     assert "| peer_binloc | accuracy |" in table and "| peer_binloc | mcc |" in table
     assert "| peer_binloc | accuracy |" in done.stdout
+
+
+def test_full_protocol_under_accelerate_launch_ddp(tiny_model, tmp_path):
+    """Two CPU processes (DDP over gloo): each trains on its share of every batch; validation and test scores are
+    gathered back into input order, so the reported test metric equals a one-process prediction of the saved
+    best model."""
+    usable = _located()
+    for split, part in (("train", usable[:40]), ("validation", usable[40:52]), ("test", usable[52:67])):
+        lines = ["sequence,label"] + [f"{r['sequence'][:150]},{int('Secreted' in r['subloc'])}" for r in part]
+        (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    files = [f"peer_binloc:{s}={tmp_path / f'{s}.csv'}" for s in ("train", "validation", "test")]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "protst_hf.cli",
+               "evaluate", "--model", str(tiny_model), "--tasks", "peer_binloc", "--protocol", "full", "--seeds", "1",
+               "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--crop", "100", "--baselines", "majority",
+               "--output", str(tmp_path / "out"), "--save-models", "--files", *files]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    reported = results["tasks"]["peer_binloc"]["model"]["test"]["accuracy"]["values"][0]
+    data = load_task("peer_binloc", files={s: str(tmp_path / f"{s}.csv") for s in ("train", "validation", "test")})
+    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out" / "models" / "peer_binloc").eval()
+    from transformers import AutoProcessor
+
+    tokenizer = AutoProcessor.from_pretrained(tmp_path / "out" / "models" / "peer_binloc")
+    scores = predict(saved, tokenizer, data.splits["test"].sequences, data, FinetuneArguments())
+    assert reported == pytest.approx(metrics.accuracy(data.splits["test"].labels, scores))

@@ -152,7 +152,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                                   lora_r=args.lora_r, cache_dir=args.cache_dir)
     results = run_evaluation(args.model, [t for t in args.tasks.split(",") if t], args.protocol, args.seeds,
                              args.output, args.data_root, overrides, limits,
-                             tuple(b for b in args.baselines.split(",") if b), files, args.save_models)
+                             tuple(b for b in args.baselines.split(",") if b), files, args.save_models,
+                             tuple(args.few_shot or ()))
     from .evaluation.harness import markdown_table
 
     print(markdown_table(results))
@@ -247,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit-train", type=int, help="at most this many training proteins (quick runs)")
     evaluate.add_argument("--limit-eval", type=int, help="at most this many validation and test proteins")
     evaluate.add_argument("--baselines", default="majority,knn,homology", help="comma-separated, or ''")
+    evaluate.add_argument("--few-shot", type=int, nargs="*", metavar="K",
+                          help="the original's few-shot baselines with K proteins per class (single-label tasks)")
     evaluate.add_argument("--cache-dir", help="frozen-feature cache (default OUTPUT/feature_cache)")
     evaluate.add_argument("--save-models", action="store_true",
                           help="save the best seed's model per task (LoRA: the adapter alone)")

@@ -6,6 +6,10 @@
 - `knn_baseline`: non-parametric label transfer over frozen embeddings: the k nearest training proteins by cosine
   (k chosen on validation among 1, 5, 10, 20), votes weighted by similarity (classification) or a weighted mean
   (regression).
+- `few_shot_indices` / `nonparametric_few_shot`: the original's few-shot protocol (`run_few_shot*.py`): `shot`
+  training proteins per class; the non-parametric classifier scores class c by sum_s exp(-||x - e_cs||^2) over its
+  shots' frozen embeddings (computed in log space here, where the original's `exp` underflows to 0 for
+  1280-d features); the parametric one trains the frozen protocol's head on the shots (the harness does that).
 - `homology_baseline`: nearest-homolog label transfer with MMseqs2: each test protein takes the labels of its
   best-scoring training hit (bit score); proteins without a hit fall back to the majority baseline, and how many
   did is reported (`coverage`).
@@ -72,6 +76,37 @@ def knn_baseline(data: TaskData, features: dict[str, np.ndarray], ks=(1, 5, 10, 
     return {"test": test, "k": chosen, "validation": {first: best}}
 
 
+def few_shot_indices(labels: np.ndarray, shot: int, seed: int) -> np.ndarray:
+    """`shot` training rows per class (drawn with replacement where a class has fewer), as the original samples."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label in np.unique(labels):
+        members = np.nonzero(labels == label)[0]
+        rows.append(rng.choice(members, size=shot, replace=len(members) < shot))
+    return np.concatenate(rows)
+
+
+def nonparametric_few_shot(data: TaskData, features: dict[str, np.ndarray], shot: int, seeds: int = 3) -> dict:
+    """Kernel class scores from `shot` examples per class, mean and std over `seeds` draws (single-label tasks)."""
+    import torch
+
+    values = []
+    for seed in range(seeds):
+        rows = few_shot_indices(data.splits["train"].labels, shot, seed)
+        support = torch.from_numpy(features["train"][rows]).double()
+        support_labels = torch.from_numpy(data.splits["train"].labels[rows])
+        test = torch.from_numpy(features["test"]).double()
+        log_kernel = -torch.cdist(test, support) ** 2  # (N, C * shot)
+        scores = torch.full((len(test), data.num_labels), -float("inf"), dtype=torch.float64)
+        for label in support_labels.unique():
+            scores[:, label] = torch.logsumexp(log_kernel[:, support_labels == label], dim=1)
+        values.append(_score(data, "test", scores.softmax(-1).numpy()))
+    summary = {name: {"mean": float(np.mean([v[name] for v in values])),
+                      "std": float(np.std([v[name] for v in values], ddof=1)) if seeds > 1 else 0.0}
+               for name in values[0]}
+    return {"test": {name: value["mean"] for name, value in summary.items()}, "summary": summary, "shot": shot}
+
+
 def homology_scores(data: TaskData, split: str = "test", identity: float = 0.0,
                     workdir: str | Path | None = None) -> tuple[np.ndarray, dict]:
     """Nearest-homolog scores for `split` and a report (`hits`, `coverage`, median identity of the hits)."""
@@ -106,4 +141,5 @@ def homology_baseline(data: TaskData, split: str = "test", identity: float = 0.0
     return {"test": _score(data, split, scores), **report}
 
 
-__all__ = ["homology_baseline", "homology_scores", "knn_baseline", "knn_scores", "majority_baseline"]
+__all__ = ["few_shot_indices", "homology_baseline", "homology_scores", "knn_baseline", "knn_scores",
+           "majority_baseline", "nonparametric_few_shot"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import homology_baseline, knn_baseline, majority_baseline
+from .baselines import few_shot_indices, homology_baseline, knn_baseline, majority_baseline, nonparametric_few_shot
 from .tasks import TASKS, TaskData, load_task
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
                    output_dir: str | Path = "evaluation", data_root: str | Path | None = None,
                    finetune_args=None, limits: dict[str, int] | None = None,
                    baselines: tuple[str, ...] = BASELINES, files: dict[str, dict[str, str]] | None = None,
-                   save_models: bool = False) -> dict:
+                   save_models: bool = False, few_shot: tuple[int, ...] = ()) -> dict:
     """Evaluate `model` (a ProtST or ESM checkpoint) on `tasks`; returns (and writes) the results.
 
     Args:
@@ -67,6 +67,9 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
             homology needs MMseqs2 and is skipped with a note when it is absent).
         files: task -> {split: file} for tasks whose data you hold locally.
         save_models: save the best seed's model per task under `models/<task>` (a LoRA run: its adapter only).
+        few_shot: shots per class for the original's few-shot baselines on single-label tasks: the frozen head
+            trained on the shots (`fewshot_<k>`) and the non-parametric kernel classifier (`nonparam_<k>`), each
+            over `seeds` draws.
     """
     import torch
     from accelerate import PartialState
@@ -98,10 +101,14 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
         for seed in range(seeds):
             network, tokenizer = load_task_model(model, data)
             network.to(state.device)
-            if seed == 0 and "knn" in baselines:
+            if seed == 0 and ("knn" in baselines or few_shot):
                 features = {split: cached_features(network, tokenizer, s, finetune_args)
                             for split, s in data.splits.items()}
-                entry["baselines"]["knn"] = knn_baseline(data, features)
+                if "knn" in baselines:
+                    entry["baselines"]["knn"] = knn_baseline(data, features)
+                if few_shot and task.label_type == "single_label":
+                    entry["baselines"].update(_few_shot(data, network, tokenizer, features, few_shot, seeds,
+                                                        finetune_args))
             result = finetune(network, tokenizer, data, replace(finetune_args, seed=seed))
             runs.append(result)
             first = task.metrics[0]
@@ -135,10 +142,34 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
     return results
 
 
+def _few_shot(data: TaskData, network, tokenizer, features, shots, seeds, finetune_args) -> dict:
+    from ..training.finetune import train_frozen
+
+    out = {}
+    for shot in shots:
+        out[f"nonparam_{shot}"] = nonparametric_few_shot(data, features, shot, seeds)
+        values = []
+        for seed in range(seeds):
+            rows = few_shot_indices(data.splits["train"].labels, shot, seed)
+            subset = TaskData(data.task, {**data.splits, "train": data.splits["train"].subset(rows)},
+                              data.label_names, data.report)
+            head_args = replace(finetune_args, protocol="frozen", seed=seed)
+            values.append(train_frozen(network, tokenizer, subset, head_args).test)
+        out[f"fewshot_{shot}"] = {"test": {k: float(np.mean([v[k] for v in values])) for k in values[0]},
+                                  "shot": shot}
+    return out
+
+
 def _json_default(value):
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     return str(value)
+
+
+def _extra_columns(results: dict) -> list[str]:
+    """Few-shot baseline columns present in any task."""
+    keys = {k for entry in results["tasks"].values() for k in entry["baselines"]}
+    return sorted(k for k in keys if k.startswith(("fewshot_", "nonparam_")))
 
 
 def _fmt(value) -> str:
@@ -148,8 +179,9 @@ def _fmt(value) -> str:
 def markdown_table(results: dict) -> str:
     """One row per task and metric: the model (mean ± std over seeds), each baseline, and the paper."""
     lines = [f"Model `{results['model']}`, protocol `{results['protocol']}`, seeds {len(results['seeds'])}.", "",
-             "| task | metric | model (mean ± std) | majority / mean | k-NN | nearest homolog (MMseqs2) | paper |",
-             "|---|---|---|---|---|---|---|"]
+             "| task | metric | model (mean ± std) | majority / mean | k-NN | nearest homolog (MMseqs2) | paper |"
+             + "".join(f" {k} |" for k in _extra_columns(results)),
+             "|---|---|---|---|---|---|---|" + "---|" * len(_extra_columns(results))]
     for name, entry in results["tasks"].items():
         base = entry["baselines"]
         for metric in entry["metrics"]:
@@ -158,6 +190,7 @@ def markdown_table(results: dict) -> str:
             for key in ("majority", "knn", "homology"):
                 row.append(_fmt(base[key]["test"][metric]) if key in base and "test" in base[key] else "-")
             row.append(_fmt(entry["paper"].get(metric)) if entry["paper"].get(metric) is not None else "-")
+            row += [_fmt(base[k]["test"][metric]) if k in base else "-" for k in _extra_columns(results)]
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     for name, entry in results["tasks"].items():

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -136,6 +137,12 @@ def load_task_model(name_or_path, data: TaskData, dtype=None):
 
         model = ProtSTForSequenceClassification.from_pretrained(name_or_path, **label_kwargs)
         tokenizer = AutoProcessor.from_pretrained(name_or_path)
+        # a pretraining run saves its crop (e.g. 256) as the processor's limit; tasks read whole proteins up to
+        # the encoder's limit, and the protocols crop explicitly (`max_length`, `crop`)
+        protein = model.config.protein_config
+        absolute = protein.position_embedding_type == "absolute"  # ESM-1b: a hard position limit
+        tokenizer.protein_max_length = min(1022, protein.max_position_embeddings - protein.pad_token_id - 3
+                                           if absolute else 1022)
     elif config.model_type == "esm":
         encoder = EsmModel.from_pretrained(name_or_path, add_pooling_layer=False)
         model = ProtSTForSequenceClassification(ProtSTConfig(protein_config=encoder.config.to_dict(), **label_kwargs),
@@ -199,7 +206,7 @@ def cached_features(model, tokenizer, split: TaskSplit, args: FinetuneArguments)
         logger.warning("feature cache %s has the wrong shape %s: recomputing", path, features.shape)
     features = protein_features(model, tokenizer, split.sequences, args.max_length, args.max_tokens)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp.npy")
+    partial = path.with_suffix(f".{os.getpid()}.tmp.npy")  # processes of one launch may write the same key
     np.save(partial, features)
     partial.replace(path)  # a run killed while writing leaves no cache file that looks complete
     return features
