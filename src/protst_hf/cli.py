@@ -3,6 +3,9 @@
     protst build-protdescribe [INPUT...] [--builtin-sample] --output DIR [--split mmseqs --identity 0.5]
                               [--leakage-against FILE...]
                               [--push-to-hub ORG/NAME]
+    protst embed / index build / search / evaluate ...
+    protst convert-original CKPT.pth OUT_DIR [--trust-pickle] [--text-tokenizer TOK]
+    protst convert-hub-port DIR OUT_DIR
 """
 
 import argparse
@@ -160,6 +163,58 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _converted_processor(args: argparse.Namespace, model):
+    """The processor saved beside a converted model: the ESM tokenizer shipped with the package (every ESM-1b and
+    ESM-2 checkpoint shares its 33-token vocabulary) and the given text tokenizer."""
+    from transformers import AutoTokenizer
+
+    from .models.protst import ProtSTProcessor
+    from .resources import RESOURCES
+
+    protein_tokenizer = AutoTokenizer.from_pretrained(args.protein_tokenizer or RESOURCES / "esm_tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(args.text_tokenizer)
+    rows = model.config.text_config.vocab_size
+    if len(tokenizer) > rows:
+        raise ValueError(f"the text tokenizer has {len(tokenizer)} tokens, the checkpoint's text model {rows}: "
+                         "not the tokenizer it was trained with")
+    return ProtSTProcessor(protein_tokenizer=protein_tokenizer, tokenizer=tokenizer,
+                           text_max_length=model.config.text_config.max_position_embeddings)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .hub.convert import UntrustedPickleError, convert_hub_port, convert_original
+
+    try:
+        if args.command == "convert-original":
+            model, report = convert_original(args.source, args.output, trust_pickle=args.trust_pickle,
+                                             protein_attention_heads=args.protein_attention_heads)
+        else:
+            model, report = convert_hub_port(args.source, args.output, trust_pickle=args.trust_pickle)
+    except (UntrustedPickleError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"converted {args.source} -> {args.output}: {report.mapped} tensors mapped, {len(report.dropped)} dropped "
+          f"on purpose, {len(report.unmapped)} unmapped, {len(report.missing)} missing (conversion_report.json)")
+    for name, keys in (("unmapped", report.unmapped), ("missing", report.missing)):
+        if keys:
+            print(f"  {name}: " + ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else ""))
+    if args.no_processor:
+        return 0
+    try:
+        processor = _converted_processor(args, model)
+    except (OSError, ValueError) as err:
+        print(f"warning: model saved without a processor ({err}); pass --text-tokenizer with the tokenizer of the "
+              "checkpoint's text model (a folder, or a Hub id when online)", file=sys.stderr)
+        return 1
+    cls_id, sep_id = processor.tokenizer.cls_token_id, processor.tokenizer.sep_token_id
+    if (model.config.text_cls_token_id, model.config.text_sep_token_id) != (cls_id, sep_id):
+        model.config.text_cls_token_id, model.config.text_sep_token_id = cls_id, sep_id
+        model.config.save_pretrained(args.output)
+    processor.save_pretrained(args.output)
+    print(f"  processor saved (text tokenizer {args.text_tokenizer})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="protst", description="ProtST on the Hugging Face stack")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -254,6 +309,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--save-models", action="store_true",
                           help="save the best seed's model per task (LoRA: the adapter alone)")
     evaluate.set_defaults(handler=_evaluate)
+
+    for name, source, what in (
+        ("convert-original", "checkpoint", "an original ProtST checkpoint (protst_esm1b.pth, protst_esm2.pth)"),
+        ("convert-hub-port", "folder", "a folder in the mila-intel/ProtST-esm1b layout"),
+    ):
+        convert = commands.add_parser(name, help=f"convert {what} into a protst-hf model folder")
+        convert.add_argument("source", metavar=source.upper())
+        convert.add_argument("output", metavar="OUTPUT_DIR")
+        convert.add_argument("--trust-pickle", action="store_true",
+                             help="allow full unpickling (runs code from the file: only for files you trust)")
+        convert.add_argument("--text-tokenizer", default="microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract",
+                             help="tokenizer of the checkpoint's text model (folder or Hub id)")
+        convert.add_argument("--protein-tokenizer", help="ESM tokenizer (default: the one shipped with protst-hf)")
+        convert.add_argument("--no-processor", action="store_true", help="save the model only")
+        convert.add_argument("--protein-attention-heads", type=int,
+                             help="attention heads of the ESM model, for sizes other than the released ESM-1b/ESM-2")
+        convert.set_defaults(handler=_convert)
     return parser
 
 
