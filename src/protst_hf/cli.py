@@ -6,6 +6,7 @@
     protst embed / index build / search / evaluate ...
     protst convert-original CKPT.pth OUT_DIR [--trust-pickle] [--text-tokenizer TOK]
     protst convert-hub-port DIR OUT_DIR
+    protst push FOLDER --repo ORG/NAME [--private] [--revision BRANCH] [--eval-results results.json]
 """
 
 import argparse
@@ -215,6 +216,19 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(args: argparse.Namespace) -> int:
+    from .hub.push import MissingTokenError, publish
+
+    try:
+        url = publish(args.folder, args.repo, kind=args.kind, private=args.private, revision=args.revision,
+                      eval_results=args.eval_results, license=args.license)
+    except (MissingTokenError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"pushed: {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="protst", description="ProtST on the Hugging Face stack")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -326,6 +340,17 @@ def build_parser() -> argparse.ArgumentParser:
         convert.add_argument("--protein-attention-heads", type=int,
                              help="attention heads of the ESM model, for sizes other than the released ESM-1b/ESM-2")
         convert.set_defaults(handler=_convert)
+
+    push = commands.add_parser("push", help="push a model, LoRA adapter, dataset or index folder with its card")
+    push.add_argument("folder")
+    push.add_argument("--repo", required=True, metavar="ORG/NAME")
+    push.add_argument("--kind", choices=("model", "adapter", "dataset", "index"),
+                      help="default: detected from the folder's files")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--revision", help="branch to push to (created when missing)")
+    push.add_argument("--eval-results", help="results.json of `protst evaluate`, for the model card's model-index")
+    push.add_argument("--license", default="apache-2.0")
+    push.set_defaults(handler=_push)
     return parser
 
 

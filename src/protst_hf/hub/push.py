@@ -40,4 +40,89 @@ def push_folder(
     return commit.commit_url
 
 
-__all__ = ["MissingTokenError", "push_folder"]
+
+
+
+KINDS = ("model", "adapter", "dataset", "index")
+
+
+def detect_kind(folder: str | Path) -> str:
+    """What a folder holds: a LoRA `adapter` (adapter_config.json), an `index` (index_metadata.json), a ProtDescribe
+    `dataset` (build_report.json) or a `model` (config.json)."""
+    folder = Path(folder)
+    for marker, kind in (("adapter_config.json", "adapter"), ("index_metadata.json", "index"),
+                         ("build_report.json", "dataset"), ("config.json", "model")):
+        if (folder / marker).is_file():
+            return kind
+    raise ValueError(f"{folder} holds no model (config.json), adapter (adapter_config.json), index "
+                     "(index_metadata.json) or ProtDescribe build (build_report.json)")
+
+
+def adapter_card(folder: str | Path, repo_id: str, license: str = "apache-2.0"):
+    """The card of a LoRA adapter: its base model, rank and target modules, and how to load it."""
+    import json
+
+    from huggingface_hub import ModelCard, ModelCardData
+
+    config = json.loads((Path(folder) / "adapter_config.json").read_text())
+    base = config.get("base_model_name_or_path")
+    hub_base = base if base and "/" in base and not Path(base).exists() else None
+    result_path = Path(folder) / "finetune_result.json"
+    result = json.loads(result_path.read_text()) if result_path.exists() else None
+    data = ModelCardData(library_name="peft", license=license, base_model=hub_base,
+                         tags=["protein", "biology", "protst", "lora"])
+    lines = [f"# {repo_id.split('/')[-1]}", "",
+             f"A LoRA adapter (rank {config.get('r')}, alpha {config.get('lora_alpha')}, on "
+             f"{', '.join(sorted(config.get('target_modules') or []))}) for the protein tower of "
+             f"`{hub_base or base or 'its base model'}`, trained with `protst evaluate --protocol lora`; modules "
+             f"saved whole: {', '.join(config.get('modules_to_save') or []) or 'none'}.", "",
+             "```python", "from peft import PeftModel", "from transformers import AutoModelForSequenceClassification",
+             "", f"base = AutoModelForSequenceClassification.from_pretrained(\"{hub_base or 'BASE_MODEL'}\", "
+             "trust_remote_code=True)", f"model = PeftModel.from_pretrained(base, \"{repo_id}\")", "```", ""]
+    if result:
+        lines += ["## Results", "", f"validation {result.get('validation')}; test {result.get('test')} "
+                  f"(best epoch {result.get('best_epoch')}).", ""]
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+    return card
+
+
+def publish(folder: str | Path, repo_id: str, kind: str | None = None, private: bool = False,
+            revision: str | None = None, eval_results: str | Path | None = None, token: str | None = None,
+            license: str = "apache-2.0") -> str:
+    """Push a model, adapter, dataset or index folder to `repo_id` with a generated card (README.md).
+
+    A model folder gets its card rendered from its config, `training_info.json`, `conversion_report.json` and the
+    evaluation results (`eval_results`, copied in as `eval_results.json`, or one already there); the Hub code files
+    written by `save_pretrained` travel with it. Datasets and indexes push to dataset repositories with the cards
+    their builders wrote. Re-pushing an unchanged folder creates no new commit.
+    """
+    import json
+    import shutil
+
+    folder = Path(folder)
+    kind = kind or detect_kind(folder)
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
+    if not (token or get_token()):
+        raise MissingTokenError(f"no Hugging Face token: run `hf auth login`, or set HF_TOKEN (needed to push "
+                                f"{repo_id})")
+    if kind == "model":
+        from .cards import render_model_card
+
+        target = folder / "eval_results.json"
+        if eval_results is not None and Path(eval_results).resolve() != target.resolve():
+            shutil.copyfile(eval_results, target)
+        results = json.loads(target.read_text()) if target.exists() else None
+        render_model_card(folder, repo_id, eval_results=results, license=license).save(folder / "README.md")
+    elif kind == "adapter":
+        adapter_card(folder, repo_id, license).save(folder / "README.md")
+    elif kind == "index":
+        from ..models.protst.index_protst import CARD_FILE, METADATA_FILE, ProteinIndex
+
+        # the index card names its repository: re-render it for this one
+        if (folder / METADATA_FILE).is_file():
+            (folder / CARD_FILE).write_text(ProteinIndex.load(folder).card(repo_id))
+    repo_type = "model" if kind in ("model", "adapter") else "dataset"
+    return push_folder(folder, repo_id, repo_type=repo_type, private=private, revision=revision, token=token,
+                       commit_message=f"Upload {kind} with protst-hf")
+__all__ = ["KINDS", "MissingTokenError", "adapter_card", "detect_kind", "publish", "push_folder"]

@@ -606,12 +606,34 @@ class Pretrainer:
             self.unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
             self.processor.save_pretrained(tmp)
             info = {"step": self.state["global_step"], "metrics": metrics or getattr(self, "last_metrics", None),
-                    "state": self.state}
+                    "state": self.state, "arguments": {**vars(self.model_args), **vars(self.data_args),
+                                                       **vars(self.args)},
+                    "hardware": self._hardware(), "dataset_report": self._dataset_report()}
             (tmp / "training_info.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
             if folder.exists():
                 shutil.rmtree(folder)
             os.rename(tmp, folder)
         accelerator.wait_for_everyone()
+
+    def _hardware(self) -> dict:
+        import platform
+
+        import torch
+
+        accelerator = self.accelerator
+        device = accelerator.device
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+        return {"processes": accelerator.num_processes, "device": device.type, "device_name": name,
+                "distributed": str(accelerator.distributed_type), "mixed_precision": accelerator.mixed_precision,
+                "torch": torch.__version__}
+
+    def _dataset_report(self) -> dict | None:
+        """Counts of the ProtDescribe build the run trained on (its build_report.json), when it is a local folder."""
+        report = Path(str(self.data_args.dataset)) / "build_report.json"
+        if not report.is_file():
+            return None
+        data = json.loads(report.read_text())
+        return {key: data.get(key) for key in ("rows", "split", "uniprot_release", "leakage", "parse")}
 
     def _full_state_dict(self) -> dict | None:
         """The whole state dict on the main process (a collective). Under ZeRO-3 the parameters are gathered with
