@@ -427,7 +427,7 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
             query_embeds = self.embed_proteins(queries, batch_size).numpy()
             kind = "text"
         if index is not None:
-            if not isinstance(index, ProteinIndex):
+            if isinstance(index, (str, os.PathLike)):  # an index object may come from protst_hf or Hub code
                 index = ProteinIndex.load(index)
             if index.metadata.get("embedding", kind) != kind:
                 raise MismatchedModelError(f"a {direction} search needs an index of {kind} embeddings, this one "

@@ -1,0 +1,70 @@
+"""The Gradio Space (examples/space/app.py): started on 127.0.0.1 in its own process, called through gradio_client;
+its answers must equal the pipelines' run here."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+gradio_client = pytest.importorskip("gradio_client")
+
+APP = Path(__file__).resolve().parents[1] / "examples" / "space" / "app.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_space_classifies_and_searches_through_gradio_client(tmp_path):
+    from transformers import pipeline
+
+    from protst_hf import ProteinIndex, ProtSTModel
+    from protst_hf.resources import demo_config, demo_processor
+
+    torch.manual_seed(0)
+    ProtSTModel(demo_config()).save_pretrained(tmp_path / "model")
+    demo_processor().save_pretrained(tmp_path / "model")
+    port = _free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, str(APP), "--model", str(tmp_path / "model"), "--index",
+                                str(tmp_path / "index"), "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, log = time.time() + 240, []
+        while time.time() < deadline:
+            line = process.stdout.readline()
+            log.append(line)
+            if "Running on local URL" in line:
+                break
+            assert process.poll() is None, "".join(log)[-3000:]
+        else:
+            pytest.fail("the Space did not start: " + "".join(log)[-3000:])
+        client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+        sequence, labels = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", ["Nucleus", "Cytoplasm", "Secreted"]
+        answer = client.predict(sequence, ", ".join(labels), "SUBCELLULAR LOCATION: {}.", api_name="/classify")
+        classify = pipeline("zero-shot-protein-classification", model=str(tmp_path / "model"), trust_remote_code=True)
+        expected = classify(sequence, candidate_labels=labels)
+        got = {c["label"]: c["confidence"] for c in answer["confidences"]}
+        assert answer["label"] == expected["labels"][0]
+        assert all(abs(got[k] - v) < 1e-5 for k, v in zip(expected["labels"], expected["scores"]))
+
+        hits = client.predict("FUNCTION: Binds ATP.", 5, api_name="/search")
+        index = ProteinIndex.load(tmp_path / "index")  # built by the app on first start
+        assert len(index) > 150
+        retrieve = pipeline("protein-text-retrieval", model=str(tmp_path / "model"), trust_remote_code=True)
+        want = retrieve("FUNCTION: Binds ATP.", index=index, top_k=5)
+        assert [row[0] for row in hits["data"]] == [h["id"] for h in want]
+        assert all(row[2] for row in hits["data"])  # every hit carries its protein names
+
+        with pytest.raises(Exception, match="invalid character '1' at position 2"):
+            client.predict("MK1TAY", "Nucleus", "", api_name="/classify")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
