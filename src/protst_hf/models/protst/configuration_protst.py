@@ -127,6 +127,13 @@ class ProtSTConfig(PretrainedConfig):
             Temperature the zero-shot pipeline divides its logits by before the softmax, fitted on a labelled
             validation set (`ZeroShotProteinClassificationPipeline.calibrate`). Unset: 1 (the paper's scores).
             It changes the probabilities, never the predicted label.
+        protein_packed (`bool`, *optional*, defaults to `False`):
+            Run the protein tower unpadded: the batch's residues concatenated with per-sequence boundaries, attention
+            kept inside each sequence (`packing_protst.py`). Outputs equal the padded path's; it only saves the work
+            spent on padding. A speed setting, not part of the original; off by default.
+        packed_attention_backend (`str`, *optional*, defaults to `"auto"`):
+            Attention of the packed path: `auto` (torch varlen / flash-attn / FlexAttention on GPU, per-sequence
+            SDPA on CPU), `varlen`, `flash_attn`, `flex`, `segments` or `masked`.
 
     Example:
 
@@ -180,6 +187,8 @@ class ProtSTConfig(PretrainedConfig):
         classifier_dropout=0.0,
         initializer_range=0.02,
         zero_shot_temperature=None,
+        protein_packed=False,
+        packed_attention_backend="auto",
         **kwargs,
     ):
         if protein_config is None:
@@ -232,6 +241,10 @@ class ProtSTConfig(PretrainedConfig):
         if not 0.0 <= classifier_dropout < 1.0:
             raise ValueError(f"`classifier_dropout` must be in [0, 1), got {classifier_dropout!r}")
 
+        if packed_attention_backend not in ("auto", "varlen", "flash_attn", "flex", "segments", "masked"):
+            raise ValueError(f"unknown `packed_attention_backend` {packed_attention_backend!r}")
+        self.protein_packed = bool(protein_packed)
+        self.packed_attention_backend = packed_attention_backend
         self.protein_config = protein_config
         self.text_config = text_config
         self.projection_dim = projection_dim

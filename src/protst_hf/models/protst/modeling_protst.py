@@ -16,6 +16,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_protst import ProtSTConfig
 from .losses_protst import contrastive_loss, masked_accuracy, masked_cross_entropy
+from .packing_protst import pack, packed_esm_forward, unpack
 
 
 @dataclass
@@ -281,9 +282,16 @@ class ProtSTPreTrainedModel(PreTrainedModel):
         self._check_lengths(protein_input_ids=protein_input_ids)
         if protein_attention_mask is None:
             protein_attention_mask = (protein_input_ids != self.config.protein_config.pad_token_id).long()
-        hidden = self.protein_model(
-            input_ids=protein_input_ids, attention_mask=protein_attention_mask, **kwargs
-        ).last_hidden_state
+        if getattr(self.config, "protein_packed", False) and not kwargs:
+            # unpadded execution (see packing_protst.py): equal outputs at the real positions, zeros at padding
+            packed, cu_seqlens, max_seqlen, keep = pack(protein_input_ids, protein_attention_mask,
+                                                        self.config.protein_config.pad_token_id)
+            hidden = unpack(packed_esm_forward(self.protein_model, packed, cu_seqlens, max_seqlen,
+                                               self.config.packed_attention_backend), keep)
+        else:
+            hidden = self.protein_model(
+                input_ids=protein_input_ids, attention_mask=protein_attention_mask, **kwargs
+            ).last_hidden_state
         return hidden, self._residue_mask(protein_input_ids, protein_attention_mask)
 
     def _residue_mask(self, protein_input_ids, protein_attention_mask):

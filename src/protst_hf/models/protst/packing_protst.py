@@ -1,0 +1,186 @@
+"""Unpadded (packed) execution of a transformers `EsmModel`.
+
+Swiss-Prot lengths are long-tailed (median about 300 of a 1,022 limit), so a padded batch spends most of its matrix
+math and attention on padding. Here the sequences of a batch are concatenated into one stream of T real tokens with
+their boundaries (`cu_seqlens`, as flash-attention's varlen API), every linear layer runs on the T tokens only, and
+attention is restricted to each sequence by one of these backends:
+
+- `varlen`: `torch.nn.attention.varlen.varlen_attn` (flash-attention varlen kernels; CUDA);
+- `flash_attn`: `flash_attn.flash_attn_varlen_func` when the package is installed (CUDA);
+- `flex`: FlexAttention with a document mask (only blocks inside a sequence are computed; compiled);
+- `segments`: plain SDPA on each sequence in turn (no mask, no wasted work; the CPU default);
+- `masked`: SDPA over the whole stream with a block-diagonal mask (O(T^2) memory: a reference for tests).
+
+Positions restart at each sequence (rotary for ESM-2, learned absolute positions for ESM-1b), ESM's token-dropout
+rescaling is computed per sequence, and the output equals the padded path's at every real position (tested on CPU,
+outputs and gradients). The module reuses the `EsmModel`'s own weights: nothing is copied or converted.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+BACKENDS = ("auto", "varlen", "flash_attn", "flex", "segments", "masked")
+
+
+def pack(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, pad_token_id: int):
+    """(B, L) padded ids -> (T,) packed ids, (B+1,) int32 `cu_seqlens`, the longest length, and the (B, L) bool
+    mask of the kept positions (to scatter results back)."""
+    keep = (input_ids != pad_token_id) if attention_mask is None else attention_mask.bool()
+    lengths = keep.sum(1)
+    cu_seqlens = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
+    return input_ids[keep], cu_seqlens, int(lengths.max()) if len(lengths) else 0, keep
+
+
+def unpack(packed: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """(T, H) packed states -> (B, L, H) with zeros at the positions `pack` dropped."""
+    out = packed.new_zeros(*keep.shape, packed.shape[-1])
+    out[keep] = packed
+    return out
+
+
+def segment_ids(cu_seqlens: torch.Tensor, total: int) -> torch.Tensor:
+    """(T,) index of the sequence each packed token belongs to."""
+    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).long()
+    return torch.repeat_interleave(torch.arange(len(lengths), device=cu_seqlens.device), lengths, output_size=total)
+
+
+def segment_mean(packed: torch.Tensor, segments: torch.Tensor, weights: torch.Tensor, count: int) -> torch.Tensor:
+    """(count, H) mean of `packed` (T, H) per segment over the tokens with `weights` (T,) true."""
+    weights = weights.to(packed.dtype)
+    sums = packed.new_zeros(count, packed.shape[-1]).index_add_(0, segments, packed * weights[:, None])
+    totals = packed.new_zeros(count).index_add_(0, segments, weights).clamp(min=1.0)
+    return sums / totals[:, None]
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown packed attention backend {backend!r}: one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    if device.type != "cuda":
+        return "segments"
+    try:
+        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
+
+        return "varlen"
+    except ImportError:
+        pass
+    try:
+        import flash_attn  # noqa: F401
+
+        return "flash_attn"
+    except ImportError:
+        return "flex"
+
+
+_FLEX = {}
+
+
+def _flex_attention():
+    if "fn" not in _FLEX:
+        from torch.nn.attention.flex_attention import flex_attention
+
+        _FLEX["fn"] = torch.compile(flex_attention, dynamic=True) if torch.cuda.is_available() else flex_attention
+    return _FLEX["fn"]
+
+
+def varlen_attention(query, key, value, cu_seqlens, max_seqlen: int, segments, backend: str):
+    """Attention of (T, heads, D) packed tensors within each sequence (queries already scaled) -> (T, heads, D)."""
+    total = query.shape[0]
+    if backend == "varlen":
+        from torch.nn.attention.varlen import varlen_attn
+
+        return varlen_attn(query, key, value, cu_seqlens, cu_seqlens, max_seqlen, max_seqlen, scale=1.0)
+    if backend == "flash_attn":
+        from flash_attn import flash_attn_varlen_func
+
+        return flash_attn_varlen_func(query, key, value, cu_seqlens, cu_seqlens, max_seqlen, max_seqlen,
+                                      softmax_scale=1.0)
+    if backend == "segments":
+        bounds = cu_seqlens.tolist()
+        outputs = []
+        for begin, end in zip(bounds[:-1], bounds[1:]):
+            q, k, v = (x[begin:end].transpose(0, 1) for x in (query, key, value))  # (heads, n, D)
+            outputs.append(F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(0, 1))
+        return torch.cat(outputs)
+    q, k, v = (x.transpose(0, 1).unsqueeze(0) for x in (query, key, value))  # (1, heads, T, D)
+    if backend == "masked":
+        mask = segments[:, None] == segments[None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
+    elif backend == "flex":
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        def document(b, h, q_idx, kv_idx):
+            return segments[q_idx] == segments[kv_idx]
+
+        block_mask = create_block_mask(document, None, None, total, total, device=query.device)
+        out = _flex_attention()(q, k, v, block_mask=block_mask, scale=1.0)
+    else:
+        raise ValueError(f"unknown packed attention backend {backend!r}")
+    return out.squeeze(0).transpose(0, 1)
+
+
+def packed_esm_forward(esm, input_ids: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int,
+                       backend: str = "auto") -> torch.Tensor:
+    """Last hidden states (T, H) of `esm` (a transformers `EsmModel`) for packed `input_ids` (T,) whose sequences
+    end at `cu_seqlens` (B+1,), with attention kept inside each sequence. Equal to the padded forward's
+    `last_hidden_state` at the real positions. Training works (dropout included); gradient checkpointing of the
+    `EsmModel` applies per layer."""
+    from transformers.models.esm.modeling_esm import apply_rotary_pos_emb
+
+    config = esm.config
+    if config.is_decoder or getattr(config, "add_cross_attention", False):
+        raise ValueError("packed execution supports ESM encoders only")
+    backend = resolve_backend(backend, input_ids.device)
+    total = input_ids.shape[0]
+    segments = segment_ids(cu_seqlens, total)
+    positions = torch.arange(total, device=input_ids.device) - cu_seqlens.long()[segments]
+    embeddings = esm.embeddings
+    hidden = embeddings.word_embeddings(input_ids)
+    if embeddings.token_dropout:
+        masked = input_ids == embeddings.mask_token_id
+        hidden = hidden.masked_fill(masked[:, None], 0.0)
+        count = len(cu_seqlens) - 1
+        lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).float()
+        observed = hidden.new_zeros(count, dtype=torch.float).index_add_(0, segments, masked.float()) / lengths
+        hidden = (hidden * (1 - 0.15 * 0.8) / (1 - observed)[segments, None]).to(hidden.dtype)
+    if embeddings.position_embedding_type == "absolute":
+        # transformers' `create_position_ids_from_input_ids`: padding_idx + 1 + position
+        hidden = hidden + embeddings.position_embeddings(positions + embeddings.padding_idx + 1)
+    if embeddings.layer_norm is not None:
+        hidden = embeddings.layer_norm(hidden)
+    rotary = None
+    if esm.config.position_embedding_type == "rotary":
+        rotary = esm.rotary_embeddings(hidden, positions)  # cos, sin: (T, D), broadcast over the heads below
+
+    def layer_forward(layer, states):
+        attention = layer.attention
+        normed = attention.LayerNorm(states)
+        self_attention = attention.self
+        shape = (total, -1, self_attention.attention_head_size)
+        query = self_attention.query(normed).view(shape) * self_attention.attention_head_size**-0.5
+        key = self_attention.key(normed).view(shape)
+        value = self_attention.value(normed).view(shape)
+        if rotary is not None:
+            query, key = apply_rotary_pos_emb(query, key, *rotary, unsqueeze_dim=1)  # (T, heads, D)
+        if self_attention.training and self_attention.dropout > 0:
+            raise ValueError("packed execution does not implement attention-probability dropout (ESM uses none)")
+        context = varlen_attention(query, key, value, cu_seqlens, max_seqlen, segments, backend)
+        states = attention.output(context.reshape(total, -1), states)
+        return layer.feed_forward_chunk(states)
+
+    encoder = esm.encoder
+    for layer in encoder.layer:
+        if getattr(encoder, "gradient_checkpointing", False) and esm.training:
+            hidden = torch.utils.checkpoint.checkpoint(layer_forward, layer, hidden, use_reentrant=False)
+        else:
+            hidden = layer_forward(layer, hidden)
+    if encoder.emb_layer_norm_after is not None:
+        hidden = encoder.emb_layer_norm_after(hidden)
+    return hidden
+
+
+__all__ = ["BACKENDS", "pack", "packed_esm_forward", "resolve_backend", "segment_ids", "segment_mean", "unpack",
+           "varlen_attention"]
