@@ -60,8 +60,10 @@ def configs(tiny: bool):
         dict(hidden_size=1280, num_hidden_layers=33, num_attention_heads=20, intermediate_size=5120)
     bert = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128) if tiny else \
         dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+    # the released ESM-2 configs have no dropout (EsmConfig's defaults of 0.1 are not ESM-2's)
     protein = EsmConfig(vocab_size=33, pad_token_id=1, mask_token_id=32, max_position_embeddings=1026,
-                        position_embedding_type="rotary", token_dropout=True, emb_layer_norm_before=False, **esm)
+                        position_embedding_type="rotary", token_dropout=True, emb_layer_norm_before=False,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-5, **esm)
     text = BertConfig(vocab_size=30522, max_position_embeddings=512, **bert)
     return protein, text
 

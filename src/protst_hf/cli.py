@@ -72,9 +72,11 @@ def _load_model(name: str):
 
 
 def _embed(args: argparse.Namespace) -> int:
+    from .inference import prepare_for_inference
     from .retrieval import embed_file
 
     model, processor, state = _load_model(args.model)
+    prepare_for_inference(model, packed=not args.padded, precision=args.precision)
     summary = embed_file(args.input, model, processor, args.output, texts=args.texts, project=not args.raw,
                          shard_size=args.shard_size, batch_size=args.batch_size, max_tokens=args.max_tokens,
                          dtype=args.dtype, fmt=args.format,
@@ -269,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default 1024 on CPU, 16384 on GPU)")
     embed.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                        help="autocast precision of the towers (shards are float32)")
+    embed.add_argument("--precision", choices=("float32", "bfloat16", "int8"), default="float32",
+                       help="tower weights: bfloat16 (CPUs with AMX/AVX-512 BF16, GPUs) or int8 dynamic quantisation "
+                       "(CPU); see benchmarks/README.md for the measured speed and accuracy change")
+    embed.add_argument("--padded", action="store_true",
+                       help="run the protein tower on padded batches (default: packed, the same numbers faster)")
     embed.add_argument("--format", choices=("npy", "parquet"), default="npy")
     embed.add_argument("--quiet", action="store_true")
     embed.set_defaults(handler=_embed)

@@ -509,9 +509,10 @@ class ProtSTModel(ProtSTPreTrainedModel):
         """Protein embeddings: (B, projection_dim), L2-normalised by default; `project=False` gives the raw
         mean-pooled tower features (B, hidden), the input of the downstream heads."""
         hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
-        features = masked_mean(hidden, residue_mask)
+        # the mean in float32 whatever the tower's precision (bf16 weights, autocast); heads in their own dtype
+        features = masked_mean(hidden.float(), residue_mask)
         if project:
-            features = self.protein_projection(features)
+            features = self.protein_projection(features.to(self.protein_projection.dense.weight.dtype))
         return F.normalize(features, dim=-1) if normalize else features
 
     def get_text_features(
@@ -524,9 +525,9 @@ class ProtSTModel(ProtSTPreTrainedModel):
         """Text embeddings: (B, projection_dim), L2-normalised by default; `project=False` gives the raw
         mean-pooled tower features (B, hidden)."""
         hidden, content_mask = self.encode_text(text_input_ids, text_attention_mask)
-        features = masked_mean(hidden, content_mask)
+        features = masked_mean(hidden.float(), content_mask)
         if project:
-            features = self.text_projection(features)
+            features = self.text_projection(features.to(self.text_projection.dense.weight.dtype))
         return F.normalize(features, dim=-1) if normalize else features
 
     def forward(

@@ -102,8 +102,9 @@ def varlen_attention(query, key, value, cu_seqlens, max_seqlen: int, segments, b
         bounds = cu_seqlens.tolist()
         outputs = []
         for begin, end in zip(bounds[:-1], bounds[1:]):
-            q, k, v = (x[begin:end].transpose(0, 1) for x in (query, key, value))  # (heads, n, D)
-            outputs.append(F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(0, 1))
+            # (1, heads, n, D): 4-D and unmasked, so CPU and GPU take their fused (flash) kernels
+            q, k, v = (x[begin:end].transpose(0, 1).unsqueeze(0) for x in (query, key, value))
+            outputs.append(F.scaled_dot_product_attention(q, k, v, scale=1.0)[0].transpose(0, 1))
         return torch.cat(outputs)
     q, k, v = (x.transpose(0, 1).unsqueeze(0) for x in (query, key, value))  # (1, heads, T, D)
     if backend == "masked":
