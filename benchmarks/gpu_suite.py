@@ -15,7 +15,7 @@ bf16 autocast over fp32 master weights and fused AdamW for training, bf16 weight
    text 128 tokens, text tower frozen as in the paper:
    - stock: `ProtSTForPreTraining` on stock transformers towers, batches of 32 sorted by length, padded + mask;
    - protst-hf packed: the protein tower unpadded, batches under a budget of real tokens (`--tokens_per_batch`);
-   - protst-hf packed + `torch.compile` of each ESM layer (`--compile`; reported as failed, not fatal, if it breaks).
+   - protst-hf packed + `torch.compile` of the packed ESM layers (`--compile`; a failure is reported, not fatal).
    Real (non-padding) protein tokens/s and MFU: (6 x protein-tower block parameters + 12 x layers x hidden x
    per-token attention context) per real protein token, plus 2 x text-tower parameters per text token (frozen:
    forward only), over the chip's bf16 peak (`--peak_tflops`, H200 about 790).
@@ -120,9 +120,9 @@ def pretraining_rows(args, device) -> list[dict]:
         torch.manual_seed(0)
         config = ProtSTConfig(protein_config=protein, text_config=text, protein_packed=packed, **shape)
         model = ProtSTForPreTraining(config).to(device).train()
-        if compiled:
-            for layer in model.protst.protein_model.encoder.layer:
-                layer.compile(dynamic=True)
+        from protst_hf.models.protst.packing_protst import set_compile
+
+        set_compile(compiled)  # every packed ESM layer through one compiled function
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5,
                                       fused=device == "cuda")
         if packed:

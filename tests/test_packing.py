@@ -9,7 +9,14 @@ from transformers import EsmModel
 from conftest import tiny_protein_config
 from protst_hf import ProtSTForPreTraining, ProtSTModel
 from protst_hf.data.collator import ProtSTDataCollatorForPretraining
-from protst_hf.models.protst.packing_protst import pack, packed_esm_forward, segment_ids, segment_mean, unpack
+from protst_hf.models.protst.packing_protst import (
+    pack,
+    packed_esm_forward,
+    segment_ids,
+    segment_mean,
+    set_compile,
+    unpack,
+)
 
 LENGTHS = [5, 40, 17, 1, 29]
 
@@ -82,6 +89,23 @@ def test_compiled_packed_forward_equals_eager():
         compiled_fn = torch.compile(packed_esm_forward, backend="aot_eager", fullgraph=True)
         compiled = compiled_fn(model, packed, cu_seqlens, max_seqlen, backend="masked")
     assert torch.allclose(compiled, eager, atol=1e-5)
+    # the per-layer compiled path the GPU suite uses (set_compile), with gradients
+    model.train()
+    weights = torch.randn(model.config.hidden_size)
+    reference = packed_esm_forward(model, packed, cu_seqlens, max_seqlen, backend="masked")
+    (reference @ weights).square().mean().backward()
+    eager_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    torch._dynamo.reset()
+    set_compile(True, backend="aot_eager")
+    try:
+        out = packed_esm_forward(model, packed, cu_seqlens, max_seqlen, backend="masked")
+        (out @ weights).square().mean().backward()
+    finally:
+        set_compile(False)
+    assert torch.allclose(out, reference, atol=1e-5)
+    for name, grad in eager_grads.items():
+        assert torch.allclose(model.get_parameter(name).grad, grad, atol=1e-5, rtol=1e-4), name
 
 
 def test_protst_models_packed_equal_padded(make_config, processor, rows):

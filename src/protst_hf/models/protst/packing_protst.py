@@ -89,6 +89,8 @@ def _flex_attention():
 def varlen_attention(query, key, value, cu_seqlens, max_seqlen: int, segments, backend: str):
     """Attention of (T, heads, D) packed tensors within each sequence (queries already scaled) -> (T, heads, D)."""
     total = query.shape[0]
+    if backend in ("varlen", "flash_attn") and query.dtype not in (torch.float16, torch.bfloat16):
+        backend = "segments"  # the flash varlen kernels take half precision only; fused SDPA handles float32
     if backend == "varlen":
         from torch.nn.attention.varlen import varlen_attn
 
@@ -123,14 +125,45 @@ def varlen_attention(query, key, value, cu_seqlens, max_seqlen: int, segments, b
     return out.squeeze(0).transpose(0, 1)
 
 
+def packed_layer_forward(layer, states, cu_seqlens, max_seqlen: int, segments, rotary, backend: str):
+    """One `EsmLayer` on packed (T, H) states: the layer's own modules, attention within each sequence."""
+    from transformers.models.esm.modeling_esm import apply_rotary_pos_emb
+
+    total = states.shape[0]
+    attention = layer.attention
+    normed = attention.LayerNorm(states)
+    self_attention = attention.self
+    shape = (total, -1, self_attention.attention_head_size)
+    query = self_attention.query(normed).view(shape) * self_attention.attention_head_size**-0.5
+    key = self_attention.key(normed).view(shape)
+    value = self_attention.value(normed).view(shape)
+    if rotary is not None:
+        query, key = apply_rotary_pos_emb(query, key, *rotary, unsqueeze_dim=1)  # (T, heads, D)
+    if self_attention.training and self_attention.dropout > 0:
+        raise ValueError("packed execution does not implement attention-probability dropout (ESM-2 and ESM-1b "
+                         "use none): set attention_probs_dropout_prob=0 or protein_packed=False")
+    context = varlen_attention(query, key, value, cu_seqlens, max_seqlen, segments, backend)
+    states = attention.output(context.reshape(total, -1), states)
+    return layer.feed_forward_chunk(states)
+
+
+_COMPILED = {}
+
+
+def set_compile(enabled: bool = True, **compile_kwargs) -> None:
+    """Run every packed layer through one `torch.compile`d function (dynamic shapes by default), or stop."""
+    _COMPILED.clear()
+    if enabled:
+        _COMPILED["fn"] = torch.compile(packed_layer_forward, **{"dynamic": True, **compile_kwargs})
+
+
 def packed_esm_forward(esm, input_ids: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int,
                        backend: str = "auto") -> torch.Tensor:
     """Last hidden states (T, H) of `esm` (a transformers `EsmModel`) for packed `input_ids` (T,) whose sequences
     end at `cu_seqlens` (B+1,), with attention kept inside each sequence. Equal to the padded forward's
-    `last_hidden_state` at the real positions. Training works (dropout included); gradient checkpointing of the
-    `EsmModel` applies per layer."""
-    from transformers.models.esm.modeling_esm import apply_rotary_pos_emb
-
+    `last_hidden_state` at the real positions. Training works (hidden dropout included; attention-probability
+    dropout, which ESM-2 and ESM-1b do not use, is refused); gradient checkpointing of the `EsmModel` applies per
+    layer; `set_compile()` compiles the layers."""
     config = esm.config
     if config.is_decoder or getattr(config, "add_cross_attention", False):
         raise ValueError("packed execution supports ESM encoders only")
@@ -156,32 +189,18 @@ def packed_esm_forward(esm, input_ids: torch.Tensor, cu_seqlens: torch.Tensor, m
     if esm.config.position_embedding_type == "rotary":
         rotary = esm.rotary_embeddings(hidden, positions)  # cos, sin: (T, D), broadcast over the heads below
 
-    def layer_forward(layer, states):
-        attention = layer.attention
-        normed = attention.LayerNorm(states)
-        self_attention = attention.self
-        shape = (total, -1, self_attention.attention_head_size)
-        query = self_attention.query(normed).view(shape) * self_attention.attention_head_size**-0.5
-        key = self_attention.key(normed).view(shape)
-        value = self_attention.value(normed).view(shape)
-        if rotary is not None:
-            query, key = apply_rotary_pos_emb(query, key, *rotary, unsqueeze_dim=1)  # (T, heads, D)
-        if self_attention.training and self_attention.dropout > 0:
-            raise ValueError("packed execution does not implement attention-probability dropout (ESM uses none)")
-        context = varlen_attention(query, key, value, cu_seqlens, max_seqlen, segments, backend)
-        states = attention.output(context.reshape(total, -1), states)
-        return layer.feed_forward_chunk(states)
-
     encoder = esm.encoder
+    layer_forward = _COMPILED.get("fn") or packed_layer_forward
     for layer in encoder.layer:
+        args = (layer, hidden, cu_seqlens, max_seqlen, segments, rotary, backend)
         if getattr(encoder, "gradient_checkpointing", False) and esm.training:
-            hidden = torch.utils.checkpoint.checkpoint(layer_forward, layer, hidden, use_reentrant=False)
+            hidden = torch.utils.checkpoint.checkpoint(layer_forward, *args, use_reentrant=False)
         else:
-            hidden = layer_forward(layer, hidden)
+            hidden = layer_forward(*args)
     if encoder.emb_layer_norm_after is not None:
         hidden = encoder.emb_layer_norm_after(hidden)
     return hidden
 
 
-__all__ = ["BACKENDS", "pack", "packed_esm_forward", "resolve_backend", "segment_ids", "segment_mean", "unpack",
-           "varlen_attention"]
+__all__ = ["BACKENDS", "pack", "packed_esm_forward", "packed_layer_forward", "resolve_backend", "segment_ids",
+           "segment_mean", "set_compile", "unpack", "varlen_attention"]
