@@ -232,3 +232,17 @@ def test_retrieval_metrics_known_answers():
     assert grouped["text_to_protein_recall@1_chance"] == pytest.approx(10 / 40)
     reversed_texts = retrieval_metrics(proteins, -centers[[i % 4 for i in range(40)]], texts=texts)
     assert reversed_texts["protein_to_text_recall@1"] == 0.0
+
+
+def test_packed_protein_tower_trains_identically(setup, tmp_path):
+    """`--protein_packed` changes how the protein tower runs, not what it computes: the same losses step by step."""
+    trajectories = {}
+    for packed in (False, True):
+        out = tmp_path / f"packed-{packed}"
+        completed = run(common_args(setup, steps=4, output_dir=out, eval_steps=4, save_steps=4, export_final=False,
+                                    protein_packed=packed))
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        trajectories[packed] = losses(out)
+    assert sorted(trajectories[True]) == [1, 2, 3, 4]
+    assert np.allclose([trajectories[True][s] for s in range(1, 5)], [trajectories[False][s] for s in range(1, 5)],
+                       rtol=1e-4), trajectories

@@ -116,6 +116,14 @@ def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtS
             **overrides,
         )
         model = ProtSTForPreTraining(config, protein_model=protein, text_model=text)
+    if model_args.protein_packed is not None:  # a speed setting: also applies to a loaded checkpoint
+        model.config.protein_packed = model.protst.config.protein_packed = model_args.protein_packed
+    if model_args.compile_protein_layers:
+        if not model.config.protein_packed:
+            raise ValueError("--compile_protein_layers compiles the packed protein layers: add --protein_packed")
+        from ..models.protst.packing_protst import set_compile
+
+        set_compile(True)
     if model_args.gradient_checkpointing:
         model.gradient_checkpointing_enable({"use_reentrant": False})
     return model
