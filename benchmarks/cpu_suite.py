@@ -157,7 +157,8 @@ def print_table(rows: list[dict]) -> None:
     print("\n| workload | variant | throughput | ratio | min cosine | mean cosine | same NN |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        acc = [f"{r[k]:.4f}" if k in r else "-" for k in ("min_cosine", "mean_cosine", "same_nearest_neighbour")]
+        acc = [f"{r[k]:.6f}" if k in r else "-" for k in ("min_cosine", "mean_cosine")]
+        acc.append(f"{r['same_nearest_neighbour']:.3f}" if "same_nearest_neighbour" in r else "-")
         print(f"| {r['workload']} | {r['variant']} | {r['value']:,.1f} {r['unit']} | "
               f"{r['ratio_vs_stock_bucketed']:.2f}x | " + " | ".join(acc) + " |")
 
