@@ -27,7 +27,8 @@ def test_wheel_carries_every_module_and_data_file(tmp_path):
     expected = {str(p.relative_to(source)) for p in (source / "protst_hf").rglob("*")
                 if p.is_file() and "__pycache__" not in p.parts}
     assert expected - names == set()
-    assert {"protst_hf/model_cards/dataset_card.md", "protst_hf/models/protst/label_sets/subloc_name.tsv",
+    assert {"protst_hf/model_cards/dataset_card.md", "protst_hf/model_cards/model_card.md",
+            "protst_hf/models/protst/label_sets/subloc_name.tsv",
             "protst_hf/resources/uniprot_sprot_2022_sample.xml.gz"} <= names
 
     # installed from the wheel alone, the training loop, the CLI and the pipelines import
@@ -36,7 +37,8 @@ def test_wheel_carries_every_module_and_data_file(tmp_path):
                                 str(wheel)], capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr[-3000:]
     check = (f"import sys; sys.path.insert(0, {str(target)!r}); import protst_hf, protst_hf.training.pretrain, "
-             "protst_hf.evaluation.retrieval, protst_hf.cli, protst_hf.retrieval; "
+             "protst_hf.evaluation.retrieval, protst_hf.cli, protst_hf.retrieval, protst_hf.inference, "
+             "protst_hf.hub.convert, protst_hf.hub.push, protst_hf.hub.cards; "
              "from protst_hf.models.protst.pipeline_protst import LABEL_SETS; print(protst_hf.__file__)")
     imported = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
                               cwd=tmp_path)
