@@ -66,8 +66,9 @@ def embedding_rows(args, device) -> list[dict]:
     processor = demo_processor()
     text.vocab_size = processor.tokenizer.vocab_size
     torch.manual_seed(0)
-    model = ProtSTModel(ProtSTConfig(protein_config=protein, text_config=text)).to(device, torch.bfloat16).eval()
-    esm = EsmModel(protein, add_pooling_layer=False).to(device, torch.bfloat16).eval()
+    with torch.device(device):  # initialise on the device: random init of 650M parameters on the host is slow
+        model = ProtSTModel(ProtSTConfig(protein_config=protein, text_config=text)).to(torch.bfloat16).eval()
+        esm = EsmModel(protein, add_pooling_layer=False).to(torch.bfloat16).eval()
     tokenizer = AutoTokenizer.from_pretrained(RESOURCES / "esm_tokenizer")
     rows = []
 
@@ -119,7 +120,8 @@ def pretraining_rows(args, device) -> list[dict]:
     for label, packed, compiled in variants:
         torch.manual_seed(0)
         config = ProtSTConfig(protein_config=protein, text_config=text, protein_packed=packed, **shape)
-        model = ProtSTForPreTraining(config).to(device).train()
+        with torch.device(device):
+            model = ProtSTForPreTraining(config).train()
         from protst_hf.models.protst.packing_protst import set_compile
 
         set_compile(compiled)  # every packed ESM layer through one compiled function
