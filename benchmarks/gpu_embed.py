@@ -45,6 +45,27 @@ def stock(esm, tokenizer, sequences, device, sort: bool, batch_size: int = 32) -
     return len(sequences) / (time.perf_counter() - start)
 
 
+def setup(proteins: int, tiny: bool, device: str):
+    """Random Swiss-Prot-like sequences and, with the same shapes and bf16 weights, a `ProtSTModel` and a stock
+    `EsmModel` (initialised on the device: random init of 650M parameters on the host is slow), the demo processor
+    and the ESM tokenizer."""
+    from transformers import AutoTokenizer, EsmModel
+
+    from protst_hf import ProtSTConfig, ProtSTModel
+    from protst_hf.resources import RESOURCES, demo_processor
+
+    rng = np.random.default_rng(0)
+    sequences = ["".join(rng.choice(list(LETTERS), n)) for n in lengths_like_swissprot(proteins)]
+    protein, text = configs(tiny)
+    processor = demo_processor()
+    text.vocab_size = processor.tokenizer.vocab_size
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = ProtSTModel(ProtSTConfig(protein_config=protein, text_config=text)).to(torch.bfloat16).eval()
+        esm = EsmModel(protein, add_pooling_layer=False).to(torch.bfloat16).eval()
+    return sequences, model, esm, processor, AutoTokenizer.from_pretrained(RESOURCES / "esm_tokenizer")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true")
@@ -54,23 +75,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.tiny:
         args.proteins, args.max_tokens = 64, 2048
-    from transformers import AutoTokenizer, EsmModel
-
-    from protst_hf import ProtSTConfig, ProtSTModel
-    from protst_hf.resources import RESOURCES, demo_processor
     from protst_hf.retrieval import _embed
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16
-    rng = np.random.default_rng(0)
-    sequences = ["".join(rng.choice(list(LETTERS), n)) for n in lengths_like_swissprot(args.proteins)]
-    protein, text = configs(args.tiny)
-    processor = demo_processor()
-    text.vocab_size = processor.tokenizer.vocab_size
-    torch.manual_seed(0)
-    model = ProtSTModel(ProtSTConfig(protein_config=protein, text_config=text)).to(device, dtype).eval()
-    esm = EsmModel(protein, add_pooling_layer=False).to(device, dtype).eval()
-    tokenizer = AutoTokenizer.from_pretrained(RESOURCES / "esm_tokenizer")
+    sequences, model, esm, processor, tokenizer = setup(args.proteins, args.tiny, device)
 
     _embed(model, processor, sequences[:64], False, True, 256, device, args.max_tokens)  # warm-up
     stock(esm, tokenizer, sequences[:64], device, sort=True)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_embed import LETTERS, stock  # noqa: E402
+from gpu_embed import setup, stock  # noqa: E402
 from gpu_pretrain import configs, lengths_like_swissprot, protein_batch, text_batch  # noqa: E402
 
 
@@ -54,22 +54,9 @@ def _peak(device):
 
 
 def embedding_rows(args, device) -> list[dict]:
-    from transformers import AutoTokenizer, EsmModel
-
-    from protst_hf import ProtSTConfig, ProtSTModel
-    from protst_hf.resources import RESOURCES, demo_processor
     from protst_hf.retrieval import _embed
 
-    rng = np.random.default_rng(0)
-    sequences = ["".join(rng.choice(list(LETTERS), n)) for n in lengths_like_swissprot(args.proteins)]
-    protein, text = configs(args.tiny)
-    processor = demo_processor()
-    text.vocab_size = processor.tokenizer.vocab_size
-    torch.manual_seed(0)
-    with torch.device(device):  # initialise on the device: random init of 650M parameters on the host is slow
-        model = ProtSTModel(ProtSTConfig(protein_config=protein, text_config=text)).to(torch.bfloat16).eval()
-        esm = EsmModel(protein, add_pooling_layer=False).to(torch.bfloat16).eval()
-    tokenizer = AutoTokenizer.from_pretrained(RESOURCES / "esm_tokenizer")
+    sequences, model, esm, processor, tokenizer = setup(args.proteins, args.tiny, device)
     rows = []
 
     def measure(label, fn):

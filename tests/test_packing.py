@@ -13,7 +13,6 @@ from protst_hf.models.protst.packing_protst import (
     pack,
     packed_esm_forward,
     segment_ids,
-    segment_mean,
     set_compile,
     unpack,
 )
@@ -74,9 +73,6 @@ def test_segment_helpers():
     cu = torch.tensor([0, 2, 5], dtype=torch.int32)
     segments = segment_ids(cu, 5)
     assert segments.tolist() == [0, 0, 1, 1, 1]
-    values = torch.arange(10.0).view(5, 2)
-    means = segment_mean(values, segments, torch.tensor([1, 1, 0, 1, 1]), 2)
-    assert means.tolist() == [[1.0, 2.0], [7.0, 8.0]]
 
 
 def test_compiled_packed_forward_equals_eager():

@@ -47,9 +47,4 @@ def prepare_for_inference(model, packed: bool | None = True, precision: str = "f
     return model
 
 
-def tower_dtype(protst) -> torch.dtype:
-    """The floating dtype the protein tower's embeddings compute in (inputs to the heads are cast back)."""
-    return protst.protein_model.embeddings.word_embeddings.weight.dtype
-
-
-__all__ = ["PRECISIONS", "prepare_for_inference", "tower_dtype"]
+__all__ = ["PRECISIONS", "prepare_for_inference"]

@@ -79,8 +79,7 @@ def render_dataset_card(report: dict, with_original: bool = True, repo_id: str =
 
 _TASK_TYPES = {"single_label": ("text-classification", "Protein classification"),
                "multi_label": ("text-classification", "Protein multi-label classification"),
-               "regression": ("tabular-regression", "Protein fitness / property regression"),
-               "residue": ("token-classification", "Residue-level prediction")}
+               "regression": ("tabular-regression", "Protein fitness / property regression")}
 
 
 def eval_results_from_harness(results: dict) -> list[EvalResult]:

@@ -1,5 +1,7 @@
 """Pushing folders (datasets, models, indexes) to the Hub, with a clear error when no token is available."""
 
+import json
+import shutil
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
@@ -7,6 +9,15 @@ from huggingface_hub import HfApi, get_token
 
 class MissingTokenError(RuntimeError):
     """No Hugging Face token: pushing needs one."""
+
+
+def require_token(repo_id: str, token: str | None = None) -> str:
+    """The token to push with (given, or from `hf auth login` / HF_TOKEN), or a `MissingTokenError` saying how."""
+    token = token or get_token()
+    if not token:
+        raise MissingTokenError("no Hugging Face token: run `hf auth login`, or set HF_TOKEN, or pass --token "
+                                f"(needed to push {repo_id})")
+    return token
 
 
 def push_folder(
@@ -22,13 +33,7 @@ def push_folder(
 
     Re-pushing the same folder is harmless: unchanged files are not uploaded again.
     """
-    token = token or get_token()
-    if not token:
-        raise MissingTokenError(
-            "no Hugging Face token: run `hf auth login`, or set HF_TOKEN, or pass --token (needed to push "
-            f"{repo_id})"
-        )
-    api = HfApi(token=token)
+    api = HfApi(token=require_token(repo_id, token))
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
     if revision:
         api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
@@ -60,8 +65,6 @@ def detect_kind(folder: str | Path) -> str:
 
 def adapter_card(folder: str | Path, repo_id: str, license: str = "apache-2.0"):
     """The card of a LoRA adapter: its base model, rank and target modules, and how to load it."""
-    import json
-
     from huggingface_hub import ModelCard, ModelCardData
 
     config = json.loads((Path(folder) / "adapter_config.json").read_text())
@@ -82,8 +85,7 @@ def adapter_card(folder: str | Path, repo_id: str, license: str = "apache-2.0"):
     if result:
         lines += ["## Results", "", f"validation {result.get('validation')}; test {result.get('test')} "
                   f"(best epoch {result.get('best_epoch')}).", ""]
-    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
-    return card
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
 def publish(folder: str | Path, repo_id: str, kind: str | None = None, private: bool = False,
@@ -96,16 +98,11 @@ def publish(folder: str | Path, repo_id: str, kind: str | None = None, private: 
     written by `save_pretrained` travel with it. Datasets and indexes push to dataset repositories with the cards
     their builders wrote. Re-pushing an unchanged folder creates no new commit.
     """
-    import json
-    import shutil
-
     folder = Path(folder)
     kind = kind or detect_kind(folder)
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
-    if not (token or get_token()):
-        raise MissingTokenError(f"no Hugging Face token: run `hf auth login`, or set HF_TOKEN (needed to push "
-                                f"{repo_id})")
+    token = require_token(repo_id, token)  # before any card is written into the folder
     if kind == "model":
         from .cards import render_model_card
 
@@ -117,12 +114,17 @@ def publish(folder: str | Path, repo_id: str, kind: str | None = None, private: 
     elif kind == "adapter":
         adapter_card(folder, repo_id, license).save(folder / "README.md")
     elif kind == "index":
-        from ..models.protst.index_protst import CARD_FILE, METADATA_FILE, ProteinIndex
+        from ..models.protst.index_protst import CARD_FILE, IDS_FILE, METADATA_FILE, index_card
 
-        # the index card names its repository: re-render it for this one
-        if (folder / METADATA_FILE).is_file():
-            (folder / CARD_FILE).write_text(ProteinIndex.load(folder).card(repo_id))
+        # the index card names its repository: re-render it for this one (from the metadata and ids alone: the
+        # FAISS file itself, possibly gigabytes, is not read)
+        metadata = json.loads((folder / METADATA_FILE).read_text())
+        with open(folder / IDS_FILE) as f:
+            count = sum(1 for _ in f)
+        (folder / CARD_FILE).write_text(index_card(metadata, count, repo_id))
     repo_type = "model" if kind in ("model", "adapter") else "dataset"
     return push_folder(folder, repo_id, repo_type=repo_type, private=private, revision=revision, token=token,
                        commit_message=f"Upload {kind} with protst-hf")
-__all__ = ["KINDS", "MissingTokenError", "adapter_card", "detect_kind", "publish", "push_folder"]
+
+
+__all__ = ["KINDS", "MissingTokenError", "adapter_card", "detect_kind", "publish", "push_folder", "require_token"]

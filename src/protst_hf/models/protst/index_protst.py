@@ -60,6 +60,55 @@ def _faiss():
     return faiss
 
 
+def index_card(metadata: dict, count: int, repo_id: str = "ORG/NAME") -> str:
+    """An index card: what was embedded by which model, the index kind and its search settings, the
+    calibrated threshold, and how to load and query it. Needs only the metadata and the vector count."""
+    m = metadata
+    model = m.get("model") or "unknown"
+    kind_text = {"flat": "exact inner product (`IndexFlatIP`)", "ivf": "IVF-Flat", "ivfpq": "IVF-PQ (compressed)",
+                 "hnsw": "HNSW graph"}.get(m.get("kind"), m.get("kind"))
+    settings = ", ".join(f"{k}={m[k]}" for k in ("nlist", "nprobe", "hnsw_neighbors", "ef_search") if k in m)
+    threshold = (f"{m['threshold']:.4f} (target miss rate {m['threshold_error_rate']}, split-conformal on "
+                 f"{m['threshold_queries']} calibration queries)" if "threshold" in m else "not calibrated")
+    size = "n<1K" if count < 1e3 else "1K<n<10K" if count < 1e4 else "10K<n<100K" if count < 1e5 \
+        else "100K<n<1M" if count < 1e6 else "1M<n<10M" if count < 1e7 else "n>10M"
+    return f"""---
+tags:
+- protst
+- faiss
+- protein
+- retrieval
+size_categories:
+- {size}
+---
+
+# ProtST {m.get("embedding", "protein")} embedding index
+
+A FAISS index of {count:,} {m.get("embedding", "protein")} embeddings ({m.get("dim")}-d, L2-normalised: inner
+product = cosine) from the ProtST model `{model}` (revision `{m.get("revision") or "local"}`, weight fingerprint
+`{m.get("model_fingerprint")}`). Queries must come from the same model: searching with another one is refused.
+
+| | |
+|---|---|
+| index | {kind_text} |
+| search settings | {settings or "exact"} |
+| calibrated score threshold | {threshold} |
+
+## Use
+
+```python
+from transformers import pipeline
+
+retrieval = pipeline("protein-text-retrieval", model="{model}", trust_remote_code=True)
+retrieval("FUNCTION: Binds ATP.", index="{repo_id}", top_k=20)
+```
+
+or `protst search "FUNCTION: Binds ATP." --index {repo_id} --top-k 20`.
+
+Files: `index.faiss` (FAISS), `ids.txt` (one id per vector, in index order), `index_metadata.json`.
+"""
+
+
 class ProteinIndex:
     """Inner-product search over L2-normalised embeddings (cosine), with ids and metadata.
 
@@ -250,52 +299,8 @@ class ProteinIndex:
         return folder
 
     def card(self, repo_id: str = "ORG/NAME") -> str:
-        """An index card: what was embedded by which model, the index kind and its search settings, the
-        calibrated threshold, and how to load and query it."""
-        m = self.metadata
-        model = m.get("model") or "unknown"
-        kind_text = {"flat": "exact inner product (`IndexFlatIP`)", "ivf": "IVF-Flat", "ivfpq": "IVF-PQ (compressed)",
-                     "hnsw": "HNSW graph"}.get(m.get("kind"), m.get("kind"))
-        settings = ", ".join(f"{k}={m[k]}" for k in ("nlist", "nprobe", "hnsw_neighbors", "ef_search") if k in m)
-        threshold = (f"{m['threshold']:.4f} (target miss rate {m['threshold_error_rate']}, split-conformal on "
-                     f"{m['threshold_queries']} calibration queries)" if "threshold" in m else "not calibrated")
-        size = "n<1K" if len(self) < 1e3 else "1K<n<10K" if len(self) < 1e4 else "10K<n<100K" if len(self) < 1e5 \
-            else "100K<n<1M" if len(self) < 1e6 else "1M<n<10M" if len(self) < 1e7 else "n>10M"
-        return f"""---
-tags:
-- protst
-- faiss
-- protein
-- retrieval
-size_categories:
-- {size}
----
-
-# ProtST {m.get("embedding", "protein")} embedding index
-
-A FAISS index of {len(self):,} {m.get("embedding", "protein")} embeddings ({m.get("dim")}-d, L2-normalised: inner
-product = cosine) from the ProtST model `{model}` (revision `{m.get("revision") or "local"}`, weight fingerprint
-`{m.get("model_fingerprint")}`). Queries must come from the same model: searching with another one is refused.
-
-| | |
-|---|---|
-| index | {kind_text} |
-| search settings | {settings or "exact"} |
-| calibrated score threshold | {threshold} |
-
-## Use
-
-```python
-from transformers import pipeline
-
-retrieval = pipeline("protein-text-retrieval", model="{model}", trust_remote_code=True)
-retrieval("FUNCTION: Binds ATP.", index="{repo_id}", top_k=20)
-```
-
-or `protst search "FUNCTION: Binds ATP." --index {repo_id} --top-k 20`.
-
-Files: `index.faiss` (FAISS), `ids.txt` (one id per vector, in index order), `index_metadata.json`.
-"""
+        """This index's card (see `index_card`)."""
+        return index_card(self.metadata, len(self), repo_id)
 
     def push_to_hub(self, repo_id: str, private: bool = False, token: str | None = None,
                     commit_message: str | None = None) -> str:
@@ -339,4 +344,4 @@ def _chain(first: list, rest: Iterator) -> Iterator:
     yield from rest
 
 
-__all__ = ["KINDS", "MismatchedModelError", "ProteinIndex", "model_fingerprint", "model_metadata"]
+__all__ = ["KINDS", "MismatchedModelError", "ProteinIndex", "index_card", "model_fingerprint", "model_metadata"]

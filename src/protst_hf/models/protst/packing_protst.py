@@ -18,6 +18,7 @@ outputs and gradients). The module reuses the `EsmModel`'s own weights: nothing 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 
@@ -49,14 +50,7 @@ def segment_ids(cu_seqlens: torch.Tensor, total: int) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(lengths), device=cu_seqlens.device), lengths, output_size=total)
 
 
-def segment_mean(packed: torch.Tensor, segments: torch.Tensor, weights: torch.Tensor, count: int) -> torch.Tensor:
-    """(count, H) mean of `packed` (T, H) per segment over the tokens with `weights` (T,) true."""
-    weights = weights.to(packed.dtype)
-    sums = packed.new_zeros(count, packed.shape[-1]).index_add_(0, segments, packed * weights[:, None])
-    totals = packed.new_zeros(count).index_add_(0, segments, weights).clamp(min=1.0)
-    return sums / totals[:, None]
-
-
+@functools.cache  # resolved once per (backend, device), not on every forward
 def resolve_backend(backend: str, device: torch.device) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown packed attention backend {backend!r}: one of {', '.join(BACKENDS)}")
@@ -201,4 +195,4 @@ def packed_esm_forward(esm, input_ids: torch.Tensor, cu_seqlens: torch.Tensor, m
 
 
 __all__ = ["BACKENDS", "pack", "packed_esm_forward", "packed_layer_forward", "resolve_backend", "segment_ids",
-           "segment_mean", "set_compile", "unpack", "varlen_attention"]
+           "set_compile", "unpack", "varlen_attention"]
