@@ -61,8 +61,8 @@ def main() -> None:
     from transformers import AutoTokenizer, EsmConfig, EsmModel
 
     from protst_hf import ProtSTModel
+    from protst_hf.embedding.shards import embed_file, iter_embedding_shards
     from protst_hf.resources import RESOURCES, demo_config, demo_processor
-    from protst_hf.retrieval import embed_file, iter_embedding_shards
 
     torch.manual_seed(0)
     overrides = {}

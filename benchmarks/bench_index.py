@@ -81,7 +81,7 @@ MEMORY_SCRIPT = """
 import resource, sys, time
 import numpy as np
 from protst_hf import ProteinIndex
-from protst_hf.retrieval import iter_embedding_shards
+from protst_hf.embedding.shards import iter_embedding_shards
 folder, mode = sys.argv[1], sys.argv[2]
 start = time.perf_counter()
 if mode == "shards":
@@ -115,7 +115,7 @@ def main() -> None:
     import faiss
 
     from protst_hf import ProteinIndex
-    from protst_hf.retrieval import iter_embedding_shards
+    from protst_hf.embedding.shards import iter_embedding_shards
 
     print(f"{args.n:,} x {args.dim} vectors, 1,000 queries, FAISS {faiss.__version__}, "
           f"{faiss.omp_get_max_threads()} threads")

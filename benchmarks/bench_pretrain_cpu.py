@@ -29,8 +29,8 @@ def rows_and_processor():
 
 def bench_protst(rows, processor, steps, batch_size, crop) -> float:
     from protst_hf import ProtSTDataCollatorForPretraining, ProtSTForPreTraining
+    from protst_hf.data.pretraining_data import make_batches
     from protst_hf.resources import demo_config
-    from protst_hf.training.data import make_batches
 
     torch.manual_seed(0)
     model = ProtSTForPreTraining(demo_config(projection_dim=128)).train()

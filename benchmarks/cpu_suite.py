@@ -8,7 +8,7 @@ built-in ESM-2 8M; `--protein_config` for another), inference mode, mean over re
 
 - stock, padded: `EsmModel` + `EsmTokenizer(padding=True)`, batches of 16 in file order;
 - stock, bucketed: the same, batches of 16 sorted by length (the anchors' best stock recipe);
-- protst-hf fp32 / bf16 / int8: `protst_hf.retrieval._embed` (what `protst embed` runs) after
+- protst-hf fp32 / bf16 / int8: `embed_proteins` of `inference_protst.py` (what `protst embed` runs) after
   `prepare_for_inference(model, packed=True, precision=...)`: length-sorted batches under a token budget, the
   protein tower unpadded; bf16 = weights cast to bfloat16; int8 = dynamic int8 quantisation of the linear layers.
 
@@ -76,9 +76,8 @@ def embedding_rows(args) -> list[dict]:
     from transformers import AutoTokenizer, EsmConfig, EsmModel
 
     from protst_hf import ProtSTModel
-    from protst_hf.inference import prepare_for_inference
+    from protst_hf.models.protst.inference_protst import embed_proteins, prepare_for_inference
     from protst_hf.resources import RESOURCES, demo_config, demo_processor
-    from protst_hf.retrieval import _embed
 
     config_dir = Path(args.protein_config) if args.protein_config else (
         SHARED_35M if SHARED_35M.exists() else RESOURCES / "esm2_configs" / "esm2_t6_8M_UR50D")
@@ -108,11 +107,13 @@ def embedding_rows(args) -> list[dict]:
         model = ProtSTModel(demo_config(protein_config=protein_config))
         model.load_state_dict(state)
         prepare_for_inference(model, packed=True, precision=precision)
-        _embed(model, processor, sequences[:16], False, False, 256, "cpu", args.max_tokens)  # warm-up
+        embed_proteins(model, processor, sequences[:16], batch_size=256, max_tokens=args.max_tokens,
+                       project=False, normalize=False)  # warm-up
         best = None
         for _ in range(args.repeats):
             start = time.perf_counter()
-            features = _embed(model, processor, sequences, False, False, 256, "cpu", args.max_tokens)
+            features = embed_proteins(model, processor, sequences, batch_size=256, max_tokens=args.max_tokens,
+                                      project=False, normalize=False).numpy()
             rate = len(sequences) / (time.perf_counter() - start)
             best = max(best or (0, None), (rate, features), key=lambda r: r[0])
         results[f"protst-hf packed, {precision}"] = (best[0], accuracy(best[1], reference))

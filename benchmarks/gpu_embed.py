@@ -6,7 +6,7 @@
 All embed the same 2,000 random proteins with Swiss-Prot-like lengths (log-normal, median about 300, cut to
 30..1022, as ../shared/docs/PERF_ANCHORS.md) with the same weights in bf16, inference mode, sdpa:
 
-- protst-hf: `protst_hf.retrieval._embed` (what `protst embed` runs per shard): batches of similar lengths under a
+- protst-hf: `embed_proteins` of `inference_protst.py` (what `protst embed` runs): batches of similar lengths under a
   token budget (`--max_tokens`, default 16,384 on GPU), projected and normalised embeddings.
 - stock, padded: `EsmModel`, batches of 32 in input order padded to 1,024 tokens (the anchors' 168 proteins/s).
 - stock, length-bucketed: `EsmModel`, batches of 32 sorted by length, padded to the batch's longest (the
@@ -75,18 +75,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.tiny:
         args.proteins, args.max_tokens = 64, 2048
-    from protst_hf.retrieval import _embed
+    from protst_hf.models.protst.inference_protst import embed_proteins
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sequences, model, esm, processor, tokenizer = setup(args.proteins, args.tiny, device)
 
-    _embed(model, processor, sequences[:64], False, True, 256, device, args.max_tokens)  # warm-up
+    embed_proteins(model, processor, sequences[:64], batch_size=256, max_tokens=args.max_tokens)  # warm-up
     stock(esm, tokenizer, sequences[:64], device, sort=True)
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    _embed(model, processor, sequences, False, True, 256, device, args.max_tokens)
+    embed_proteins(model, processor, sequences, batch_size=256, max_tokens=args.max_tokens)
     ours = len(sequences) / (time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
     bucketed = stock(esm, tokenizer, sequences, device, sort=True)

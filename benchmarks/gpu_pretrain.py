@@ -7,7 +7,7 @@ Both train on the same Swiss-Prot-like lengths (log-normal, median about 300, cr
 ../shared/docs/PERF_ANCHORS.md), bf16 autocast over fp32 master weights, fused AdamW:
 
 - protst-hf: `ProtSTForPreTraining` (contrastive + MLM + fusion + both MMP terms), text tower frozen, batches of
-  similar lengths under a token budget (`protst_hf.training.data.make_batches`), sdpa.
+  similar lengths under a token budget (`protst_hf.data.pretraining_data.make_batches`), sdpa.
 - baseline: `EsmForMaskedLM` + `BertModel` (both trained), CLIP loss on mean-pooled states + MLM, sequences padded
   to the longest allowed length, sdpa: the stock recipe of the anchors.
 
@@ -70,7 +70,7 @@ def configs(tiny: bool):
 
 def run_protst(args, device, lengths):
     from protst_hf import ProtSTConfig, ProtSTForPreTraining
-    from protst_hf.training.data import make_batches
+    from protst_hf.data.pretraining_data import make_batches
 
     protein, text = configs(args.tiny)
     torch.manual_seed(0)
@@ -87,7 +87,7 @@ def run_protst(args, device, lengths):
 def run_baseline(args, device, lengths):
     from transformers import BertModel, EsmForMaskedLM
 
-    from protst_hf.training.data import make_batches
+    from protst_hf.data.pretraining_data import make_batches
 
     protein, text = configs(args.tiny)
     torch.manual_seed(0)

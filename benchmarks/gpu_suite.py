@@ -54,7 +54,7 @@ def _peak(device):
 
 
 def embedding_rows(args, device) -> list[dict]:
-    from protst_hf.retrieval import _embed
+    from protst_hf.models.protst.inference_protst import embed_proteins
 
     sequences, model, esm, processor, tokenizer = setup(args.proteins, args.tiny, device)
     rows = []
@@ -76,7 +76,7 @@ def embedding_rows(args, device) -> list[dict]:
     for packed in (False, True):
         model.config.protein_packed = packed
         measure(f"protst-hf, {'packed' if packed else 'padded, token budget'}",
-                lambda s: _embed(model, processor, s, False, True, 1024, device, args.embed_tokens))
+                lambda s: embed_proteins(model, processor, s, batch_size=1024, max_tokens=args.embed_tokens))
     base = next(r["value"] for r in rows if r["variant"] == "stock, bucketed")
     for row in rows:
         row["ratio"] = row["value"] / base
@@ -93,7 +93,7 @@ def _flops_per_token(protein, text, lengths, text_length) -> float:
 
 def pretraining_rows(args, device) -> list[dict]:
     from protst_hf import ProtSTConfig, ProtSTForPreTraining
-    from protst_hf.training.data import make_batches
+    from protst_hf.data.pretraining_data import make_batches
 
     protein, text = configs(args.tiny)
     lengths = np.minimum(lengths_like_swissprot(20_000), args.crop)

@@ -9,7 +9,6 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from conftest import SHARED_DATA, save_tiny_model
 from protst_hf.data.splits import mmseqs_path
 from protst_hf.evaluation import metrics
 from protst_hf.evaluation.baselines import (
@@ -19,9 +18,7 @@ from protst_hf.evaluation.baselines import (
     majority_baseline,
     nonparametric_few_shot,
 )
-from protst_hf.evaluation.tasks import Task, TaskData, TaskSplit, load_task
-from protst_hf.resources import demo_rows
-from protst_hf.training.finetune import (
+from protst_hf.evaluation.protocols import (
     FinetuneArguments,
     cached_features,
     finetune,
@@ -30,6 +27,9 @@ from protst_hf.training.finetune import (
     protein_features,
     save_result,
 )
+from protst_hf.evaluation.tasks import Task, TaskData, TaskSplit, load_task
+from protst_hf.resources import demo_rows
+from utils.builders import SHARED_DATA, save_tiny_model
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 stats = pytest.importorskip("scipy.stats")
@@ -103,7 +103,7 @@ def test_local_files_space_separated_residues_and_bad_rows_counted(tmp_path):
     train = data.splits["train"].sequences + data.splits["validation"].sequences
     assert sorted(train) == ["MKTAY", "MKTAY"]  # residues joined, case and '*' cleaned
     assert data.report["skipped"] == {
-        "train: empty sequence or a character that is not a residue letter": 2,
+        "train: empty sequence or a character that is not a residue": 2,
         "train: missing or unparsable label": 1,
         "train: label not among the task's classes": 1,
     }
@@ -328,3 +328,15 @@ def test_full_protocol_under_accelerate_launch_ddp(tiny_model, tmp_path):
     tokenizer = AutoProcessor.from_pretrained(tmp_path / "out" / "models" / "peer_binloc")
     scores = predict(saved, tokenizer, data.splits["test"].sequences, data, FinetuneArguments())
     assert reported == pytest.approx(metrics.accuracy(data.splits["test"].labels, scores))
+
+
+def test_a_residue_the_processor_refuses_is_refused_by_the_task_loader_too(tmp_path, processor):
+    """'J' is a letter but no residue: the loader, the processor and the pipelines apply one alphabet."""
+    (tmp_path / "train.csv").write_text("sequence,label\nMKTJAYIAK,0\nMKTAYIAK,1\nMKTAYIAKQ,0\n")
+    task = Task("toy", "single_label", ("accuracy",), "toy")
+    data = load_task(task, files={"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "train.csv")})
+    assert "J" not in "".join(data.splits["train"].sequences + data.splits["validation"].sequences)
+    assert data.report["skipped"] == {"train: empty sequence or a character that is not a residue": 1,
+                                      "test: empty sequence or a character that is not a residue": 1}
+    with pytest.raises(ValueError, match="invalid character 'J' at position 3"):
+        processor(proteins=["MKTJAYIAK"])

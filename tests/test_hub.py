@@ -76,7 +76,7 @@ def _lora_adapter(model_dir: Path, output: Path) -> torch.Tensor:
     """A LoRA adapter (with its head) on the pretrained model's protein tower; returns its logits on PROTEINS."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from protst_hf.training.finetune import FinetuneArguments, wrap_lora
+    from protst_hf.evaluation.protocols import FinetuneArguments, wrap_lora
 
     torch.manual_seed(0)
     base = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3)
@@ -132,8 +132,8 @@ print(json.dumps({{"logits": logits.tolist(), "rows": {{s: len(dataset[s]) for s
 def test_push_round_trips_model_adapter_dataset_and_index(pretrained, setup, tmp_path):  # noqa: F811
     from transformers import AutoModel, AutoProcessor
 
-    from hub_server import HubServer
     from protst_hf import ProteinIndex
+    from utils.hub_server import HubServer
 
     model_dir = pretrained / "final"
     (tmp_path / "results.json").write_text(json.dumps(_results("org/protst-tiny")))

@@ -1,4 +1,5 @@
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -6,35 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer, BertTokenizer
 
-from protst_hf import ProtSTConfig, ProtSTForPreTraining, ProtSTProcessor
 from protst_hf.models.protst.losses_protst import (
     contrastive_loss,
     gather_with_grad,
     masked_accuracy,
     masked_cross_entropy,
 )
+from utils.builders import load_rows, make_processor
+from utils.distributed_worker import function_run, tiny_model
 
 HERE = Path(__file__).parent
-# rows of the batch held by each of the two processes: deliberately unequal
-SPLIT = [(0, 3), (3, 5)]
-
-
-def linear_encoders():
-    """Two linear encoders, a log temperature and a 5-row batch, identical in every process."""
-    torch.manual_seed(0)
-    protein_encoder, text_encoder = torch.nn.Linear(8, 4, bias=False), torch.nn.Linear(8, 4, bias=False)
-    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-    return protein_encoder, text_encoder, logit_scale, torch.randn(5, 8), torch.randn(5, 8)
-
-
-def make_processor() -> ProtSTProcessor:
-    fixtures = HERE / "fixtures"
-    return ProtSTProcessor(
-        protein_tokenizer=AutoTokenizer.from_pretrained(fixtures / "esm_tokenizer"),
-        tokenizer=BertTokenizer(vocab=str(fixtures / "text_tokenizer" / "vocab.txt")),
-    )
 
 
 def test_contrastive_loss_equals_hand_computation():
@@ -85,57 +68,45 @@ def test_masked_cross_entropy_without_targets_is_zero_and_connected():
     assert masked_cross_entropy(empty, torch.zeros(0, dtype=torch.long)).item() == 0.0
 
 
-def _single_process_reference(rows):
-    protein_encoder, text_encoder, logit_scale, x_protein, x_text = linear_encoders()
-    result = contrastive_loss(
-        F.normalize(protein_encoder(x_protein), dim=-1), F.normalize(text_encoder(x_text), dim=-1), logit_scale
-    )
-    result.loss.backward()
-    function = (result.loss.item(), {
-        "protein": protein_encoder.weight.grad, "text": text_encoder.weight.grad, "logit_scale": logit_scale.grad
-    })
-
-    processor = make_processor()
-    from conftest import tiny_protein_config, tiny_text_config
-
-    torch.manual_seed(0)
-    config = ProtSTConfig(
-        protein_config=tiny_protein_config(), text_config=tiny_text_config(processor.tokenizer.vocab_size),
-        projection_dim=16, fusion_num_attention_heads=2, mlm_weight=0, mmp_protein_weight=0, mmp_text_weight=0,
-        text_cls_token_id=processor.tokenizer.cls_token_id, text_sep_token_id=processor.tokenizer.sep_token_id,
-    )
-    model = ProtSTForPreTraining(config)
-    data = rows[: SPLIT[-1][1]]
-    batch = processor(proteins=[r["sequence"] for r in data], text=[r["function"] for r in data], return_tensors="pt")
-    output = model(**batch)
-    output.loss.backward()
-    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
-    return function, (output.loss.item(), grads)
-
-
-def test_gathered_loss_and_gradients_equal_single_process_on_unequal_batches(tmp_path, rows):
+def test_gathered_loss_and_gradients_equal_single_process_on_unequal_batches(tmp_path):
+    """2 gloo processes with 3 and 2 rows against one process with all 5, in float64 (so that only the gathering is
+    tested, not summation order): the pure loss with the original and with shared positives, and the model under
+    DDP."""
     out = tmp_path / "dist.pt"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(HERE / "distributed_worker.py"), str(out)]
+               str(HERE / "utils" / "distributed_worker.py"), str(out)]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env={
-        **__import__("os").environ, "OMP_NUM_THREADS": "1"})
+        **os.environ, "OMP_NUM_THREADS": "1"})
     assert completed.returncode == 0, completed.stderr[-4000:]
     result = torch.load(out)
     assert result["world_size"] == 2
 
-    (function_loss, function_grads), (model_loss, model_grads) = _single_process_reference(rows)
-    assert result["function_loss"].item() == pytest.approx(function_loss, rel=1e-5)
-    for name, grad in function_grads.items():
-        assert_close_to_scale(result["function_grads"][name], grad, name)
+    for groups in (False, True):
+        loss, grads = function_run(slice(0, 5), groups)
+        got_loss, got_grads = result[f"function_{groups}"]
+        assert_close_float64(got_loss, loss, f"loss (groups={groups})")
+        for name, grad in grads.items():
+            assert_close_float64(got_grads[name], grad, f"{name} (groups={groups})")
+    shared, _ = function_run(slice(0, 5), True)
+    assert abs(shared.item() - function_run(slice(0, 5), False)[0].item()) > 1e-3  # the positives matter
 
-    assert result["model_loss"].item() == pytest.approx(model_loss, rel=1e-5)
-    assert set(result["model_grads"]) == set(model_grads)
-    assert any("protein_model" in n for n in model_grads) and "protst.logit_scale" in model_grads
-    for name, grad in model_grads.items():
-        assert_close_to_scale(result["model_grads"][name], grad, name)
+    processor = make_processor()
+    model = tiny_model(processor)
+    data = load_rows()[:5]
+    batch = processor(proteins=[r["sequence"] for r in data], text=[r["function"] for r in data], return_tensors="pt")
+    output = model(**batch)
+    output.loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    got_loss, got_grads = result["model"]
+    assert_close_float64(got_loss, output.loss.detach(), "model loss")
+    assert set(got_grads) == set(grads)
+    assert any("protein_model" in n for n in grads) and "protst.logit_scale" in grads
+    for name, grad in grads.items():
+        assert_close_float64(got_grads[name], grad, name)
 
 
-def assert_close_to_scale(actual, expected, name):
-    """Equal up to float32 summation-order error, measured against the tensor's own scale."""
+def assert_close_float64(actual, expected, name):
+    """Equal up to float64 rounding: 1e-9 of the tensor's own scale, far above any summation-order error in float64
+    (about 1e-15) and far below any error in the gathering itself."""
     error = (actual - expected).abs().max().item()
-    assert error <= 1e-5 * expected.abs().max().item() + 1e-7, f"{name}: max error {error}"
+    assert error <= 1e-9 * max(expected.abs().max().item(), 1e-6), f"{name}: max error {error}"

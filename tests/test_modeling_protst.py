@@ -19,7 +19,6 @@ from transformers import (
     EsmForMaskedLM,
 )
 
-from conftest import FIXTURES, tiny_protein_config, tiny_text_config
 from protst_hf import (
     ProtSTConfig,
     ProtSTDataCollatorForPretraining,
@@ -30,6 +29,7 @@ from protst_hf import (
     ProtSTProcessor,
 )
 from protst_hf.models.protst.modeling_protst import masked_mean
+from utils.builders import FIXTURES, tiny_protein_config, tiny_text_config
 
 HERE = Path(__file__).parent
 WEIGHTS = ("contrastive_weight", "mlm_weight", "mmp_protein_weight", "mmp_text_weight")
@@ -314,7 +314,7 @@ def _run_remote_check(python, folder, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     completed = subprocess.run(
-        [python, str(HERE / "remote_code_check.py"), str(folder), str(folder / "expected.pt")],
+        [python, str(HERE / "utils" / "remote_code_check.py"), str(folder), str(folder / "expected.pt")],
         capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
@@ -513,3 +513,25 @@ def test_logit_scale_clamp(tester):
     out = model(**tester.inputs(2))
     expected = torch.exp(torch.tensor(3.0)) * out.protein_embeds @ out.text_embeds.t()
     torch.testing.assert_close(out.logits_per_protein, expected)
+
+
+def test_bfloat16_towers_with_float32_heads_answer_forward_and_features(tester, processor):
+    """The set-up of prepare_for_inference(precision="bfloat16"): every readout casts to the heads' dtype."""
+    from protst_hf import prepare_for_inference
+
+    torch.manual_seed(0)
+    model = ProtSTModel(tester.make_config()).eval()
+    batch = processor(proteins=["MKTAYIAKQRQISFVKSHFSRQ", "MVLSPADKTNVKAAW"],
+                      text=["SUBCELLULAR LOCATION: Nucleus.", "FUNCTION: Binds DNA."], return_tensors="pt")
+    with torch.no_grad():
+        reference = model(**batch, return_token_embeds=True)
+        prepare_for_inference(model, packed=False, precision="bfloat16")
+        assert model.protein_model.dtype == torch.bfloat16 and model.protein_projection.dense.weight.dtype == \
+            torch.float32
+        output = model(**batch, return_token_embeds=True)
+        features = model.get_protein_features(batch["protein_input_ids"], batch["protein_attention_mask"])
+    assert output.protein_embeds.dtype == torch.float32
+    assert torch.allclose(output.protein_embeds, features)
+    # bf16 keeps 8 bits of mantissa: embeddings agree to a few 1e-2
+    assert (output.protein_embeds - reference.protein_embeds).abs().max() < 0.1
+    assert output.residue_embeds.shape == reference.residue_embeds.shape

@@ -37,9 +37,9 @@ def test_wheel_carries_every_module_and_data_file(tmp_path):
                                 str(wheel)], capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr[-3000:]
     check = (f"import sys; sys.path.insert(0, {str(target)!r}); import protst_hf, protst_hf.training.pretrain, "
-             "protst_hf.evaluation.retrieval, protst_hf.cli, protst_hf.retrieval, protst_hf.inference, "
+             "protst_hf.evaluation.harness, protst_hf.cli, protst_hf.embedding.shards, protst_hf.data.uniprot, "
              "protst_hf.hub.convert, protst_hf.hub.push, protst_hf.hub.cards; "
-             "from protst_hf.models.protst.pipeline_protst import LABEL_SETS; print(protst_hf.__file__)")
+             "from protst_hf.models.protst.inference_protst import LABEL_SETS; print(protst_hf.__file__)")
     imported = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
                               cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr[-3000:]

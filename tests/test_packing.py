@@ -6,7 +6,6 @@ import pytest
 import torch
 from transformers import EsmModel
 
-from conftest import tiny_protein_config
 from protst_hf import ProtSTForPreTraining, ProtSTModel
 from protst_hf.data.collator import ProtSTDataCollatorForPretraining
 from protst_hf.models.protst.packing_protst import (
@@ -16,6 +15,7 @@ from protst_hf.models.protst.packing_protst import (
     set_compile,
     unpack,
 )
+from utils.builders import tiny_protein_config
 
 LENGTHS = [5, 40, 17, 1, 29]
 
@@ -141,7 +141,7 @@ def test_saved_models_carry_the_packing_code(make_config, processor, tmp_path):
 
 @pytest.mark.parametrize("precision", ["bfloat16", "int8"])
 def test_cpu_inference_settings_keep_the_embeddings(make_config, processor, rows, precision):
-    from protst_hf.inference import prepare_for_inference
+    from protst_hf.models.protst.inference_protst import prepare_for_inference
 
     torch.manual_seed(0)
     model = ProtSTModel(make_config()).eval()

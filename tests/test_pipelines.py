@@ -23,14 +23,15 @@ HERE = Path(__file__).parent
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, processor):
     """A tiny ProtST model saved with its processor: the folder carries the pipeline code and label sets."""
-    from conftest import save_tiny_model
+    from utils.builders import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("model") / "protst-tiny", processor)
 
 
 @pytest.fixture(scope="module")
 def classify(folder, processor):
-    return ZeroShotProteinClassificationPipeline(model=ProtSTModel.from_pretrained(folder).eval(), processor=processor)
+    return ZeroShotProteinClassificationPipeline(model=ProtSTModel.from_pretrained(folder).eval(), processor=processor,
+                                                 precision="float32")
 
 
 def test_saved_folder_carries_the_pipelines(folder):
@@ -114,13 +115,13 @@ def test_temperature_scaling_recovers_a_known_temperature():
 
 def test_feature_extraction_and_retrieval(folder, processor, rows):
     model = ProtSTModel.from_pretrained(folder).eval()
-    features = ProteinFeatureExtractionPipeline(model=model, processor=processor)
+    features = ProteinFeatureExtractionPipeline(model=model, processor=processor, precision="float32")
     out = features([r["sequence"] for r in rows[:3]], texts=["FUNCTION: Binds DNA."])
     assert out["protein_embeds"].shape == (3, 16) and out["text_embeds"].shape == (1, 16)
     assert np.allclose(np.linalg.norm(out["protein_embeds"], axis=1), 1, atol=1e-5)
     raw = features([r["sequence"] for r in rows[:3]], project=False, normalize=False)["protein_embeds"]
     assert raw.shape == (3, 32)
-    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor)
+    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor, precision="float32")
     proteins = [(r["accession"], r["sequence"]) for r in rows[:6]]
     hits = retrieval(rows[2]["function"], proteins=proteins, top_k=3)
     scores = [h["score"] for h in hits]
@@ -138,7 +139,7 @@ def _run_check(python: str, folder: Path, expected: dict, tmp_path: Path) -> dic
     expected_path.write_text(json.dumps(expected))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    completed = subprocess.run([python, str(HERE / "pipeline_check.py"), str(folder), str(expected_path)],
+    completed = subprocess.run([python, str(HERE / "utils" / "pipeline_check.py"), str(folder), str(expected_path)],
                                capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -148,10 +149,11 @@ def _expected(folder, processor, rows) -> dict:
     model = ProtSTModel.from_pretrained(folder).eval()
     proteins = [r["sequence"] for r in rows[:3]]
     labels = ["Nucleus", "Cytoplasm", "Secreted"]
-    results = ZeroShotProteinClassificationPipeline(model=model, processor=processor)(proteins,
+    results = ZeroShotProteinClassificationPipeline(model=model, processor=processor, precision="float32")(proteins,
                                                                                        candidate_labels=labels)
-    features = ProteinFeatureExtractionPipeline(model=model, processor=processor)(proteins)["protein_embeds"]
-    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor)
+    features = ProteinFeatureExtractionPipeline(model=model, processor=processor, precision="float32")(proteins)
+    features = features["protein_embeds"]
+    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor, precision="float32")
     ids = [r["accession"] for r in rows[:3]]
     query = "SUBCELLULAR LOCATION: Nucleus."
     hits = retrieval(query, proteins=list(zip(ids, proteins)), top_k=2)
@@ -213,7 +215,7 @@ def test_ensemble_with_a_supervised_head_and_calibration(folder, classify, rows)
 
 
 def test_expected_calibration_error():
-    from protst_hf.models.protst.pipeline_protst import expected_calibration_error
+    from protst_hf.models.protst.inference_protst import expected_calibration_error
 
     probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
     # two bins, each half the proteins at accuracy 1/2: confidence 0.9 (gap 0.4) and 0.6 (gap 0.1)
@@ -221,7 +223,7 @@ def test_expected_calibration_error():
 
 
 def test_length_batches_respect_both_limits():
-    from protst_hf.models.protst.pipeline_protst import length_batches
+    from protst_hf.models.protst.inference_protst import length_batches
 
     rng = np.random.default_rng(0)
     lengths = [int(x) for x in rng.integers(10, 1024, 500)] + [2000]
@@ -233,3 +235,13 @@ def test_length_batches_respect_both_limits():
         assert widths == sorted(widths, reverse=True) and len(batch) <= 16
         assert len(batch) == 1 or len(batch) * widths[0] <= 1024
     assert length_batches([5, 9, 7], batch_size=2, max_tokens=None) == [[1, 2], [0]]
+
+
+def test_a_residue_the_processor_refuses_is_refused_by_the_pipelines(classify, tmp_path):
+    with pytest.raises(ValueError, match="invalid character 'J' at position 3"):
+        classify("MKTJAYIAK", candidate_labels=["Nucleus", "Cytoplasm"])
+    fasta = tmp_path / "j.fasta"
+    fasta.write_text(">a\nMKTJAYIAK\n>b\nMKTAYIAK\n")
+    with pytest.warns(UserWarning, match="record 'a' \\(line 1\\): invalid character 'J' at position 3"):
+        results = classify(str(fasta), candidate_labels=["Nucleus", "Cytoplasm"])
+    assert [r["id"] for r in results] == ["b"]

@@ -13,15 +13,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import FIXTURES, tiny_protein_config, tiny_text_config
-from protst_hf.evaluation.retrieval import retrieval_metrics
+from protst_hf.data.pretraining_data import make_batches, shard
+from protst_hf.evaluation.retrieval_metrics import retrieval_metrics
 from protst_hf.training.arguments import PRESETS, parse_args
 from protst_hf.training.checkpoint import latest_checkpoint, resolve_resume
-from protst_hf.training.data import make_batches, shard
+from utils.builders import FIXTURES, tiny_protein_config, tiny_text_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "pretrain" / "run_pretrain.py"
 CONFIGS = ROOT / "examples" / "pretrain" / "configs"
+FAULTS = ROOT / "tests" / "utils" / "pretrain_with_faults.py"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def setup(tmp_path_factory):
 
     from protst_hf.data.protdescribe import build_protdescribe
     from protst_hf.training.arguments import DataArguments, ModelArguments
-    from protst_hf.training.pretrain import build_model, build_processor
+    from protst_hf.training.build import build_model, build_processor
 
     root = tmp_path_factory.mktemp("pretrain")
     tokenizer = BertTokenizer(vocab=str(FIXTURES / "text_tokenizer" / "vocab.txt"))
@@ -59,8 +60,12 @@ def common_args(root: Path, steps: int = 6, **overrides) -> list[str]:
     return [arg for key, value in values.items() for arg in (f"--{key}", str(value))]
 
 
-def run(args: list[str], launcher: list[str] | None = None, env: dict | None = None, timeout: int = 300):
-    command = (launcher or [sys.executable]) + [str(SCRIPT), *args]
+def run(args: list[str], launcher: list[str] | None = None, env: dict | None = None, timeout: int = 300,
+        fault: list[str] | None = None):
+    """examples/pretrain/run_pretrain.py in a subprocess, or, with `fault` (e.g. `["--kill-at-step", "5"]`), the same
+    run with a fault injected by tests/utils/pretrain_with_faults.py."""
+    script = [str(SCRIPT)] if fault is None else [str(FAULTS), *fault, "--"]
+    command = (launcher or [sys.executable]) + [*script, *args]
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT)
 
@@ -100,7 +105,7 @@ def test_a_few_cpu_steps_single_process(setup, tmp_path):
 def test_resume_after_sigkill_continues_exactly(setup, tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     assert run(common_args(setup, steps=8, output_dir=reference)).returncode == 0
-    killed = run(common_args(setup, steps=8, output_dir=interrupted), env={"PROTST_DEBUG_KILL_AT_STEP": "5"})
+    killed = run(common_args(setup, steps=8, output_dir=interrupted), fault=["--kill-at-step", "5"])
     assert killed.returncode == -signal.SIGKILL
     assert latest_checkpoint(interrupted).name == "step-00000003"
     resumed = run(common_args(setup, steps=8, output_dir=interrupted, resume_from_checkpoint="latest"))
@@ -114,7 +119,7 @@ def test_resume_after_sigkill_continues_exactly(setup, tmp_path):
 
 def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(setup, tmp_path):
     out = tmp_path / "run"
-    killed = run(common_args(setup, steps=8, output_dir=out), env={"PROTST_DEBUG_KILL_DURING_SAVE": "6"})
+    killed = run(common_args(setup, steps=8, output_dir=out), fault=["--kill-during-save", "6"])
     assert killed.returncode == -signal.SIGKILL
     assert (out / "checkpoints" / ".tmp-step-00000006").is_dir()  # written, never completed
     assert latest_checkpoint(out).name == "step-00000003" == resolve_resume("latest", out).name
@@ -151,7 +156,7 @@ def test_ddp_zero2_zero3_agree(setup, tmp_path):
 
 def test_nonfinite_loss_stops_with_the_batch_ids_or_is_skipped(setup, tmp_path):
     stopped = tmp_path / "stopped"
-    completed = run(common_args(setup, steps=4, output_dir=stopped), env={"PROTST_DEBUG_NAN_AT_STEP": "3"})
+    completed = run(common_args(setup, steps=4, output_dir=stopped), fault=["--nan-at-step", "3"])
     assert completed.returncode != 0 and "NonFiniteLossError" in completed.stderr
     report = json.loads((stopped / "nonfinite-step-00000003" / "nonfinite.json").read_text())
     assert report["step"] == 3 and len(report["row_ids"]) == 4
@@ -159,7 +164,7 @@ def test_nonfinite_loss_stops_with_the_batch_ids_or_is_skipped(setup, tmp_path):
     assert (stopped / "nonfinite-step-00000003" / "model.safetensors").exists()
     skipped = tmp_path / "skipped"
     completed = run(common_args(setup, steps=4, output_dir=skipped, skip_nonfinite="true"),
-                    env={"PROTST_DEBUG_NAN_AT_STEP": "3"})
+                    fault=["--nan-at-step", "3"])
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert json.loads((skipped / "summary.json").read_text())["skipped_nonfinite"] == 1
     assert sorted(losses(skipped)) == [1, 2, 3, 4]  # step 3 was taken by the next batch

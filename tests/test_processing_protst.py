@@ -34,7 +34,7 @@ def test_invalid_residue_names_index_and_character(processor, bad, char, positio
 
 @pytest.mark.parametrize("empty", ["", "   ", "*", "\n*"])
 def test_empty_protein_is_rejected(processor, empty):
-    with pytest.raises(ValueError, match="protein 2 is empty"):
+    with pytest.raises(ValueError, match="protein 2: empty sequence"):
         processor(proteins=["MKT", "AAA", empty])
 
 

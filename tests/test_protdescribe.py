@@ -10,10 +10,10 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
-from conftest import FIXTURES
 from protst_hf.cli import main as cli
 from protst_hf.data.protdescribe import PROTDESCRIBE_FEATURES, build_protdescribe
 from protst_hf.data.splits import MMseqsNotFound, assign_splits, mmseqs_path, read_sequences
+from utils.builders import FIXTURES
 
 UNIPROT = FIXTURES / "uniprot"
 INPUTS = [UNIPROT / "uniprot_sprot_2022_250entries.xml", *sorted(UNIPROT.glob("*.dat")),
@@ -194,7 +194,7 @@ def test_push_without_token_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 
 def test_push_round_trip_and_load_dataset_from_the_hub(tmp_path):
-    from hub_server import HubServer
+    from utils.hub_server import HubServer
 
     script = f"""
 import json, sys

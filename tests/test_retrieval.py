@@ -17,23 +17,23 @@ from protst_hf import (
     ProteinTextRetrievalPipeline,
     ProtSTModel,
 )
-from protst_hf import retrieval as retrieval_module
 from protst_hf.cli import main as cli
-from protst_hf.retrieval import build_index, embed_file, iter_embedding_shards
+from protst_hf.embedding import shards as retrieval_module
+from protst_hf.embedding.shards import build_index, embed_file, iter_embedding_shards
 
 HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory, processor):
-    from conftest import save_tiny_model
+    from utils.builders import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("model") / "protst-a", processor, seed=0)
 
 
 @pytest.fixture(scope="module")
 def other_folder(tmp_path_factory, processor):
-    from conftest import save_tiny_model
+    from utils.builders import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("model") / "protst-b", processor, seed=1)
 
@@ -69,7 +69,7 @@ def test_embed_shards_match_the_pipeline_and_report_bad_records(model, processor
     ids, vectors = zip(*iter_embedding_shards(tmp_path / "npy"))
     ids, vectors = sum(ids, []), np.concatenate(vectors)
     assert ids == [r["accession"] for r in rows[:23]] and vectors.shape == (23, 16)
-    expected = ProteinFeatureExtractionPipeline(model=model, processor=processor)(
+    expected = ProteinFeatureExtractionPipeline(model=model, processor=processor, precision="float32")(
         [r["sequence"] for r in rows[:23]], batch_size=1)["protein_embeds"]
     assert np.abs(vectors - expected).max() < 1e-5  # length-sorted batches change nothing
     embed_file(fasta, model, processor, tmp_path / "parquet", shard_size=5, batch_size=3, fmt="parquet",
@@ -217,7 +217,7 @@ def test_retrieval_over_an_index_and_a_mismatched_model_is_refused(model_folder,
     embed_file(fasta, model, processor, tmp_path / "emb", shard_size=10, progress=False)
     index = build_index(tmp_path / "emb", kind="flat")
     assert index.metadata["model"] == str(model_folder) and index.metadata["embedding"] == "protein"
-    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor)
+    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor, precision="float32")
     query = rows[3]["function"]
     over_index = retrieval(query, index=index, top_k=5)
     with pytest.warns(UserWarning, match="2 FASTA record"):
@@ -227,7 +227,7 @@ def test_retrieval_over_an_index_and_a_mismatched_model_is_refused(model_folder,
 
     other = ProtSTModel.from_pretrained(other_folder).eval()
     with pytest.raises(MismatchedModelError, match="fingerprint"):
-        ProteinTextRetrievalPipeline(model=other, processor=processor)(query, index=index)
+        ProteinTextRetrievalPipeline(model=other, processor=processor, precision="float32")(query, index=index)
     with pytest.raises(MismatchedModelError, match="index of text embeddings"):
         retrieval(rows[0]["sequence"], direction="protein-to-text", index=index)
 
@@ -251,7 +251,7 @@ def test_retrieval_over_an_index_and_a_mismatched_model_is_refused(model_folder,
 
 
 def test_index_push_and_load_through_a_hub_server(tmp_path):
-    from hub_server import HubServer
+    from utils.hub_server import HubServer
 
     rng = np.random.default_rng(3)
     database, queries = _normalised(rng, 3000, 32), _normalised(rng, 5, 32)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, SHARED_DATA
 from protst_hf.data.protdescribe import protdescribe_row
 from protst_hf.data.uniprot import ParseReport, clean_text, detect_format, iter_uniprot
+from utils.builders import FIXTURES, SHARED_DATA
 
 UNIPROT = FIXTURES / "uniprot"
 XML_2022 = UNIPROT / "uniprot_sprot_2022_250entries.xml"

@@ -5,7 +5,7 @@
 MODEL is a ProtST folder or Hub id (default: $PROTST_SPACE_MODEL, else the main job's `outputs/pretrain/best`).
 The search tab runs over a small FAISS index of the Swiss-Prot sample shipped with protst-hf (about 200 reviewed
 proteins with their names): built on first start under INDEX_DIR (default `space_index/` beside this file) with
-`protst_hf.retrieval.embed_file` + `build_index`, then reused; an index built with another model is refused and
+`protst_hf.embedding.shards.embed_file` + `build_index`, then reused; an index built with another model is refused and
 rebuilt. On a Hub Space, commit `space_index/` with the app so that startup needs no embedding.
 
 Both tabs are API endpoints: `gradio_client.Client(URL).predict(sequence, labels, template, api_name="/classify")`
@@ -27,9 +27,9 @@ LOCATIONS = ("Nucleus, Cytoplasm, Secreted, Cell membrane, Mitochondrion, Endopl
 def build_space_index(model, processor, model_name: str, folder: Path):
     """The FAISS index of the built-in Swiss-Prot sample for `model` (built once, then loaded), and id -> name."""
     from protst_hf import ProteinIndex
+    from protst_hf.embedding.shards import build_index, embed_file
     from protst_hf.models.protst.index_protst import MismatchedModelError, model_metadata
     from protst_hf.resources import demo_rows
-    from protst_hf.retrieval import build_index, embed_file
 
     rows = demo_rows()
     names = {row["accession"]: row["prot_name"] for row in rows}
@@ -54,7 +54,9 @@ def build_app(model_name: str, index_dir: Path):
     import gradio as gr
     from transformers import AutoModel, AutoProcessor, pipeline
 
-    import protst_hf  # noqa: F401  (registers the pipelines and Auto classes)
+    import protst_hf
+
+    protst_hf.register()  # the Auto classes and pipelines of the installed package, no trust_remote_code
 
     model = AutoModel.from_pretrained(model_name).eval()
     processor = AutoProcessor.from_pretrained(model_name)

@@ -1,91 +1,81 @@
 """protst-hf: ProtST (protein language model + biomedical text model) on the Hugging Face stack.
 
-Importing `protst_hf` registers the ProtST classes with the transformers Auto classes, natively, and marks
-them for `register_for_auto_class` so that every saved folder carries its code for `trust_remote_code`.
+The top level is lazy, as transformers' own: `import protst_hf` imports neither torch nor transformers' model
+stacks; each public name is imported on first use. Using any ProtST class (or calling [`register`]) registers the
+ProtST classes with transformers' Auto classes and pipeline registry, natively, and marks them for
+`register_for_auto_class` so that every saved folder carries its code for `trust_remote_code`:
+
+```python
+>>> import protst_hf
+>>> protst_hf.register()                               # or: from protst_hf import ProtSTModel
+>>> model = AutoModel.from_pretrained("protst-esm2")   # protst_hf's classes, no trust_remote_code
+>>> classify = protst_hf.pipeline("zero-shot-protein-classification", model="protst-esm2")
+```
 """
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForPreTraining,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    AutoProcessor,
-)
+from __future__ import annotations
 
-from .data.collator import ProtSTDataCollatorForPretraining
-from .models.protst import (
-    ProtSTConfig,
-    ProtSTForPreTraining,
-    ProtSTForPreTrainingOutput,
-    ProtSTForSequenceClassification,
-    ProtSTForTokenClassification,
-    ProtSTModel,
-    ProtSTOutput,
-    ProtSTPreTrainedModel,
-    ProtSTProcessor,
-    ProtSTSequenceClassifierOutput,
-    contrastive_loss,
-    masked_cross_entropy,
-)
-from .models.protst.index_protst import MismatchedModelError, ProteinIndex
-from .models.protst.pipeline_protst import (
-    ProteinFeatureExtractionPipeline,
-    ProteinTextRetrievalPipeline,
-    ZeroShotProteinClassificationPipeline,
-    fit_temperature,
-    read_fasta,
-)
+import importlib
 
 __version__ = "0.1.0"
 
+# public name -> module that defines it
+_PUBLIC = {
+    "ProtSTConfig": ".models.protst.configuration_protst",
+    "ProtSTModel": ".models.protst.modeling_protst",
+    "ProtSTForPreTraining": ".models.protst.modeling_protst",
+    "ProtSTForPreTrainingOutput": ".models.protst.modeling_protst",
+    "ProtSTForSequenceClassification": ".models.protst.modeling_protst",
+    "ProtSTForTokenClassification": ".models.protst.modeling_protst",
+    "ProtSTOutput": ".models.protst.modeling_protst",
+    "ProtSTPreTrainedModel": ".models.protst.modeling_protst",
+    "ProtSTSequenceClassifierOutput": ".models.protst.modeling_protst",
+    "ProtSTTokenClassifierOutput": ".models.protst.modeling_protst",
+    "ProtSTProcessor": ".models.protst.processing_protst",
+    "contrastive_loss": ".models.protst.losses_protst",
+    "masked_cross_entropy": ".models.protst.losses_protst",
+    "ProteinIndex": ".models.protst.index_protst",
+    "MismatchedModelError": ".models.protst.index_protst",
+    "ZeroShotProteinClassificationPipeline": ".models.protst.pipeline_protst",
+    "ProteinFeatureExtractionPipeline": ".models.protst.pipeline_protst",
+    "ProteinTextRetrievalPipeline": ".models.protst.pipeline_protst",
+    "fit_temperature": ".models.protst.inference_protst",
+    "read_fasta": ".models.protst.inference_protst",
+    "prepare_for_inference": ".models.protst.inference_protst",
+    "ProtSTDataCollatorForPretraining": ".data.collator",
+    "register": ".models",
+}
 
-def _register() -> None:
-    AutoConfig.register(ProtSTConfig.model_type, ProtSTConfig, exist_ok=True)
-    for auto_class, model_class in (
-        (AutoModel, ProtSTModel),
-        (AutoModelForPreTraining, ProtSTForPreTraining),
-        (AutoModelForSequenceClassification, ProtSTForSequenceClassification),
-        (AutoModelForTokenClassification, ProtSTForTokenClassification),
-    ):
-        auto_class.register(ProtSTConfig, model_class, exist_ok=True)
-        model_class.register_for_auto_class(auto_class.__name__)
-    AutoProcessor.register(ProtSTConfig, ProtSTProcessor, exist_ok=True)
-    ProtSTConfig.register_for_auto_class()
-    ProtSTProcessor.register_for_auto_class("AutoProcessor")
-    from transformers.pipelines import PIPELINE_REGISTRY
+def pipeline(task: str, model=None, **kwargs):
+    """`transformers.pipeline` for a ProtST task with protst_hf's own pipeline class: no `trust_remote_code` is
+    needed (the installed package's code runs, not the folder's copy). Any argument of `transformers.pipeline`
+    passes through (`device`, `batch_size`, `precision`, ...).
 
-    for task, pipeline_class in (
-        ("zero-shot-protein-classification", ZeroShotProteinClassificationPipeline),
-        ("protein-feature-extraction", ProteinFeatureExtractionPipeline),
-        ("protein-text-retrieval", ProteinTextRetrievalPipeline),
-    ):
-        if task not in PIPELINE_REGISTRY.supported_tasks:
-            PIPELINE_REGISTRY.register_pipeline(task, pipeline_class=pipeline_class, pt_model=AutoModel,
-                                                type="multimodal")
+    Example:
+
+    ```python
+    >>> classify = protst_hf.pipeline("zero-shot-protein-classification", model="outputs/deeploc/model")
+    >>> classify("MKTAYIAKQRQISFVKSHFSRQ", label_set="subcellular_location")
+    ```
+    """
+    import transformers
+
+    from .models import pipeline_class
+
+    kwargs.setdefault("pipeline_class", pipeline_class(task))
+    return transformers.pipeline(task, model=model, **kwargs)
 
 
-_register()
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)  # importing models registers them
+    globals()[name] = value
+    return value
 
-__all__ = [
-    "MismatchedModelError",
-    "ProteinFeatureExtractionPipeline",
-    "ProteinIndex",
-    "ProteinTextRetrievalPipeline",
-    "ZeroShotProteinClassificationPipeline",
-    "fit_temperature",
-    "read_fasta",
-    "ProtSTConfig",
-    "ProtSTDataCollatorForPretraining",
-    "ProtSTForPreTraining",
-    "ProtSTForPreTrainingOutput",
-    "ProtSTForSequenceClassification",
-    "ProtSTForTokenClassification",
-    "ProtSTModel",
-    "ProtSTOutput",
-    "ProtSTPreTrainedModel",
-    "ProtSTProcessor",
-    "ProtSTSequenceClassifierOutput",
-    "contrastive_loss",
-    "masked_cross_entropy",
-]
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+__all__ = sorted([*_PUBLIC, "pipeline"])

@@ -64,7 +64,9 @@ def _load_model(name: str):
     from accelerate import PartialState
     from transformers import AutoModel, AutoProcessor
 
-    import protst_hf  # noqa: F401  (registers the Auto classes)
+    from .models import register
+
+    register()
 
     state = PartialState(cpu=not torch.cuda.is_available())
     model = AutoModel.from_pretrained(name).to(state.device).eval()
@@ -72,8 +74,8 @@ def _load_model(name: str):
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from .inference import prepare_for_inference
-    from .retrieval import embed_file
+    from .embedding.shards import embed_file
+    from .models.protst.inference_protst import prepare_for_inference
 
     model, processor, state = _load_model(args.model)
     prepare_for_inference(model, packed=not args.padded, precision=args.precision)
@@ -90,7 +92,7 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _index_build(args: argparse.Namespace) -> int:
-    from .retrieval import build_index
+    from .embedding.shards import build_index
 
     index = build_index(args.embeddings, kind=args.kind, nlist=args.nlist, hnsw_neighbors=args.hnsw_neighbors,
                         pq_subquantizers=args.pq_subquantizers)
@@ -110,8 +112,8 @@ def _index_build(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     import torch
 
+    from .embedding.annotations import load_annotations
     from .models.protst.index_protst import MismatchedModelError, ProteinIndex, model_metadata
-    from .retrieval import load_annotations
 
     index = ProteinIndex.load(args.index)
     name = args.model or index.metadata.get("model")
@@ -142,7 +144,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import logging
 
     from .evaluation.harness import run_evaluation
-    from .training.finetune import FinetuneArguments
+    from .evaluation.protocols import FinetuneArguments
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     files = {}

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..models.protst.processing_protst import TEXT_FIELDS, ProtSTProcessor
+from ..models.protst.processing_protst import CROP_POLICIES, TEXT_FIELDS, ProtSTProcessor
 
 
 def mask_protein_tokens(
@@ -71,8 +71,8 @@ class ProtSTDataCollatorForPretraining:
     """Collate ProtDescribe rows into a masked pretraining batch for [`ProtSTForPreTraining`].
 
     Each row holds a protein under `sequence` and its text either under `text` (a string) or as the fields
-    `prot_name`, `function`, `subloc`, `similarity`. Proteins are randomly cropped to `crop_length` (450 in the
-    paper), then both modalities are masked as the original (see [`mask_protein_tokens`],
+    `prot_name`, `function`, `subloc`, `similarity`. Proteins are cropped to `crop_length` (a random 450-residue
+    window in the paper), then both modalities are masked as the original (see [`mask_protein_tokens`],
     [`mask_text_tokens`]).
 
     Reproducible: the batch with key k of a collator built with seed s is the same in every run, whatever happened
@@ -83,8 +83,12 @@ class ProtSTDataCollatorForPretraining:
         protein_mask_rate (`float`, *optional*, defaults to 0.15).
         text_mask_rate (`float`, *optional*, defaults to 0.15).
         crop_length (`int`, *optional*, defaults to 450): `None` keeps whole proteins (truncated at 1022).
+        crop_policy (`str`, *optional*, defaults to `"random"`): how longer proteins are cropped: `random` (the
+            original), `n_terminal` or `termini` (see `processing_protst.crop`).
         seed (`int`, *optional*, defaults to 0).
         pad_to_multiple_of (`int`, *optional*).
+        mask_protein, mask_text (`bool`, *optional*, default to `True`): mask that modality. A modality that no
+            objective predicts (e.g. contrastive-only training) is better left intact: `from_config` does so.
 
     Example:
 
@@ -103,22 +107,32 @@ class ProtSTDataCollatorForPretraining:
         crop_length: int | None = 450,
         seed: int = 0,
         pad_to_multiple_of: int | None = None,
+        crop_policy: str = "random",
+        mask_protein: bool = True,
+        mask_text: bool = True,
     ):
         if not 0 < protein_mask_rate < 1 or not 0 < text_mask_rate < 1:
             raise ValueError("mask rates must be in (0, 1)")
+        if crop_policy not in CROP_POLICIES:
+            raise ValueError(f"unknown crop policy {crop_policy!r}: one of {', '.join(CROP_POLICIES)}")
         self.processor = processor
         self.protein_mask_rate = protein_mask_rate
         self.text_mask_rate = text_mask_rate
         self.crop_length = crop_length
+        self.crop_policy = crop_policy
         self.seed = seed
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.mask_protein, self.mask_text = mask_protein, mask_text
         self.batches_collated = 0
 
     @classmethod
     def from_config(cls, processor: ProtSTProcessor, config, **kwargs) -> "ProtSTDataCollatorForPretraining":
-        """A collator with the mask rates of a [`ProtSTConfig`]."""
+        """A collator for a [`ProtSTConfig`]: its mask rates, and each modality masked only when an objective
+        predicts its masked tokens (with every loss weight above 0, as in the original, both are masked)."""
         kwargs.setdefault("protein_mask_rate", config.protein_mask_rate)
         kwargs.setdefault("text_mask_rate", config.text_mask_rate)
+        kwargs.setdefault("mask_protein", config.mlm_weight > 0 or config.mmp_protein_weight > 0)
+        kwargs.setdefault("mask_text", config.mmp_text_weight > 0)
         return cls(processor, **kwargs)
 
     def state_dict(self) -> dict:
@@ -149,6 +163,7 @@ class ProtSTDataCollatorForPretraining:
             proteins=proteins,
             text=texts,
             crop_length=self.crop_length,
+            crop_policy=self.crop_policy,
             rng=rng,
             return_tensors="pt",
             pad_to_multiple_of=self.pad_to_multiple_of,
@@ -158,10 +173,11 @@ class ProtSTDataCollatorForPretraining:
         residue_mask = batch["protein_attention_mask"].bool() & ~torch.isin(
             protein_ids, torch.tensor([protein_tokenizer.cls_token_id, protein_tokenizer.eos_token_id])
         )
-        protein_ids, protein_labels = mask_protein_tokens(
+        # both draws happen whatever is masked: switching one modality off leaves the other's masks unchanged
+        masked_protein, protein_labels = mask_protein_tokens(
             protein_ids, residue_mask, protein_tokenizer.mask_token_id, self.protein_mask_rate, generator
         )
-        text_ids, text_labels = mask_text_tokens(
+        masked_text, text_labels = mask_text_tokens(
             batch["text_input_ids"],
             [tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id],
             tokenizer.mask_token_id,
@@ -169,6 +185,13 @@ class ProtSTDataCollatorForPretraining:
             batch["text_attention_mask"],
             generator,
         )
+        if self.mask_protein:
+            protein_ids = masked_protein
+        else:
+            protein_labels = torch.full_like(protein_labels, -100)
+        text_ids = masked_text
+        if not self.mask_text:
+            text_ids, text_labels = batch["text_input_ids"], torch.full_like(text_labels, -100)
         return {
             "protein_input_ids": protein_ids,
             "protein_attention_mask": batch["protein_attention_mask"],

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features, List, Value
 
+from .dataset_card import render_dataset_card
 from .splits import SPLIT_NAMES, assign_splits, mmseqs_cluster, mmseqs_search, read_sequences, write_fasta
 from .uniprot import ParseReport, UniProtRecord, clean_text, iter_uniprot
 
@@ -303,8 +304,6 @@ def build_protdescribe(
         "build_records_per_second": round(parse_report.records_read / max(elapsed, 1e-9), 1),
     }
     (output_dir / "build_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    from ..hub.cards import render_dataset_card
-
     render_dataset_card(report, with_original=with_original).save(output_dir / "README.md")
     return report
 

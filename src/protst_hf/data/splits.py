@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.protst.inference_protst import iter_fasta
+
 SPLIT_NAMES = ("train", "validation", "test")
 
 
@@ -53,18 +55,10 @@ def read_sequences(path: str | Path) -> Iterator[tuple[str, str]]:
     with open(path) as f:
         head = f.read(1)
     if head == ">":
-        identifier, parts = None, []
         with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith(">"):
-                    if identifier is not None:
-                        yield identifier, "".join(parts)
-                    identifier, parts = line[1:].split()[0] if line[1:].split() else "", []
-                elif line:
-                    parts.append(line.replace(" ", ""))
-        if identifier is not None:
-            yield identifier, "".join(parts)
+            for kind, identifier, sequence in iter_fasta(f, validate=False):
+                if kind == "record":
+                    yield identifier, sequence
         return
     delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
     with open(path, newline="") as f:

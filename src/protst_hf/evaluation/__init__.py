@@ -1,5 +1,3 @@
-"""Evaluation: retrieval metrics (more to come: benchmark tasks, metrics, indexes)."""
-
-from .retrieval import retrieval_metrics
-
-__all__ = ["retrieval_metrics"]
+"""Evaluation: benchmark tasks (`tasks`), metrics (`metrics`, local `evaluate` modules), baselines (`baselines`), the
+downstream protocols (`protocols`: frozen, full, LoRA), the harness that runs them (`harness`, `protst evaluate`),
+and retrieval metrics (`retrieval_metrics`)."""

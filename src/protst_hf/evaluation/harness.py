@@ -74,7 +74,7 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
     import torch
     from accelerate import PartialState
 
-    from ..training.finetune import (
+    from .protocols import (
         FinetuneArguments,
         cached_features,
         finetune,
@@ -143,7 +143,7 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
 
 
 def _few_shot(data: TaskData, network, tokenizer, features, shots, seeds, finetune_args) -> dict:
-    from ..training.finetune import train_frozen
+    from .protocols import train_frozen
 
     out = {}
     for shot in shots:

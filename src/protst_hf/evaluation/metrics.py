@@ -7,6 +7,9 @@
   proteins with at least one prediction above the threshold, recall over all proteins with a label).
 - `auprc_micro`: area under the micro-averaged precision-recall curve (pairs of protein and label flattened),
   computed as average precision, like `sklearn.metrics.average_precision_score(average="micro")`.
+- `zero_shot_report`: what a zero-shot classifier's predictions say beside its baselines: accuracy (a prediction
+  is right when it is one of the protein's labels: localization is multi-label), balanced accuracy (the mean over
+  classes of each class's recall), per-class recall, the histogram of predictions, and the majority class.
 """
 
 from __future__ import annotations
@@ -102,6 +105,46 @@ METRICS = {"accuracy": accuracy, "mcc": mcc, "spearman": spearman, "pearson": pe
            "auprc_micro": auprc_micro}
 
 
+def zero_shot_report(predictions, labels, class_names: list[str], majority: int | None = None) -> dict:
+    """Accuracy, balanced accuracy, per-class recall and the prediction histogram of predicted class ids.
+
+    Args:
+        predictions: `(N,)` predicted class ids.
+        labels: per protein, its class id or a collection of class ids (multi-label: any of them counts).
+        class_names: the class names, in id order.
+        majority: the class a majority baseline predicts (e.g. the most frequent training class); default: the
+            most frequent class among `labels`.
+
+    Returns:
+        `accuracy`, `balanced_accuracy` (over the classes that occur in `labels`), `majority_accuracy` (of
+        predicting `majority` for every protein), `majority_class`, `per_class_recall` {name: recall}, and
+        `prediction_histogram` {name: count}.
+    """
+    predictions = np.asarray(predictions, dtype=np.int64)
+    label_sets = [set(np.atleast_1d(y).tolist()) for y in labels]
+    if len(label_sets) != len(predictions):
+        raise ValueError(f"{len(predictions)} predictions but {len(label_sets)} label sets")
+    counts = np.zeros(len(class_names), dtype=np.int64)
+    hits = np.zeros(len(class_names), dtype=np.int64)
+    for prediction, classes in zip(predictions, label_sets):
+        for c in classes:
+            counts[c] += 1
+            hits[c] += prediction == c
+    if majority is None:
+        majority = int(counts.argmax())
+    present = counts > 0
+    recall = np.divide(hits, np.maximum(counts, 1))
+    return {
+        "accuracy": float(np.mean([p in classes for p, classes in zip(predictions, label_sets)])),
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
+        "majority_accuracy": float(np.mean([majority in classes for classes in label_sets])),
+        "majority_class": class_names[majority],
+        "per_class_recall": {class_names[c]: float(recall[c]) for c in np.flatnonzero(present)},
+        "prediction_histogram": {class_names[c]: int(n) for c, n in
+                                 enumerate(np.bincount(predictions, minlength=len(class_names))) if n},
+    }
+
+
 def compute(name: str, y_true, y_score) -> float:
     if name not in METRICS:
         raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
@@ -148,4 +191,4 @@ def load_metric(name: str):
 
 
 __all__ = ["METRICS", "accuracy", "auprc_micro", "compute", "f1_max", "load_metric", "mcc", "metric_class", "pearson",
-           "spearman"]
+           "spearman", "zero_shot_report"]

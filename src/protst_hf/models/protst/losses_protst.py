@@ -20,12 +20,14 @@ class ContrastiveLossOutput:
         logits_per_protein (`torch.Tensor`): (local_batch, global_batch), local proteins against all texts.
         logits_per_text (`torch.Tensor`): (local_batch, global_batch), local texts against all proteins.
         labels (`torch.Tensor`): (local_batch,), the column of each local pair in the global batch.
+        text_groups (`torch.Tensor`, *optional*): (global_batch,) text group ids when positives were shared.
     """
 
     loss: torch.Tensor
     logits_per_protein: torch.Tensor
     logits_per_text: torch.Tensor
     labels: torch.Tensor
+    text_groups: torch.Tensor | None = None
 
 
 def _is_distributed() -> bool:
@@ -74,6 +76,7 @@ def contrastive_loss(
     text_embeds: torch.Tensor,
     logit_scale: torch.Tensor,
     gather: bool = True,
+    text_groups: torch.Tensor | None = None,
 ) -> ContrastiveLossOutput:
     """Symmetric InfoNCE between paired protein and text embeddings.
 
@@ -84,11 +87,19 @@ def contrastive_loss(
     process-averaged gradients that DDP and DeepSpeed apply, equal the single-process loss and gradients on the
     concatenated batch exactly, also when processes hold different batch sizes.
 
+    Positives: by default (the original) row i's only positive is pair i, so two proteins that share one text (common
+    in Swiss-Prot: "SUBCELLULAR LOCATION: Cytoplasm.") are pushed away from each other's identical text. With
+    `text_groups`, every pair whose text has the same group id is a positive, in both directions, and the target
+    of each row is spread evenly over its positives (cross-entropy with soft targets, as SupCon's "outside"
+    average): identical texts stop being negatives.
+
     Args:
         protein_embeds (`torch.Tensor`): (local_batch, dim), L2-normalised.
         text_embeds (`torch.Tensor`): (local_batch, dim), L2-normalised, row i paired with protein i.
         logit_scale (`torch.Tensor`): scalar log temperature (already clamped if clamping is wanted).
         gather (`bool`): gather across processes when a process group of several processes exists.
+        text_groups (`torch.Tensor`, *optional*): (local_batch,) integer id of each row's text (equal ids = identical
+            texts, e.g. [`text_group_ids`]); gathered across processes with the embeddings.
 
     Returns:
         [`ContrastiveLossOutput`]
@@ -96,12 +107,16 @@ def contrastive_loss(
     if protein_embeds.shape != text_embeds.shape:
         raise ValueError(f"protein and text embeddings differ in shape: {protein_embeds.shape} vs {text_embeds.shape}")
     local_batch = protein_embeds.shape[0]
+    if text_groups is not None and text_groups.shape != (local_batch,):
+        raise ValueError(f"`text_groups` must have shape ({local_batch},), got {tuple(text_groups.shape)}")
     if gather:
         # one collective for both modalities: (global_batch, 2 * dim)
         both, offset, world_size = gather_with_grad(torch.cat([protein_embeds, text_embeds], dim=-1))
         all_protein, all_text = both.split(protein_embeds.shape[-1], dim=-1)
+        all_groups = gather_with_grad(text_groups)[0] if text_groups is not None else None
     else:
         all_protein, all_text, offset, world_size = protein_embeds, text_embeds, 0, 1
+        all_groups = text_groups
     global_batch = all_protein.shape[0]
 
     scale = logit_scale.exp()
@@ -109,11 +124,37 @@ def contrastive_loss(
     logits_per_text = scale * text_embeds @ all_protein.t()  # (local_batch, global_batch)
     labels = torch.arange(offset, offset + local_batch, device=protein_embeds.device)
 
-    loss_sum = F.cross_entropy(logits_per_protein, labels, reduction="sum") + F.cross_entropy(
-        logits_per_text, labels, reduction="sum"
-    )
+    if all_groups is None:
+        loss_sum = F.cross_entropy(logits_per_protein, labels, reduction="sum") + F.cross_entropy(
+            logits_per_text, labels, reduction="sum"
+        )
+    else:
+        # (local_batch, global_batch): positives of each local row, its own pair included; the same for both
+        # directions, since protein j matches text i exactly when text j is identical to text i
+        positives = (text_groups[:, None] == all_groups[None, :]).to(logits_per_protein.dtype)
+        targets = positives / positives.sum(1, keepdim=True)
+        loss_sum = F.cross_entropy(logits_per_protein, targets, reduction="sum") + F.cross_entropy(
+            logits_per_text, targets, reduction="sum"
+        )
     loss = loss_sum * (world_size / global_batch)
-    return ContrastiveLossOutput(loss, logits_per_protein, logits_per_text, labels)
+    return ContrastiveLossOutput(loss, logits_per_protein, logits_per_text, labels, all_groups)
+
+
+def text_group_ids(text_input_ids: torch.Tensor, text_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) int64 id per text row, equal for rows with identical tokens (padding ignored): a 64-bit polynomial hash
+    of the token ids (wrapping integer arithmetic; a collision between distinct texts has probability ~2^-64).
+
+    Args:
+        text_input_ids (`torch.LongTensor` of shape `(batch, text_len)`): the unmasked text tokens.
+        text_attention_mask (`torch.LongTensor` of shape `(batch, text_len)`, *optional*): 1 = real token.
+    """
+    ids = text_input_ids.long() + 1  # + 1: a real token never contributes 0
+    if text_attention_mask is not None:
+        ids = ids * text_attention_mask.long()
+    # fixed odd multipliers per position (the same in every process and run)
+    generator = torch.Generator().manual_seed(0x5EED)
+    weights = torch.randint(1, 2**62, (ids.shape[1],), generator=generator, dtype=torch.long) * 2 + 1
+    return (ids * weights.to(ids.device)).sum(1)
 
 
 def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
@@ -136,6 +177,28 @@ def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_inde
     return total / (labels != ignore_index).sum().clamp(min=1)
 
 
+def task_loss(problem_type: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss of a downstream task head, as transformers' heads compute it.
+
+    Args:
+        problem_type (`str`): `single_label_classification` (cross-entropy over class ids, -100 ignored),
+            `multi_label_classification` (BCE with logits on multi-hot targets) or `regression` (MSE; NaN targets
+            are not scored, e.g. a residue without a value).
+        logits (`torch.Tensor`): (..., num_labels).
+        labels (`torch.Tensor`): class ids (...), multi-hot (..., num_labels), or values.
+    """
+    if problem_type == "regression":
+        prediction = logits.squeeze(-1) if logits.shape[-1] == 1 else logits
+        target = labels.to(prediction.dtype).reshape(prediction.shape)
+        valid = ~torch.isnan(target)
+        return F.mse_loss(prediction[valid].float(), target[valid].float())
+    if problem_type == "single_label_classification":
+        return masked_cross_entropy(logits, labels.long())
+    if problem_type == "multi_label_classification":
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+    raise ValueError(f"unknown problem type {problem_type!r}")
+
+
 def masked_accuracy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
     """Fraction of scored positions (label != `ignore_index`) where the arg-max of `logits` is the label.
 
@@ -148,4 +211,12 @@ def masked_accuracy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: in
     return correct.sum().float() / valid.sum().float()
 
 
-__all__ = ["ContrastiveLossOutput", "contrastive_loss", "gather_with_grad", "masked_accuracy", "masked_cross_entropy"]
+__all__ = [
+    "ContrastiveLossOutput",
+    "contrastive_loss",
+    "gather_with_grad",
+    "masked_accuracy",
+    "masked_cross_entropy",
+    "task_loss",
+    "text_group_ids",
+]

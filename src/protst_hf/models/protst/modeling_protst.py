@@ -4,9 +4,7 @@ This file is shipped to the Hub with saved models: it imports its siblings only 
 Shapes in comments: B batch, L residues, T text tokens, H tower width, P projection_dim, F fusion width.
 """
 
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +13,8 @@ from transformers import MODEL_MAPPING, AutoModel, EsmModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_protst import ProtSTConfig
-from .losses_protst import contrastive_loss, masked_accuracy, masked_cross_entropy
+from .export_protst import auto_map, custom_pipelines, write_hub_files
+from .losses_protst import contrastive_loss, masked_accuracy, masked_cross_entropy, task_loss, text_group_ids
 from .packing_protst import pack, packed_esm_forward, unpack
 
 
@@ -89,13 +88,13 @@ class ProtSTForPreTrainingOutput(ModelOutput):
 
 @dataclass
 class ProtSTSequenceClassifierOutput(ModelOutput):
-    """Output of [`ProtSTForSequenceClassification`] and [`ProtSTForTokenClassification`].
+    """Output of [`ProtSTForSequenceClassification`].
 
     Args:
         loss (`torch.FloatTensor`, *optional*): when `labels` are given.
-        logits (`torch.FloatTensor`): `(batch, num_labels)`, or `(batch, protein_len, num_labels)` per residue.
-        pooled_output (`torch.FloatTensor`, *optional*): `(batch, hidden)` mean over residues (sequence task).
-        last_hidden_state (`torch.FloatTensor`): `(batch, protein_len, hidden)` of the protein tower.
+        logits (`torch.FloatTensor` of shape `(batch, num_labels)`).
+        pooled_output (`torch.FloatTensor` of shape `(batch, hidden)`): float32 mean over residues, the head's input.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch, protein_len, hidden)`): of the protein tower.
     """
 
     loss: torch.FloatTensor | None = None
@@ -104,10 +103,43 @@ class ProtSTSequenceClassifierOutput(ModelOutput):
     last_hidden_state: torch.FloatTensor | None = None
 
 
+@dataclass
+class ProtSTTokenClassifierOutput(ModelOutput):
+    """Output of [`ProtSTForTokenClassification`].
+
+    Args:
+        loss (`torch.FloatTensor`, *optional*): when `labels` are given.
+        logits (`torch.FloatTensor` of shape `(batch, protein_len, num_labels)`): per position, BOS/EOS included.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch, protein_len, hidden)`): of the protein tower.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+
+
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of `hidden` (B, N, D) over the positions where `mask` (B, N) is true; zero rows give zeros."""
+    """Float32 mean of `hidden` (B, N, D) over the positions where `mask` (B, N) is true; zero rows give zeros.
+    The readout of both towers: averaged in float32 whatever the tower's precision (bf16 weights, autocast)."""
+    hidden = hidden.float()
     mask = mask.to(hidden.dtype).unsqueeze(-1)  # (B, N, 1)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def apply_head(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """`head(features)` with the features cast to the head's dtype: the heads may stay float32 while a tower runs in
+    bf16 (`prepare_for_inference(precision="bfloat16")`), or the reverse."""
+    return head(features.to(head.dense.weight.dtype))
+
+
+def load_protein_tower(name_or_path: str, **kwargs) -> EsmModel:
+    """A pretrained ESM checkpoint (Hub id or folder) as a ProtST protein tower: no pooler, no contact head."""
+    return drop_unused_protein_modules(EsmModel.from_pretrained(name_or_path, add_pooling_layer=False, **kwargs))
+
+
+def load_text_tower(name_or_path: str, **kwargs) -> PreTrainedModel:
+    """A pretrained BERT-family checkpoint (Hub id or folder) as a ProtST text tower: no pooler."""
+    return drop_unused_text_modules(AutoModel.from_pretrained(name_or_path, **kwargs))
 
 
 def build_protein_tower(protein_config) -> EsmModel:
@@ -294,6 +326,28 @@ class ProtSTPreTrainedModel(PreTrainedModel):
             ).last_hidden_state
         return hidden, self._residue_mask(protein_input_ids, protein_attention_mask)
 
+    def get_protein_features(
+        self,
+        protein_input_ids: torch.Tensor,
+        protein_attention_mask: torch.Tensor | None = None,
+        normalize: bool = True,
+        project: bool = True,
+    ) -> torch.Tensor:
+        """Protein embeddings: (B, projection_dim), L2-normalised by default; `project=False` gives the raw
+        mean-pooled tower features (B, hidden), the input of the downstream heads (task models have only these)."""
+        hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
+        return self.pool_protein(hidden, residue_mask, normalize=normalize, project=project)
+
+    def pool_protein(self, hidden, residue_mask, normalize: bool = True, project: bool = True) -> torch.Tensor:
+        """The protein readout: float32 mean over residues, then (optionally) `protein_projection` and L2 norm."""
+        features = masked_mean(hidden, residue_mask)  # (B, H) float32
+        if project:
+            projection = getattr(self, "protein_projection", None)
+            if projection is None:
+                raise ValueError(f"{type(self).__name__} has no protein projection: use project=False")
+            features = apply_head(projection, features)
+        return F.normalize(features, dim=-1) if normalize else features
+
     def _residue_mask(self, protein_input_ids, protein_attention_mask):
         # (B, L+2) bool: residues only (BOS, EOS and padding excluded), the original's readout positions
         mask = (protein_input_ids != self.config.protein_cls_token_id) & (
@@ -370,11 +424,8 @@ class ProtSTPreTrainedModel(PreTrainedModel):
         ...     "facebook/esm2_t33_650M_UR50D", "microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract")
         ```
         """
-        protein_model = EsmModel.from_pretrained(
-            protein_model_name_or_path, add_pooling_layer=False, **(protein_model_kwargs or {})
-        )
-        text_model = AutoModel.from_pretrained(text_model_name_or_path, **(text_model_kwargs or {}))
-        protein_model, text_model = drop_unused_protein_modules(protein_model), drop_unused_text_modules(text_model)
+        protein_model = load_protein_tower(protein_model_name_or_path, **(protein_model_kwargs or {}))
+        text_model = load_text_tower(text_model_name_or_path, **(text_model_kwargs or {}))
         special_ids = _text_special_token_ids(text_model_name_or_path, text_model_kwargs)
         for key, value in special_ids.items():
             config_overrides.setdefault(key, value)
@@ -393,21 +444,17 @@ class ProtSTPreTrainedModel(PreTrainedModel):
         return loaded
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, and, when the class is registered for the Auto classes (importing
-        `protst_hf` does it): every ProtST class in `auto_map` (custom_object_save only adds the class being saved),
-        the three pipelines in `custom_pipelines`, and the files they need (pipeline and index code, label sets),
-        so that the folder works with `trust_remote_code` where `protst_hf` is not installed."""
-        if self._auto_class is not None:
-            self.config.auto_map = {**_AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
-            self.config.custom_pipelines = dict(_CUSTOM_PIPELINES)
+        """`PreTrainedModel.save_pretrained`; when the class is registered for the Auto classes (importing
+        `protst_hf` does it, and so does loading with `trust_remote_code`), the folder also gets what
+        `export_protst.py` lists for `trust_remote_code` users: every ProtST class in `auto_map`, the three
+        pipelines in `custom_pipelines`, and the code and label-set files they need."""
+        registered = self._auto_class is not None
+        if registered:
+            self.config.auto_map = auto_map(getattr(self.config, "auto_map", None))
+            self.config.custom_pipelines = custom_pipelines()
         result = super().save_pretrained(save_directory, *args, **kwargs)
-        if self._auto_class is not None and kwargs.get("is_main_process", True):
-            here = Path(__file__).parent
-            for name in ("pipeline_protst.py", "index_protst.py", "processing_protst.py"):
-                if (here / name).is_file():
-                    shutil.copyfile(here / name, Path(save_directory) / name)
-            if (here / "label_sets").is_dir():
-                shutil.copytree(here / "label_sets", Path(save_directory) / "label_sets", dirs_exist_ok=True)
+        if registered and kwargs.get("is_main_process", True):
+            write_hub_files(save_directory)
         return result
 
 
@@ -499,22 +546,6 @@ class ProtSTModel(ProtSTPreTrainedModel):
         hidden = hidden.last_hidden_state
         return hidden, self._text_content_mask(text_input_ids, text_attention_mask)
 
-    def get_protein_features(
-        self,
-        protein_input_ids: torch.Tensor,
-        protein_attention_mask: torch.Tensor | None = None,
-        normalize: bool = True,
-        project: bool = True,
-    ) -> torch.Tensor:
-        """Protein embeddings: (B, projection_dim), L2-normalised by default; `project=False` gives the raw
-        mean-pooled tower features (B, hidden), the input of the downstream heads."""
-        hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
-        # the mean in float32 whatever the tower's precision (bf16 weights, autocast); heads in their own dtype
-        features = masked_mean(hidden.float(), residue_mask)
-        if project:
-            features = self.protein_projection(features.to(self.protein_projection.dense.weight.dtype))
-        return F.normalize(features, dim=-1) if normalize else features
-
     def get_text_features(
         self,
         text_input_ids: torch.Tensor,
@@ -525,9 +556,13 @@ class ProtSTModel(ProtSTPreTrainedModel):
         """Text embeddings: (B, projection_dim), L2-normalised by default; `project=False` gives the raw
         mean-pooled tower features (B, hidden)."""
         hidden, content_mask = self.encode_text(text_input_ids, text_attention_mask)
-        features = masked_mean(hidden.float(), content_mask)
+        return self.pool_text(hidden, content_mask, normalize=normalize, project=project)
+
+    def pool_text(self, hidden, content_mask, normalize: bool = True, project: bool = True) -> torch.Tensor:
+        """The text readout: float32 mean over content tokens, then (optionally) `text_projection` and L2 norm."""
+        features = masked_mean(hidden, content_mask)  # (B, H) float32
         if project:
-            features = self.text_projection(features.to(self.text_projection.dense.weight.dtype))
+            features = apply_head(self.text_projection, features)
         return F.normalize(features, dim=-1) if normalize else features
 
     def forward(
@@ -556,8 +591,8 @@ class ProtSTModel(ProtSTPreTrainedModel):
         """
         protein_hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
         text_hidden, content_mask = self.encode_text(text_input_ids, text_attention_mask)
-        protein_embeds = F.normalize(self.protein_projection(masked_mean(protein_hidden, residue_mask)), dim=-1)
-        text_embeds = F.normalize(self.text_projection(masked_mean(text_hidden, content_mask)), dim=-1)
+        protein_embeds = self.pool_protein(protein_hidden, residue_mask)
+        text_embeds = self.pool_text(text_hidden, content_mask)
 
         logits_per_protein = self.clamped_logit_scale().exp() * protein_embeds @ text_embeds.t()
         loss = None
@@ -565,8 +600,8 @@ class ProtSTModel(ProtSTPreTrainedModel):
             loss = contrastive_loss(protein_embeds, text_embeds, self.clamped_logit_scale(), gather=False).loss
         residue_embeds = token_embeds = None
         if return_token_embeds:
-            residue_embeds = self.residue_projection(protein_hidden[:, 1:-1])
-            token_embeds = self.word_projection(text_hidden)
+            residue_embeds = apply_head(self.residue_projection, protein_hidden[:, 1:-1])
+            token_embeds = apply_head(self.word_projection, text_hidden)
 
         output = ProtSTOutput(
             loss=loss,
@@ -665,21 +700,25 @@ class ProtSTForPreTraining(ProtSTPreTrainedModel):
         loss = protein_hidden.new_zeros(())
 
         if config.contrastive_weight > 0:
-            protein_features = protst.protein_projection(masked_mean(protein_hidden, residue_mask))
-            out.protein_embeds = F.normalize(protein_features, dim=-1)
-            out.text_embeds = F.normalize(protst.text_projection(masked_mean(text_hidden, content_mask)), dim=-1)
-            result = contrastive_loss(
-                out.protein_embeds, out.text_embeds, protst.clamped_logit_scale(), gather=config.contrastive_gather
-            )
+            out.protein_embeds = protst.pool_protein(protein_hidden, residue_mask)
+            out.text_embeds = protst.pool_text(text_hidden, content_mask)
+            groups = None
+            if config.contrastive_positives == "same_text":
+                # identity of the unmasked texts: masked positions restored from their labels
+                unmasked = text_input_ids if text_labels is None else torch.where(text_labels != -100, text_labels,
+                                                                                   text_input_ids)
+                groups = text_group_ids(unmasked, text_attention_mask)
+            result = contrastive_loss(out.protein_embeds, out.text_embeds, protst.clamped_logit_scale(),
+                                      gather=config.contrastive_gather, text_groups=groups)
             out.contrastive_loss = result.loss
             out.logits_per_protein, out.logits_per_text = result.logits_per_protein, result.logits_per_text
-            out.protein_to_text_accuracy = (result.logits_per_protein.argmax(-1) == result.labels).float().mean()
-            out.text_to_protein_accuracy = (result.logits_per_text.argmax(-1) == result.labels).float().mean()
+            out.protein_to_text_accuracy = _retrieval_accuracy(result.logits_per_protein, result)
+            out.text_to_protein_accuracy = _retrieval_accuracy(result.logits_per_text, result)
             loss = loss + config.contrastive_weight * result.loss
 
         if needs_residues or needs_fusion:
             # residues only, the original's layout: (B, L, P), BOS dropped, EOS and padding masked
-            residue_embeds = protst.residue_projection(protein_hidden[:, 1:-1])
+            residue_embeds = apply_head(protst.residue_projection, protein_hidden[:, 1:-1])
             residue_valid = residue_mask[:, 1:-1]
         if needs_residues:
             residue_targets = self._residue_targets(protein_labels[:, 1:-1])  # (B, L) classes or -100
@@ -693,7 +732,7 @@ class ProtSTForPreTraining(ProtSTPreTrainedModel):
             loss = loss + config.mlm_weight * out.mlm_loss
 
         if needs_fusion:
-            word_embeds = protst.word_projection(text_hidden)  # (B, T, P)
+            word_embeds = apply_head(protst.word_projection, text_hidden)  # (B, T, P)
             fused_protein, fused_text = self.fusion(residue_embeds, residue_valid, word_embeds, text_attention_mask)
             if config.mmp_protein_weight > 0:
                 mmp_logits = self.mmp_protein_head(fused_protein[masked_residues])  # (num_masked, 20)
@@ -739,7 +778,21 @@ class ProtSTProteinTaskModel(ProtSTPreTrainedModel):
     def set_input_embeddings(self, value):
         self.protein_model.set_input_embeddings(value)
 
-    def _output(self, output: "ProtSTSequenceClassifierOutput", return_dict: bool | None):
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """The task loss by `config.problem_type`, inferred and stored on first use as transformers does."""
+        if labels is None:
+            return None
+        config = self.config
+        if config.problem_type is None:
+            if config.num_labels == 1:
+                config.problem_type = "regression"
+            elif labels.dtype in (torch.long, torch.int):
+                config.problem_type = "single_label_classification"
+            else:
+                config.problem_type = "multi_label_classification"
+        return task_loss(config.problem_type, logits, labels)
+
+    def _output(self, output: ModelOutput, return_dict: bool | None):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
 
@@ -773,9 +826,9 @@ class ProtSTForSequenceClassification(ProtSTProteinTaskModel):
             [`ProtSTSequenceClassifierOutput`]
         """
         hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
-        pooled = masked_mean(hidden, residue_mask)
-        logits = self.classifier(self.dropout(pooled))
-        loss = _task_loss(self.config, logits, labels) if labels is not None else None
+        pooled = self.pool_protein(hidden, residue_mask, normalize=False, project=False)  # (B, H) float32
+        logits = apply_head(self.classifier, self.dropout(pooled))
+        loss = self._loss(logits, labels)
         return self._output(
             ProtSTSequenceClassifierOutput(loss=loss, logits=logits, pooled_output=pooled, last_hidden_state=hidden),
             return_dict,
@@ -800,7 +853,7 @@ class ProtSTForTokenClassification(ProtSTProteinTaskModel):
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
         **kwargs,
-    ) -> ProtSTSequenceClassifierOutput | tuple:
+    ) -> ProtSTTokenClassifierOutput | tuple:
         """
         Args:
             protein_input_ids (`torch.LongTensor` of shape `(batch, protein_len)`).
@@ -809,50 +862,22 @@ class ProtSTForTokenClassification(ProtSTProteinTaskModel):
                 `(batch, protein_len, num_labels)` multi-hot floats, or regression targets.
 
         Returns:
-            [`ProtSTSequenceClassifierOutput`]
+            [`ProtSTTokenClassifierOutput`]
         """
         hidden, _ = self.encode_protein(protein_input_ids, protein_attention_mask)
-        logits = self.classifier(self.dropout(hidden))  # (B, L+2, num_labels)
-        loss = _task_loss(self.config, logits, labels) if labels is not None else None
-        return self._output(ProtSTSequenceClassifierOutput(loss=loss, logits=logits, last_hidden_state=hidden),
+        logits = apply_head(self.classifier, self.dropout(hidden))  # (B, L+2, num_labels)
+        loss = self._loss(logits, labels)
+        return self._output(ProtSTTokenClassifierOutput(loss=loss, logits=logits, last_hidden_state=hidden),
                             return_dict)
 
 
-def _task_loss(config: ProtSTConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Loss of a task head by `config.problem_type` (inferred and stored on first use, as transformers does)."""
-    if config.problem_type is None:
-        if config.num_labels == 1:
-            config.problem_type = "regression"
-        elif labels.dtype in (torch.long, torch.int):
-            config.problem_type = "single_label_classification"
-        else:
-            config.problem_type = "multi_label_classification"
-    if config.problem_type == "regression":
-        prediction = logits.squeeze(-1) if config.num_labels == 1 else logits
-        target = labels.to(logits.dtype).reshape(prediction.shape)
-        valid = ~torch.isnan(target)  # NaN marks an unscored target (e.g. a residue without a value)
-        return F.mse_loss(prediction[valid], target[valid])
-    if config.problem_type == "single_label_classification":
-        return masked_cross_entropy(logits, labels.long())
-    if config.problem_type == "multi_label_classification":
-        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-    raise ValueError(f"unknown `problem_type` {config.problem_type!r}")
+def _retrieval_accuracy(logits: torch.Tensor, result) -> torch.Tensor:
+    """Share of rows whose arg-max column is a positive: the own pair, or any pair with an identical text."""
+    best = logits.argmax(-1)
+    if result.text_groups is None:
+        return (best == result.labels).float().mean()
+    return (result.text_groups[best] == result.text_groups[result.labels]).float().mean()
 
-
-_CUSTOM_PIPELINES = {
-    task: {"impl": f"pipeline_protst.{name}", "pt": ["AutoModel"], "type": "multimodal"}
-    for task, name in (("zero-shot-protein-classification", "ZeroShotProteinClassificationPipeline"),
-                       ("protein-feature-extraction", "ProteinFeatureExtractionPipeline"),
-                       ("protein-text-retrieval", "ProteinTextRetrievalPipeline"))
-}
-
-_AUTO_MAP = {
-    "AutoConfig": "configuration_protst.ProtSTConfig",
-    "AutoModel": "modeling_protst.ProtSTModel",
-    "AutoModelForPreTraining": "modeling_protst.ProtSTForPreTraining",
-    "AutoModelForSequenceClassification": "modeling_protst.ProtSTForSequenceClassification",
-    "AutoModelForTokenClassification": "modeling_protst.ProtSTForTokenClassification",
-}
 
 __all__ = [
     "ProtSTForPreTraining",
@@ -867,5 +892,9 @@ __all__ = [
     "ProtSTProjectionHead",
     "ProtSTProteinTaskModel",
     "ProtSTSequenceClassifierOutput",
+    "ProtSTTokenClassifierOutput",
+    "apply_head",
+    "load_protein_tower",
+    "load_text_tower",
     "masked_mean",
 ]

@@ -1,5 +1,10 @@
 """ProtST pipelines: zero-shot protein classification, protein/text feature extraction, protein-text retrieval.
 
+Each follows transformers' `Pipeline` contract (`_sanitize_parameters`, `preprocess`, `_forward`, `postprocess`), so
+`batch_size`, `device`, and iteration over lists, generators and datasets behave as for any transformers pipeline;
+`__call__` only adds FASTA input (a path or FASTA text: one result per usable record, bad records skipped with a
+warning that names them) and, for lists, length-sorted batching (results come back in input order).
+
 This file is shipped to the Hub with saved models (every ProtST `save_pretrained` writes `custom_pipelines` into
 the config and copies this file, its siblings and `label_sets/`), so that
 
@@ -9,11 +14,11 @@ the config and copies this file, its siblings and `label_sets/`), so that
 works where `protst_hf` is not installed. It imports its siblings only.
 """
 
-import contextlib
-import csv
+from __future__ import annotations
+
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,115 +26,34 @@ import torch
 from transformers import Pipeline
 
 from .index_protst import MismatchedModelError, ProteinIndex, model_metadata
-from .processing_protst import PROTEIN_LETTERS
+from .inference_protst import (
+    LABEL_SETS,
+    autocast,
+    class_embeddings,
+    embed_proteins,
+    embed_texts,
+    expected_calibration_error,
+    fit_temperature,
+    is_fasta,
+    label_set_files,
+    label_set_prompts,
+    logit_scale,
+    read_fasta,
+    resolve_precision,
+)
 
-# name -> (file, text column, template, display-name file and column)
-LABEL_SETS = {
-    "subcellular_location": ("subloc_name.tsv", "name", "SUBCELLULAR LOCATION: {}."),
-    "subcellular_location_description": ("subloc_template.tsv", "description", "{}"),
-    "reaction": ("reaction_template.tsv", "name", "{}"),
-    "reaction_description": ("reaction_template.tsv", "description", "{}"),
-}
-DISPLAY_NAMES = {"subcellular_location": "subloc_name.tsv", "subcellular_location_description": "subloc_name.tsv",
-                 "reaction": "reaction_name.tsv", "reaction_description": "reaction_name.tsv"}
-_ALLOWED = frozenset(PROTEIN_LETTERS + PROTEIN_LETTERS.lower())
-
-
-def iter_fasta(lines) -> Iterator[tuple[str, str | None, str]]:
-    """Stream a FASTA file's lines: yields `("record", id, sequence)` for usable records and
-    `("problem", None, description)` for skipped ones (a sequence before any header, an empty sequence, a
-    character that is not a residue). Sequences may span lines; whitespace and a trailing `*` are removed; ids
-    are the header's first word."""
-    identifier, parts, header_line, count = None, [], 0, 0
-
-    def close():
-        sequence = "".join(parts).replace(" ", "").rstrip("*")
-        where = f"record {identifier!r} (line {header_line})"
-        if not sequence:
-            return ("problem", None, f"{where}: empty sequence")
-        bad = sorted(set(sequence) - _ALLOWED)
-        if bad:
-            return ("problem", None, f"{where}: invalid character {bad[0]!r} at position {sequence.index(bad[0])}")
-        return ("record", identifier, sequence.upper())
-
-    for number, line in enumerate(lines, start=1):
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith(">"):
-            if identifier is not None:
-                yield close()
-            count += 1
-            identifier, parts, header_line = (line[1:].split() or [f"record_{count}"])[0], [], number
-        elif identifier is None:
-            yield ("problem", None, f"line {number}: sequence before any '>' header")
-        else:
-            parts.append(line)
-    if identifier is not None:
-        yield close()
-
-
-def read_fasta(source: str | os.PathLike) -> tuple[list[tuple[str, str]], list[str]]:
-    """Records `(id, sequence)` of a FASTA file (or FASTA text starting with `>`), and the problems of the records
-    that were skipped (see [`iter_fasta`])."""
-    text = str(source)
-    if text.lstrip().startswith(">"):
-        items = list(iter_fasta(text.splitlines()))
-    else:
-        with open(source) as f:
-            items = list(iter_fasta(f))
-    records = [(i, s) for kind, i, s in items if kind == "record"]
-    return records, [s for kind, _, s in items if kind == "problem"]
-
-
-def label_set_texts(name: str, directory: Path) -> tuple[list[str], list[str]]:
-    """(display names, label texts) of a built-in label set read from `directory`."""
-    if name not in LABEL_SETS:
-        raise ValueError(f"unknown label set {name!r}; built-in sets: {sorted(LABEL_SETS)}")
-    filename, column, template = LABEL_SETS[name]
-
-    def read(file):
-        with open(directory / file, newline="") as f:
-            return list(csv.DictReader(f, delimiter="\t"))
-
-    texts = [template.format(row[column].strip()) for row in read(filename)]
-    names = [row["name"].strip() for row in read(DISPLAY_NAMES[name])]
-    return names, texts
-
-
-def default_max_tokens(device) -> int:
-    """Tokens per protein batch: small on CPU, where activations that stay in cache beat large matrices (ESM-2 8M,
-    2 cores: 1,024 tokens per batch embeds 1.4x faster than 8,192, see benchmarks/bench_embed.py), large on GPUs."""
-    return 1024 if torch.device(device).type == "cpu" else 16384
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None) -> list[list[int]]:
-    """Positions grouped into batches of similar lengths, longest first: at most `batch_size` proteins and, when
-    `max_tokens` is set, at most that many padded tokens (a protein longer than the budget gets a batch alone)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches, current = [], []
-    for i in order:
-        width = lengths[current[0]] if current else lengths[i]  # the batch pads to its first (longest) protein
-        if current and (len(current) == batch_size or (max_tokens and (len(current) + 1) * width > max_tokens)):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
-
-
-def autocast(device, dtype: str | None):
-    """`torch.autocast` for `dtype` ("bfloat16", "float16") on the device's type, or a no-op for None/"float32"."""
-    if dtype in (None, "float32"):
-        return contextlib.nullcontext()
-    if dtype not in ("bfloat16", "float16"):
-        raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
-    return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype))
+DEFAULT_TEMPLATE = "SUBCELLULAR LOCATION: {}."
 
 
 class _ProtSTPipeline(Pipeline):
-    """Shared parts: the processor, the model's ProtST core, length-grouped embedding of proteins and texts."""
+    """What the ProtST pipelines share: protein inputs (sequences, `(id, sequence)` pairs, FASTA), the processor,
+    cached label embeddings, and the precision the towers run at.
+
+    Args:
+        precision (`str`, *optional*, defaults to `"auto"`): `auto` runs the towers under bf16 autocast where the
+            device computes bf16 natively (GPUs, CPUs with AMX / AVX-512 BF16) and in float32 elsewhere, where bf16
+            would be slower; `float32` or `bfloat16` force one.
+    """
 
     _load_processor = True
     _load_tokenizer = False
@@ -137,84 +61,61 @@ class _ProtSTPipeline(Pipeline):
     _load_feature_extractor = False
     _load_video_processor = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, precision: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
+        resolved = resolve_precision(precision, self.device)
+        if resolved == "int8":
+            raise ValueError("int8 needs the weights quantised: use prepare_for_inference(model, precision='int8')")
+        weights_bf16 = next(self.model.parameters()).dtype == torch.bfloat16
+        self.autocast_dtype = "bfloat16" if resolved == "bfloat16" and not weights_bf16 else None
         self._text_cache: dict[tuple, torch.Tensor] = {}
-
-    # the Pipeline hooks: every ProtST pipeline batches by length in its own __call__
-    def _sanitize_parameters(self, **kwargs):
-        return {}, {}, kwargs
-
-    def preprocess(self, inputs, **kwargs):
-        return inputs
-
-    def _forward(self, model_inputs, **kwargs):
-        return model_inputs
-
-    def postprocess(self, model_outputs, **kwargs):
-        return model_outputs
 
     @property
     def protst(self):
         return getattr(self.model, "protst", self.model)
 
-    def proteins(self, inputs) -> tuple[list[tuple[str | None, str]], bool]:
-        """Normalise inputs to `(id, sequence)` records; True when a single sequence was given."""
-        if isinstance(inputs, (str, os.PathLike)):
-            text = str(inputs)
-            if text.lstrip().startswith(">") or (len(text) < 4096 and os.path.isfile(text)):
-                records, problems = read_fasta(inputs)
-                if problems:
-                    warnings.warn(f"{len(problems)} FASTA record(s) skipped: " + "; ".join(problems[:5]),
-                                  stacklevel=3)
-                if not records:
-                    raise ValueError(f"no usable FASTA record in {text[:80]!r}: " + "; ".join(problems[:5]))
-                return records, False
-            return [(None, text)], True
-        records = []
-        for item in inputs:
-            records.append(tuple(item) if isinstance(item, (tuple, list)) else (None, item))
-        return records, False
+    # -------------------------------------------------------------------------------------------- inputs
 
-    @torch.inference_mode()
-    def embed_proteins(self, sequences: Sequence[str], batch_size: int = 64, project: bool = True,
-                       normalize: bool = True, max_tokens: int | None = None, dtype: str | None = None
-                       ) -> torch.Tensor:
-        """(N, D) float32 embeddings on the CPU, in input order, computed in batches of similar lengths of at most
-        `batch_size` proteins and `max_tokens` tokens (default: `default_max_tokens` of the device), under
-        autocast to `dtype` when given."""
-        lengths = [min(len(s), self.processor.protein_max_length) + 2 for s in sequences]
-        result = [None] * len(sequences)
-        budget = max_tokens or default_max_tokens(self.device)
-        for chunk in length_batches(lengths, batch_size, budget):
-            batch = self.processor(proteins=[sequences[i] for i in chunk], return_tensors="pt").to(self.device)
-            with autocast(self.device, dtype):
-                features = self.protst.get_protein_features(batch["protein_input_ids"],
-                                                            batch["protein_attention_mask"], normalize=normalize,
-                                                            project=project)
-            for row, i in enumerate(chunk):
-                result[i] = features[row].float().cpu()
-        return torch.stack(result) if result else torch.empty(0)
+    def __call__(self, inputs, **kwargs):
+        """Run the pipeline on one input or many; FASTA paths and text become one input per usable record."""
+        if is_fasta(inputs):
+            inputs = _fasta_records(inputs)
+        if isinstance(inputs, (list, tuple)) and len(inputs) > 1 and self._sort_by_length():
+            # similar lengths together: less padding; results go back to input order
+            order = sorted(range(len(inputs)), key=lambda i: -len(_sequence_of(inputs[i])))
+            results = super().__call__([inputs[i] for i in order], **kwargs)
+            restored = [None] * len(inputs)
+            for position, result in zip(order, results):
+                restored[position] = result
+            return restored
+        return super().__call__(inputs, **kwargs)
 
-    @torch.inference_mode()
-    def embed_texts(self, texts: Sequence, batch_size: int = 32, project: bool = True,
-                    normalize: bool = True) -> torch.Tensor:
-        """(N, D) float32 text embeddings; label prompts are `[CLS]` + tokens, no `[SEP]` (the processor's string
-        layout), mappings of ProtDescribe fields use the pretraining layout."""
-        key = (tuple(t if isinstance(t, str) else tuple(sorted(t.items())) for t in texts), project, normalize)
-        if key in self._text_cache:
-            return self._text_cache[key]
-        parts = []
-        for start in range(0, len(texts), batch_size):
-            batch = self.processor(text=list(texts[start : start + batch_size]), return_tensors="pt").to(self.device)
-            parts.append(self.protst.get_text_features(batch["text_input_ids"], batch["text_attention_mask"],
-                                                       normalize=normalize, project=project).float().cpu())
-        embeddings = torch.cat(parts) if parts else torch.empty(0)
-        self._text_cache[key] = embeddings
-        return embeddings
+    def _sort_by_length(self) -> bool:
+        return True
 
-    def logit_scale(self) -> float:
-        return float(self.protst.clamped_logit_scale().detach().exp())
+    def _protein_inputs(self, item) -> dict:
+        """One protein (a sequence or an `(id, sequence)` pair) -> its tokens, id and sequence."""
+        identifier, sequence = (item[0], item[1]) if isinstance(item, (tuple, list)) else (None, item)
+        batch = self.processor(proteins=[sequence], return_tensors="pt")
+        return {"protein_input_ids": batch["protein_input_ids"], "protein_attention_mask":
+                batch["protein_attention_mask"], "id": identifier, "sequence": sequence}
+
+    def _protein_embeds(self, model_inputs: dict) -> torch.Tensor:
+        """(B, D) float32 normalised embeddings of a (collated) batch of `_protein_inputs`."""
+        ids, mask = model_inputs["protein_input_ids"], model_inputs["protein_attention_mask"]
+        # transformers' collation pads keys it does not know with 0: put the tokenizer's padding back
+        ids = ids.masked_fill(mask == 0, self.processor.protein_tokenizer.pad_token_id)
+        with autocast(self.device, self.autocast_dtype):
+            return self.protst.get_protein_features(ids, mask).float()
+
+    # -------------------------------------------------------------------------------------------- texts
+
+    def label_embeds(self, prompts: Sequence[Sequence]) -> torch.Tensor:
+        """(classes, D) normalised class embeddings (the mean of each class's prompts), cached across calls."""
+        key = tuple(tuple(t if isinstance(t, str) else tuple(sorted(t.items())) for t in group) for group in prompts)
+        if key not in self._text_cache:
+            self._text_cache[key] = class_embeddings(self.model, self.processor, prompts, dtype=self.autocast_dtype)
+        return self._text_cache[key]
 
     def label_sets_directory(self) -> Path:
         """Where the built-in label sets are: beside this file (installed package), in the model folder, or in the
@@ -227,25 +128,40 @@ class _ProtSTPipeline(Pipeline):
             return Path(source) / "label_sets"
         from transformers.utils import cached_file
 
-        files = sorted({entry[0] for entry in LABEL_SETS.values()} | set(DISPLAY_NAMES.values()))
-        paths = [cached_file(source, f"label_sets/{name}") for name in files]
+        paths = [cached_file(source, f"label_sets/{name}") for name in label_set_files()]
         return Path(paths[0]).parent
 
-    def labels(self, candidate_labels, hypothesis_template: str | None, label_set: str | None):
-        """(display names, label texts)."""
+    def labels(self, candidate_labels=None, hypothesis_template: str | None = None,
+               label_set: str | None = None) -> tuple[list[str], list[list[str]]]:
+        """(display names, the prompts of each class): candidate labels put into the template (one prompt each), or a
+        built-in label set (which may give a class several prompts)."""
         if label_set is not None:
             if candidate_labels is not None:
                 raise ValueError("give `candidate_labels` or `label_set`, not both")
-            return label_set_texts(label_set, self.label_sets_directory())
+            return label_set_prompts(label_set, self.label_sets_directory())
         if candidate_labels is None:
             raise ValueError("give `candidate_labels` (a list of label names) or `label_set` "
                              f"(one of {sorted(LABEL_SETS)})")
         if isinstance(candidate_labels, str):
             candidate_labels = [c.strip() for c in candidate_labels.split(",") if c.strip()]
-        template = hypothesis_template if hypothesis_template is not None else "SUBCELLULAR LOCATION: {}."
+        template = hypothesis_template if hypothesis_template is not None else DEFAULT_TEMPLATE
         if "{}" not in template:
             raise ValueError(f"`hypothesis_template` needs a '{{}}' for the label: {template!r}")
-        return list(candidate_labels), [template.format(label) for label in candidate_labels]
+        return list(candidate_labels), [[template.format(label)] for label in candidate_labels]
+
+
+def _fasta_records(source) -> list[tuple[str, str]]:
+    """The usable `(id, sequence)` records of a FASTA path or text; skipped records are named in a warning."""
+    records, problems = read_fasta(source)
+    if problems:
+        warnings.warn(f"{len(problems)} FASTA record(s) skipped: " + "; ".join(problems[:5]), stacklevel=3)
+    if not records:
+        raise ValueError(f"no usable FASTA record in {str(source)[:80]!r}: " + "; ".join(problems[:5]))
+    return records
+
+
+def _sequence_of(item) -> str:
+    return item[1] if isinstance(item, (tuple, list)) else str(item)
 
 
 class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
@@ -262,105 +178,125 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
     ```
     """
 
-    def __call__(self, inputs, candidate_labels=None, hypothesis_template: str | None = None,
-                 label_set: str | None = None, batch_size: int = 64, temperature: float | None = None,
-                 return_logits: bool = False, supervised_model=None, alpha: float = 1.0):
+    def __call__(self, inputs, **kwargs):
         """
         Args:
-            inputs: a sequence, a list of sequences (or of `(id, sequence)`), a FASTA path, or FASTA text.
+            inputs: a sequence, a list of sequences (or of `(id, sequence)`), a FASTA path or FASTA text, or an
+                iterable / dataset of sequences.
             candidate_labels: label names, each put into `hypothesis_template` (default
-                `"SUBCELLULAR LOCATION: {}."`, the spec's recommended prompt).
+                `"SUBCELLULAR LOCATION: {}."`, the original's recommended prompt).
             label_set: a built-in set instead: `subcellular_location` (10 DeepLoc classes),
                 `subcellular_location_description`, `reaction` (384 EC reactions), `reaction_description`.
-            batch_size: at most this many proteins per forward pass; batches group similar lengths and hold at
-                most `default_max_tokens` tokens.
+            batch_size: proteins per forward pass (transformers' pipeline batching).
             temperature: divides the logits before the softmax; defaults to the model's fitted
                 `zero_shot_temperature` (see `calibrate`), else 1.
             return_logits: also return the logits (before the temperature) in label order.
             supervised_model: a fine-tuned `ProtSTForSequenceClassification` whose `id2label` names are the
-                candidate labels: the spec's ensemble, logits = alpha * zero-shot logits + supervised logits.
+                candidate labels: the original's ensemble, logits = alpha * zero-shot logits + supervised logits.
             alpha: weight of the zero-shot logits in the ensemble.
 
         Returns:
-            `{"sequence", "labels", "scores"}` (plus `"id"` for FASTA records), labels sorted by score; a list of
-            them for several inputs.
+            `{"sequence", "labels", "scores"}` (plus `"id"` for FASTA records and pairs), labels sorted by score; a
+            list of them for several inputs.
         """
-        names, records, logits, single = self.logits(inputs, candidate_labels, hypothesis_template, label_set,
-                                                     batch_size, supervised_model, alpha)
+        if kwargs.get("candidate_labels") is None and kwargs.get("label_set") is None \
+                and "label_texts" not in self._forward_params:
+            self.labels()  # raises: what to give
+        return super().__call__(inputs, **kwargs)
+
+    def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, label_set=None, temperature=None,
+                             return_logits=None, supervised_model=None, alpha=None, **kwargs):
+        forward, post = {}, {}
+        if candidate_labels is not None or label_set is not None:
+            names, texts = self.labels(candidate_labels, hypothesis_template, label_set)
+            forward.update(label_texts=texts, names=names)
+            post["names"] = names
+        if supervised_model is not None:
+            forward["supervised_model"] = supervised_model
+        if alpha is not None:
+            forward["alpha"] = alpha
+        if temperature is not None:
+            post["temperature"] = temperature
+        if return_logits is not None:
+            post["return_logits"] = return_logits
+        if "supervised_model" in forward and "names" in forward:
+            _supervised_columns(forward["supervised_model"], forward["names"])  # fail before any protein is read
+        return {}, forward, post
+
+    def preprocess(self, inputs):
+        return self._protein_inputs(inputs)
+
+    def _forward(self, model_inputs, label_texts, names, supervised_model=None, alpha=1.0):
+        proteins = self._protein_embeds(model_inputs)
+        logits = logit_scale(self.model) * proteins @ self.label_embeds(label_texts).to(proteins.device).t()
+        if supervised_model is not None:
+            logits = alpha * logits + self._supervised_logits(supervised_model, model_inputs, names).to(logits.device)
+        return {"logits": logits, "id": model_inputs["id"], "sequence": model_inputs["sequence"]}
+
+    @staticmethod
+    def _supervised_logits(supervised_model, model_inputs, names) -> torch.Tensor:
+        """A fine-tuned classifier's logits, columns reordered to `names` (matched to its `id2label`)."""
+        device = next(supervised_model.parameters()).device
+        mask = model_inputs["protein_attention_mask"]
+        out = supervised_model(protein_input_ids=model_inputs["protein_input_ids"].to(device),
+                               protein_attention_mask=mask.to(device), return_dict=True)
+        return out.logits.float()[:, _supervised_columns(supervised_model, names)]
+
+    def postprocess(self, model_outputs, names, temperature=None, return_logits=False):
+        logits = model_outputs["logits"][0].float()
         temperature = temperature or getattr(self.model.config, "zero_shot_temperature", None) or 1.0
         probabilities = torch.softmax(logits / temperature, dim=-1).numpy()
-        results = []
-        for (identifier, sequence), row, raw in zip(records, probabilities, logits.numpy()):
-            order = np.argsort(-row, kind="stable")
-            result = {"sequence": sequence, "labels": [names[i] for i in order], "scores": row[order].tolist()}
-            if identifier is not None:
-                result["id"] = identifier
-            if return_logits:
-                result["logits"] = raw.tolist()
-            results.append(result)
-        return results[0] if single else results
+        order = np.argsort(-probabilities, kind="stable")
+        result = {"sequence": model_outputs["sequence"], "labels": [names[i] for i in order],
+                  "scores": probabilities[order].tolist()}
+        if model_outputs["id"] is not None:
+            result["id"] = model_outputs["id"]
+        if return_logits:
+            result["logits"] = logits.tolist()
+        return result
 
-    def logits(self, inputs, candidate_labels=None, hypothesis_template=None, label_set=None, batch_size=64,
-               supervised_model=None, alpha: float = 1.0):
-        """(label names, `(id, sequence)` records, `(proteins, labels)` logits, single-input flag): the zero-shot
-        logits exp(logit_scale) * cosine, or the ensemble with `supervised_model`."""
-        names, texts = self.labels(candidate_labels, hypothesis_template, label_set)
-        records, single = self.proteins(inputs)
-        label_embeds = self.embed_texts(texts)
-        protein_embeds = self.embed_proteins([s for _, s in records], batch_size)
-        logits = self.logit_scale() * protein_embeds @ label_embeds.t()  # (proteins, labels)
-        if supervised_model is not None:
-            logits = alpha * logits + self.supervised_logits(supervised_model, [s for _, s in records], names,
-                                                             batch_size)
-        return names, records, logits, single
-
-    @torch.inference_mode()
-    def supervised_logits(self, supervised_model, sequences: Sequence[str], names: list[str],
-                          batch_size: int = 64) -> torch.Tensor:
-        """A fine-tuned classifier's logits, columns reordered to `names` (matched to its `id2label`)."""
-        id2label = {int(k): v for k, v in supervised_model.config.id2label.items()}
-        column = {label: i for i, label in id2label.items()}
-        missing = [n for n in names if n not in column]
-        if missing or len(names) != len(column):
-            raise ValueError(f"the supervised model's labels {sorted(column)} must be the candidate labels "
-                             f"{sorted(names)} (missing: {missing})")
-        device = next(supervised_model.parameters()).device
-        result = torch.zeros(len(sequences), len(names))
-        lengths = [min(len(s), self.processor.protein_max_length) + 2 for s in sequences]
-        for chunk in length_batches(lengths, batch_size, default_max_tokens(device)):
-            batch = self.processor(proteins=[sequences[i] for i in chunk], return_tensors="pt").to(device)
-            out = supervised_model(protein_input_ids=batch["protein_input_ids"],
-                                   protein_attention_mask=batch["protein_attention_mask"], return_dict=True)
-            result[chunk] = out.logits.float().cpu()
-        return result[:, [column[n] for n in names]]
-
-    def calibrate(self, inputs, true_labels: Sequence[str], candidate_labels=None, hypothesis_template=None,
-                  label_set: str | None = None, batch_size: int = 64, supervised_model=None,
-                  alpha: float = 1.0) -> dict:
+    def calibrate(self, inputs, true_labels: Sequence[str], batch_size: int = 64, **kwargs) -> dict:
         """Fit the temperature on labelled proteins (temperature scaling: the argmax, hence accuracy, is unchanged)
-        and store it as `model.config.zero_shot_temperature`, saved with the model. Returns the temperature and
-        the negative log-likelihood and expected calibration error before and after."""
-        names, _, logits, _ = self.logits(inputs, candidate_labels, hypothesis_template, label_set, batch_size,
-                                          supervised_model, alpha)
+        and store it as `model.config.zero_shot_temperature`, saved with the model. `kwargs` are those of a call
+        (`candidate_labels` or `label_set`, ...). Returns the temperature and the negative log-likelihood and
+        expected calibration error before and after."""
+        results = self(inputs, return_logits=True, temperature=1.0, batch_size=batch_size, **kwargs)
+        results = results if isinstance(results, list) else [results]
+        names, _ = self.labels(kwargs.get("candidate_labels"), kwargs.get("hypothesis_template"),
+                               kwargs.get("label_set"))
         unknown = sorted({y for y in true_labels if y not in names})
         if unknown:
             raise ValueError(f"labels {unknown[:5]} are not among the candidate labels")
         labels = np.array([names.index(y) for y in true_labels])
-        if len(labels) != len(logits):
-            raise ValueError(f"{len(logits)} proteins but {len(labels)} labels")
-        temperature = fit_temperature(logits.numpy(), labels)
+        if len(labels) != len(results):
+            raise ValueError(f"{len(results)} proteins but {len(labels)} labels")
+        logits = np.array([r["logits"] for r in results])
+        temperature = fit_temperature(logits, labels)
         self.model.config.zero_shot_temperature = temperature
         report = {"temperature": temperature, "proteins": len(labels)}
         for tag, t in (("before", 1.0), ("after", temperature)):
-            probabilities = torch.softmax(logits.double() / t, dim=-1).numpy()
+            probabilities = torch.softmax(torch.as_tensor(logits, dtype=torch.float64) / t, dim=-1).numpy()
             report[f"nll_{tag}"] = float(-np.log(probabilities[np.arange(len(labels)), labels] + 1e-12).mean())
             report[f"ece_{tag}"] = expected_calibration_error(probabilities, labels)
         return report
 
 
+def _supervised_columns(supervised_model, names: list[str]) -> list[int]:
+    id2label = {int(k): v for k, v in supervised_model.config.id2label.items()}
+    column = {label: i for i, label in id2label.items()}
+    missing = [n for n in names if n not in column]
+    if missing or len(names) != len(column):
+        raise ValueError(f"the supervised model's labels {sorted(column)} must be the candidate labels "
+                         f"{sorted(names)} (missing: {missing})")
+    return [column[n] for n in names]
+
+
 class ProteinFeatureExtractionPipeline(_ProtSTPipeline):
-    """Protein and/or text embeddings: projected to the shared space and L2-normalised (default), or the raw
-    mean-pooled tower features (`project=False, normalize=False`), the input of downstream heads.
+    """Protein embeddings: projected to the shared space and L2-normalised (default), or the raw mean-pooled tower
+    features (`project=False, normalize=False`), the input of downstream heads; texts too, with `texts=`.
+
+    A list or FASTA input gives one dict of arrays for all proteins (`ids`, `protein_embeds` of shape (N, D), and
+    `text_embeds` when `texts` are given); an iterator or dataset yields `{"id", "protein_embeds"}` per protein.
 
     Example:
 
@@ -371,19 +307,38 @@ class ProteinFeatureExtractionPipeline(_ProtSTPipeline):
     ```
     """
 
-    def __call__(self, inputs=None, texts: Sequence | None = None, project: bool = True, normalize: bool = True,
-                 batch_size: int = 64) -> dict:
+    def __call__(self, inputs=None, texts: Sequence | None = None, **kwargs):
+        if inputs is None and texts is None:
+            raise ValueError("give proteins (`inputs`) and/or `texts`")
         output = {}
         if inputs is not None:
-            records, _ = self.proteins(inputs)
-            output["ids"] = [i for i, _ in records]
-            output["protein_embeds"] = self.embed_proteins([s for _, s in records], batch_size, project,
-                                                           normalize).numpy()
+            single = isinstance(inputs, str) and not is_fasta(inputs)
+            results = super().__call__([inputs] if single else inputs, **kwargs)
+            if not isinstance(results, list):  # an iterator over a dataset: per-protein results
+                return results
+            output["ids"] = [r["id"] for r in results]
+            output["protein_embeds"] = np.stack([r["protein_embeds"] for r in results])
         if texts is not None:
-            output["text_embeds"] = self.embed_texts(list(texts), project=project, normalize=normalize).numpy()
-        if not output:
-            raise ValueError("give proteins (`inputs`) and/or `texts`")
+            project, normalize = kwargs.get("project", True), kwargs.get("normalize", True)
+            output["text_embeds"] = embed_texts(self.model, self.processor, list(texts), project=project,
+                                                normalize=normalize, dtype=self.autocast_dtype).numpy()
         return output
+
+    def _sanitize_parameters(self, project=True, normalize=True, **kwargs):
+        return {}, {"project": project, "normalize": normalize}, {}
+
+    def preprocess(self, inputs):
+        return self._protein_inputs(inputs)
+
+    def _forward(self, model_inputs, project=True, normalize=True):
+        ids, mask = model_inputs["protein_input_ids"], model_inputs["protein_attention_mask"]
+        ids = ids.masked_fill(mask == 0, self.processor.protein_tokenizer.pad_token_id)
+        with autocast(self.device, self.autocast_dtype):
+            features = self.protst.get_protein_features(ids, mask, normalize=normalize, project=project).float()
+        return {"protein_embeds": features, "id": model_inputs["id"]}
+
+    def postprocess(self, model_outputs):
+        return {"id": model_outputs["id"], "protein_embeds": model_outputs["protein_embeds"][0].numpy()}
 
 
 class ProteinTextRetrievalPipeline(_ProtSTPipeline):
@@ -400,9 +355,7 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
     ```
     """
 
-    def __call__(self, queries, index=None, proteins=None, candidate_texts: Sequence[str] | None = None,
-                 label_set: str | None = None, direction: str = "text-to-protein", top_k: int = 10,
-                 threshold=None, nprobe: int | None = None, ef_search: int | None = None, batch_size: int = 64):
+    def __call__(self, queries, **kwargs):
         """
         Args:
             queries: a text (or protein, for `direction="protein-to-text"`) or a list of them.
@@ -410,22 +363,31 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
                 index). The index must hold embeddings of this model (checked by fingerprint).
             proteins: instead of an index, proteins (sequences, `(id, sequence)` pairs or a FASTA path) to rank.
             candidate_texts / label_set: instead of an index, the texts to rank (protein -> text).
-            threshold: drop hits below this cosine, or `"calibrated"` for the index's conformal threshold.
+            direction: `text-to-protein` (default) or `protein-to-text`.
+            top_k, threshold (a cosine, or `"calibrated"` for the index's conformal threshold), nprobe, ef_search.
 
         Returns:
             per query, a list of `{"id", "score"}` (text -> protein) or `{"text", "score"}` (protein -> text),
             best first; a single list for a single query.
         """
+        kwargs.setdefault("direction", "text-to-protein")
+        if kwargs["direction"] == "text-to-protein" and kwargs.get("index") is None and kwargs.get("proteins") is None:
+            raise ValueError("text -> protein retrieval needs an `index` or `proteins`")
         single = isinstance(queries, str)
-        queries = [queries] if single else list(queries)
+        results = super().__call__([queries] if single else queries, **kwargs)
+        return results[0] if single else results
+
+    def _sort_by_length(self) -> bool:
+        return False  # queries are texts or proteins; the call is cheap next to the candidates
+
+    def _sanitize_parameters(self, index=None, proteins=None, candidate_texts=None, label_set=None,
+                             direction=None, top_k=10, threshold=None, nprobe=None, ef_search=None, **kwargs):
+        if direction is None:  # the pipeline's construction: everything is given per call
+            return {}, {}, {}
         if direction not in ("text-to-protein", "protein-to-text"):
             raise ValueError(f"direction must be 'text-to-protein' or 'protein-to-text', got {direction!r}")
-        if direction == "text-to-protein":
-            query_embeds = self.embed_texts(queries).numpy()
-            kind = "protein"
-        else:
-            query_embeds = self.embed_proteins(queries, batch_size).numpy()
-            kind = "text"
+        kind = "protein" if direction == "text-to-protein" else "text"
+        search = {"top_k": top_k, "threshold": threshold, "key": "id" if kind == "protein" else "text"}
         if index is not None:
             if isinstance(index, (str, os.PathLike)):  # an index object may come from protst_hf or Hub code
                 index = ProteinIndex.load(index)
@@ -433,83 +395,49 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
                 raise MismatchedModelError(f"a {direction} search needs an index of {kind} embeddings, this one "
                                            f"holds {index.metadata.get('embedding')!r} embeddings")
             index.check_queries(model_metadata(self.model, "text" if kind == "protein" else "protein"))
-            scores, ids = index.search(query_embeds, top_k, nprobe=nprobe, ef_search=ef_search, threshold=threshold)
-            key = "id" if kind == "protein" else "text"
-            results = [[{key: i, "score": float(s)} for i, s in zip(row_ids, row_scores) if not np.isnan(s)]
-                       for row_ids, row_scores in zip(ids, scores)]
+            search.update(index=index, nprobe=nprobe, ef_search=ef_search)
         elif kind == "protein":
-            if proteins is None:
-                raise ValueError("text -> protein retrieval needs an `index` or `proteins`")
-            records, _ = self.proteins(proteins)
-            candidates = self.embed_proteins([s for _, s in records], batch_size).numpy()
-            names = [i if i is not None else s for i, s in records]
-            results = _rank(query_embeds, candidates, names, "id", top_k, threshold)
+            records = _fasta_records(proteins) if is_fasta(proteins) else [
+                tuple(p) if isinstance(p, (tuple, list)) else (None, p) for p in proteins]
+            search["candidates"] = embed_proteins(self.model, self.processor, [s for _, s in records],
+                                                  dtype=self.autocast_dtype).numpy()
+            search["names"] = [i if i is not None else s for i, s in records]
         else:
             if label_set is not None or candidate_texts is None:
-                names, texts = self.labels(None, None, label_set or "subcellular_location")
+                names, prompts = self.labels(None, None, label_set or "subcellular_location")
             else:
-                names = texts = list(candidate_texts)
-            results = _rank(query_embeds, self.embed_texts(texts).numpy(), names, "text", top_k, threshold)
-        return results[0] if single else results
+                names, prompts = list(candidate_texts), [[t] for t in candidate_texts]
+            search["candidates"], search["names"] = self.label_embeds(prompts).numpy(), names
+        return {"kind": kind}, {"kind": kind}, search
 
+    def preprocess(self, inputs, kind):
+        if kind == "text":  # protein -> text: the query is a protein
+            return self._protein_inputs(inputs)
+        batch = self.processor(text=[inputs], return_tensors="pt")
+        return {"text_input_ids": batch["text_input_ids"], "text_attention_mask": batch["text_attention_mask"]}
 
-def _rank(queries: np.ndarray, candidates: np.ndarray, names: list, key: str, top_k: int, threshold) -> list:
-    scores = queries @ candidates.T
-    results = []
-    for row in scores:
+    def _forward(self, model_inputs, kind):
+        if kind == "text":
+            return {"query": self._protein_embeds(model_inputs)}
+        ids, mask = model_inputs["text_input_ids"], model_inputs["text_attention_mask"]
+        ids = ids.masked_fill(mask == 0, self.processor.tokenizer.pad_token_id)
+        with autocast(self.device, self.autocast_dtype):
+            return {"query": self.protst.get_text_features(ids, mask).float()}
+
+    def postprocess(self, model_outputs, key, top_k=10, threshold=None, index=None, nprobe=None, ef_search=None,
+                    candidates=None, names=None):
+        query = model_outputs["query"].numpy()  # (1, D)
+        if index is not None:
+            scores, ids = index.search(query, top_k, nprobe=nprobe, ef_search=ef_search, threshold=threshold)
+            return [{key: i, "score": float(s)} for i, s in zip(ids[0], scores[0]) if not np.isnan(s)]
+        row = (query @ candidates.T)[0]
         order = np.argsort(-row, kind="stable")[:top_k]
-        results.append([{key: names[i], "score": float(row[i])} for i in order
-                        if threshold is None or row[i] >= threshold])
-    return results
-
-
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """ECE: the mean gap between confidence and accuracy over equal-width confidence bins, weighted by bin size."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            total += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
-    return float(total)
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, steps: int = 200) -> float:
-    """Temperature scaling (Guo et al., 2017): the T > 0 minimising the NLL of softmax(logits / T) on a
-    labelled validation set, within [0.01, 100]. Stored as `model.config.zero_shot_temperature` (see
-    `ZeroShotProteinClassificationPipeline.calibrate`), the zero-shot pipeline divides by it."""
-    logits = torch.as_tensor(logits, dtype=torch.float64)
-    labels = torch.as_tensor(labels, dtype=torch.long)
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    temperature = float(log_t.detach().exp())
-    if not 1e-2 <= temperature <= 1e2:
-        warnings.warn(f"fitted temperature {temperature:.3g} clipped to [0.01, 100]: the logits rank the labels "
-                      "no better than chance (T -> infinity) or perfectly separate them (T -> 0)", stacklevel=2)
-        temperature = min(max(temperature, 1e-2), 1e2)
-    return temperature
+        return [{key: names[i], "score": float(row[i])} for i in order if threshold is None or row[i] >= threshold]
 
 
 __all__ = [
-    "LABEL_SETS",
+    "DEFAULT_TEMPLATE",
     "ProteinFeatureExtractionPipeline",
     "ProteinTextRetrievalPipeline",
     "ZeroShotProteinClassificationPipeline",
-    "default_max_tokens",
-    "expected_calibration_error",
-    "fit_temperature",
-    "iter_fasta",
-    "label_set_texts",
-    "length_batches",
-    "read_fasta",
 ]

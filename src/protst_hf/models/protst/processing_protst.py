@@ -3,16 +3,43 @@
 This file is shipped to the Hub with saved models: it imports nothing from `protst_hf`.
 """
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from transformers import BatchEncoding, ProcessorMixin
 
-# 20 standard residues plus the rare letters ESM has tokens for: B (D/N), Z (E/Q), U (Sec), O (Pyl), X (any)
+# 20 standard residues plus the rare letters ESM has tokens for: B (D/N), Z (E/Q), U (Sec), O (Pyl), X (any). The one
+# definition of a valid protein in protst-hf: the processor, the pipelines, FASTA reading, the task loader and the
+# pretraining data all check residues with `clean_protein` below.
 PROTEIN_LETTERS = "ACDEFGHIKLMNPQRSTVWYBZUOX"
 # the four ProtDescribe text fields, in the order the original joins them
 TEXT_FIELDS = ("prot_name", "function", "subloc", "similarity")
+# ASCII code -> is a protein letter (upper case; input is upper-cased first)
+_IS_RESIDUE = np.zeros(128, dtype=bool)
+_IS_RESIDUE[[ord(c) for c in PROTEIN_LETTERS]] = True
+
+
+def clean_protein(protein, name: str = "protein") -> str:
+    """The residues of `protein`: whitespace removed (anywhere), upper-cased, a trailing `*` (stop) removed.
+
+    Raises:
+        `ValueError` naming `name`, for a protein that is not a string, is empty, or holds a character that is not
+        one of the 20 standard residues or B, Z, U, O, X (with the character and its position).
+    """
+    if not isinstance(protein, str):
+        raise ValueError(f"{name} is a {type(protein).__name__}, not a string")
+    sequence = "".join(protein.split()).upper().rstrip("*")
+    if not sequence:
+        raise ValueError(f"{name}: empty sequence")
+    codes = np.frombuffer(sequence.encode("utf-32-le"), dtype=np.uint32)
+    bad = np.flatnonzero((codes >= 128) | ~_IS_RESIDUE[np.minimum(codes, 127)])
+    if bad.size:
+        position = int(bad[0])
+        raise ValueError(f"{name}: invalid character {sequence[position]!r} at position {position} "
+                         f"(allowed: {PROTEIN_LETTERS})")
+    return sequence
 
 
 class ProtSTProcessor(ProcessorMixin):
@@ -42,6 +69,9 @@ class ProtSTProcessor(ProcessorMixin):
         text_field_max_length (`int`, *optional*, defaults to 128): tokens kept per text field.
         text_max_length (`int`, *optional*, defaults to 512): positions of the text model, `[CLS]`/`[SEP]`
             included; never exceeded.
+        truncation_policy (`str`, *optional*, defaults to `"n_terminal"`): which `protein_max_length` residues of a
+            longer protein are kept: `n_terminal` (the first ones, the original) or `termini` (both ends, for a model
+            pretrained on terminal crops: inference then sees what training saw; see [`crop`]).
 
     Example:
 
@@ -61,8 +91,11 @@ class ProtSTProcessor(ProcessorMixin):
         protein_max_length: int = 1022,
         text_field_max_length: int = 128,
         text_max_length: int = 512,
+        truncation_policy: str = "n_terminal",
         **kwargs,
     ):
+        if truncation_policy not in ("n_terminal", "termini"):
+            raise ValueError(f"`truncation_policy` must be 'n_terminal' or 'termini', got {truncation_policy!r}")
         if protein_tokenizer is None or tokenizer is None:
             raise ValueError("ProtSTProcessor needs both `protein_tokenizer` and `tokenizer` (the text tokenizer)")
         if protein_max_length < 1 or text_field_max_length < 1:
@@ -72,6 +105,7 @@ class ProtSTProcessor(ProcessorMixin):
         self.protein_max_length = protein_max_length
         self.text_field_max_length = text_field_max_length
         self.text_max_length = text_max_length
+        self.truncation_policy = truncation_policy
         super().__init__(protein_tokenizer, tokenizer, **kwargs)
 
         vocab = protein_tokenizer.get_vocab()
@@ -120,6 +154,7 @@ class ProtSTProcessor(ProcessorMixin):
         crop_length: int | None = None,
         rng: np.random.Generator | None = None,
         pad_to_multiple_of: int | None = None,
+        crop_policy: str = "random",
         **kwargs,
     ) -> BatchEncoding:
         """Tokenize proteins and/or texts.
@@ -131,8 +166,10 @@ class ProtSTProcessor(ProcessorMixin):
             padding (`bool` or `str`): `True`/`"longest"` pads each side to its longest item, `"max_length"` to
                 `protein_max_length + 2` / `text_max_length`, `False` does not pad.
             truncation (`bool`): truncate proteins over `protein_max_length` (with a warning); `False` raises.
-            crop_length (`int`, *optional*): take a random window of this many residues from longer proteins.
+            crop_length (`int`, *optional*): crop longer proteins to this many residues (by `crop_policy`).
             rng (`numpy.random.Generator`, *optional*): source of the crop positions (reproducible crops).
+            crop_policy (`str`): `random` (a random window, the original's `TruncateProtein(random=True)`),
+                `n_terminal` (the first residues) or `termini` (both ends; see [`crop`]).
             pad_to_multiple_of (`int`, *optional*): round padded lengths up to a multiple of this.
 
         Returns:
@@ -147,7 +184,8 @@ class ProtSTProcessor(ProcessorMixin):
             raise ValueError(f"`padding` must be True, False, 'longest' or 'max_length', got {padding!r}")
         data = {}
         if proteins is not None:
-            ids = self.tokenize_proteins(proteins, truncation=truncation, crop_length=crop_length, rng=rng)
+            ids = self.tokenize_proteins(proteins, truncation=truncation, crop_length=crop_length, rng=rng,
+                                         crop_policy=crop_policy)
             max_length = self.protein_max_length + 2 if padding == "max_length" else None
             data["protein_input_ids"], data["protein_attention_mask"] = _pad(
                 ids, self.protein_tokenizer.pad_token_id, padding, max_length, pad_to_multiple_of
@@ -161,27 +199,8 @@ class ProtSTProcessor(ProcessorMixin):
         return BatchEncoding(data, tensor_type=return_tensors)
 
     def clean_protein(self, protein, index: int = 0) -> str:
-        """Whitespace removed, upper-cased, trailing `*` stripped; `ValueError` for empty or invalid proteins."""
-        if not isinstance(protein, str):
-            raise ValueError(f"protein {index} is a {type(protein).__name__}, not a string")
-        sequence = "".join(protein.split()).upper().rstrip("*")
-        if not sequence:
-            raise ValueError(f"protein {index} is empty")
-        try:
-            codes = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)
-        except UnicodeEncodeError as err:
-            raise ValueError(
-                f"protein {index}: invalid character {sequence[err.start]!r} at position {err.start} "
-                f"(allowed: {PROTEIN_LETTERS})"
-            ) from None
-        bad = np.flatnonzero(self._protein_lookup[codes] < 0)
-        if bad.size:
-            position = int(bad[0])
-            raise ValueError(
-                f"protein {index}: invalid character {sequence[position]!r} at position {position} "
-                f"(allowed: {PROTEIN_LETTERS})"
-            )
-        return sequence
+        """[`clean_protein`] with errors naming the protein's index."""
+        return clean_protein(protein, f"protein {index}")
 
     def tokenize_proteins(
         self,
@@ -189,8 +208,10 @@ class ProtSTProcessor(ProcessorMixin):
         truncation: bool = True,
         crop_length: int | None = None,
         rng: np.random.Generator | None = None,
+        crop_policy: str = "random",
     ) -> list[list[int]]:
-        """Token ids `<cls> residues <eos>` per protein, unpadded."""
+        """Token ids `<cls> residues <eos>` per protein, unpadded; longer proteins cropped to `crop_length` residues
+        by `crop_policy` (see [`crop`])."""
         if isinstance(proteins, str):
             proteins = [proteins]
         if crop_length is not None and not 0 < crop_length <= self.protein_max_length:
@@ -200,9 +221,7 @@ class ProtSTProcessor(ProcessorMixin):
         for index, protein in enumerate(proteins):
             sequence = self.clean_protein(protein, index)
             if crop_length is not None and len(sequence) > crop_length:
-                rng = rng if rng is not None else np.random.default_rng()
-                start = int(rng.integers(0, len(sequence) - crop_length + 1))
-                sequence = sequence[start : start + crop_length]
+                sequence = crop(sequence, crop_length, crop_policy, rng)
             elif len(sequence) > self.protein_max_length:
                 if not truncation:
                     raise ValueError(
@@ -210,13 +229,14 @@ class ProtSTProcessor(ProcessorMixin):
                         f"({self.protein_max_length}); pass truncation=True or crop_length"
                     )
                 truncated.append(index)
-                sequence = sequence[: self.protein_max_length]
+                sequence = crop(sequence, self.protein_max_length, self.truncation_policy)
             codes = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)
             result.append([cls_id, *self._protein_lookup[codes].tolist(), eos_id])
         if truncated:
             warnings.warn(
-                f"{len(truncated)} protein(s) longer than {self.protein_max_length} residues were truncated to their "
-                f"first {self.protein_max_length} (indices {truncated[:10]}{'...' if len(truncated) > 10 else ''})",
+                f"{len(truncated)} protein(s) longer than {self.protein_max_length} residues were truncated to "
+                f"{self.protein_max_length} ({self.truncation_policy.replace('_', '-')}; indices "
+                f"{truncated[:10]}{'...' if len(truncated) > 10 else ''})",
                 stacklevel=3,
             )
         return result
@@ -281,6 +301,34 @@ class ProtSTProcessor(ProcessorMixin):
         return self.tokenizer.decode(*args, **kwargs)
 
 
+CROP_POLICIES = ("random", "n_terminal", "termini")
+# `termini` keeps this share of the residues from the N-terminus, the rest from the C-terminus: signal peptides and
+# mitochondrial / plastid transit peptides sit in the first tens of residues, PTS1, KDEL and GPI signals in the last
+TERMINI_N_SHARE = 0.75
+
+
+def crop(sequence: str, length: int, policy: str = "random", rng: np.random.Generator | None = None) -> str:
+    """`length` residues of a longer `sequence`.
+
+    - `random`: a window at a uniformly random start (the original's pretraining crop).
+    - `n_terminal`: the first `length` residues.
+    - `termini`: the first `ceil(TERMINI_N_SHARE * length)` residues and the rest from the C-terminus, joined:
+      the ends of a protein carry its sorting signals, a window from the middle usually none.
+    """
+    if len(sequence) <= length:
+        return sequence
+    if policy == "random":
+        rng = rng if rng is not None else np.random.default_rng()
+        start = int(rng.integers(0, len(sequence) - length + 1))
+        return sequence[start : start + length]
+    if policy == "n_terminal":
+        return sequence[:length]
+    if policy == "termini":
+        head = math.ceil(TERMINI_N_SHARE * length)
+        return sequence[:head] + (sequence[len(sequence) - (length - head):] if length > head else "")
+    raise ValueError(f"unknown crop policy {policy!r}: one of {', '.join(CROP_POLICIES)}")
+
+
 def fit_lengths(lengths: list[int], budget: int) -> list[int]:
     """Shorten the longest items first until the total fits `budget` (water-filling); short items are untouched.
 
@@ -318,4 +366,5 @@ def _pad(sequences: list[list[int]], pad_id: int, padding, max_length: int | Non
     return ids, mask
 
 
-__all__ = ["PROTEIN_LETTERS", "TEXT_FIELDS", "ProtSTProcessor", "fit_lengths"]
+__all__ = ["CROP_POLICIES", "PROTEIN_LETTERS", "TEXT_FIELDS", "ProtSTProcessor", "clean_protein", "crop",
+           "fit_lengths"]

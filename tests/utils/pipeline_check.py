@@ -15,7 +15,8 @@ from transformers import __version__, pipeline  # noqa: E402
 
 def main(folder: str, expected_path: str) -> None:
     expected = json.load(open(expected_path))
-    classify = pipeline("zero-shot-protein-classification", model=folder, trust_remote_code=True)
+    classify = pipeline("zero-shot-protein-classification", model=folder, trust_remote_code=True,
+                        precision="float32")
     if "protst_hf" in type(classify).__module__:
         raise SystemExit("the pipeline came from protst_hf, not from the folder's code")
     result = classify(expected["proteins"], candidate_labels=expected["labels"])
@@ -26,11 +27,13 @@ def main(folder: str, expected_path: str) -> None:
     builtin = classify(expected["proteins"][0], label_set="subcellular_location")
     if len(builtin["labels"]) != 10 or abs(sum(builtin["scores"]) - 1) > 1e-5:
         raise SystemExit(f"the built-in label set did not load: {builtin}")
-    features = pipeline("protein-feature-extraction", model=folder, trust_remote_code=True)
+    features = pipeline("protein-feature-extraction", model=folder, trust_remote_code=True,
+                        precision="float32")
     embeds = features(expected["proteins"])["protein_embeds"]
     if np.abs(embeds - np.asarray(expected["protein_embeds"])).max() > 1e-5:
         raise SystemExit("protein embeddings differ")
-    retrieval = pipeline("protein-text-retrieval", model=folder, trust_remote_code=True)
+    retrieval = pipeline("protein-text-retrieval", model=folder, trust_remote_code=True,
+                        precision="float32")
     hits = retrieval(expected["query"], proteins=list(zip(expected["ids"], expected["proteins"])), top_k=2)
     if [h["id"] for h in hits] != expected["retrieved"]:
         raise SystemExit(f"retrieval differs: {hits} vs {expected['retrieved']}")

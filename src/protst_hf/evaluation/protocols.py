@@ -1,8 +1,9 @@
-"""Fine-tuning protocols of the spec's downstream evaluation, on `ProtSTForSequenceClassification`.
+"""The downstream evaluation protocols of ProtST (the paper's section 4.2, the original's `downstream` configs), on
+`ProtSTForSequenceClassification`.
 
 - `frozen`: the protein encoder is fixed; raw mean-pooled features are computed once (cached on disk, keyed by
-  the encoder weights and the sequences) and only the 2-layer head trains (spec: Adam lr 5e-5, batch 32,
-  100 epochs). The trained head goes back into the model, so the result is a complete classifier.
+  the encoder weights and the sequences) and only the 2-layer head trains (the original: Adam lr 5e-5,
+  batch 32, 100 epochs). The trained head goes back into the model, so the result is a complete classifier.
 - `full`: everything trains; the head at `head_lr` (spec: 2e-4, multi-label 1e-4) and the encoder at
   `head_lr * encoder_lr_ratio` (spec: 0.1 for ESM-1b, 0.02 for ESM-2, 0.1 for EC/GO); random crops of `crop`
   residues (550) in training.
@@ -30,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..evaluation import metrics as metric_functions
-from ..evaluation.tasks import TaskData, TaskSplit
-from ..models.protst.modeling_protst import ProtSTForSequenceClassification, ProtSTProjectionHead
-from ..models.protst.pipeline_protst import default_max_tokens, length_batches
+from ..models.protst.inference_protst import default_max_tokens, embed_proteins, length_batches, protein_inputs
+from ..models.protst.losses_protst import task_loss
+from ..models.protst.modeling_protst import ProtSTForSequenceClassification, ProtSTProjectionHead, load_protein_tower
+from . import metrics as metric_functions
+from .tasks import TaskData, TaskSplit
 
 logger = logging.getLogger(__name__)
 PROTOCOLS = ("frozen", "full", "lora")
@@ -122,10 +123,9 @@ def load_task_model(name_or_path, data: TaskData, dtype=None):
     `name_or_path` may be a ProtST checkpoint (`ProtSTModel`, `ProtSTForPreTraining` or a task model: the
     protein tower is kept) or a plain ESM checkpoint (`facebook/esm2_t33_650M_UR50D`: the baseline encoder).
     """
-    from transformers import AutoConfig, AutoTokenizer, EsmModel
+    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
 
-    import protst_hf  # noqa: F401  (registers the Auto classes)
-    from protst_hf import ProtSTConfig
+    from ..models.protst.configuration_protst import ProtSTConfig
 
     config = AutoConfig.from_pretrained(name_or_path)
     label_kwargs = {"num_labels": data.num_labels, "problem_type": data.task.problem_type}
@@ -133,8 +133,6 @@ def load_task_model(name_or_path, data: TaskData, dtype=None):
         label_kwargs["id2label"] = dict(enumerate(data.label_names))
         label_kwargs["label2id"] = {name: i for i, name in enumerate(data.label_names)}
     if config.model_type == "protst":
-        from transformers import AutoProcessor
-
         model = ProtSTForSequenceClassification.from_pretrained(name_or_path, **label_kwargs)
         tokenizer = AutoProcessor.from_pretrained(name_or_path)
         # a pretraining run saves its crop (e.g. 256) as the processor's limit; tasks read whole proteins up to
@@ -144,7 +142,7 @@ def load_task_model(name_or_path, data: TaskData, dtype=None):
         tokenizer.protein_max_length = min(1022, protein.max_position_embeddings - protein.pad_token_id - 3
                                            if absolute else 1022)
     elif config.model_type == "esm":
-        encoder = EsmModel.from_pretrained(name_or_path, add_pooling_layer=False)
+        encoder = load_protein_tower(name_or_path)
         model = ProtSTForSequenceClassification(ProtSTConfig(protein_config=encoder.config.to_dict(), **label_kwargs),
                                                 protein_model=encoder)
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
@@ -152,16 +150,6 @@ def load_task_model(name_or_path, data: TaskData, dtype=None):
         raise ValueError(f"{name_or_path}: a ProtST or ESM checkpoint is needed, got model_type "
                          f"{config.model_type!r}")
     return model, tokenizer
-
-
-def tokenize(tokenizer, sequences: list[str]) -> dict[str, torch.Tensor]:
-    """`protein_input_ids` / `protein_attention_mask` from a ProtSTProcessor or a plain ESM tokenizer."""
-    if hasattr(tokenizer, "protein_tokenizer"):
-        batch = tokenizer(proteins=sequences, return_tensors="pt")
-        return {"protein_input_ids": batch["protein_input_ids"],
-                "protein_attention_mask": batch["protein_attention_mask"]}
-    batch = tokenizer(sequences, padding=True, return_tensors="pt")
-    return {"protein_input_ids": batch["input_ids"], "protein_attention_mask": batch["attention_mask"]}
 
 
 def encoder_fingerprint(model) -> str:
@@ -176,18 +164,12 @@ def encoder_fingerprint(model) -> str:
 # ---------------------------------------------------------------------------------------------------- features
 
 
-@torch.inference_mode()
 def protein_features(model, tokenizer, sequences: list[str], max_length: int = 1022, max_tokens: int | None = None,
-                     batch_size: int = 64, device=None) -> np.ndarray:
+                     batch_size: int = 64) -> np.ndarray:
     """Raw mean-pooled encoder features `(N, hidden)` in input order (the task head's input)."""
-    device = device or next(model.parameters()).device
     model.eval()
-    cropped = [s[:max_length] for s in sequences]
-    out = np.zeros((len(cropped), model.config.protein_config.hidden_size), dtype=np.float32)
-    for chunk in length_batches([len(s) + 2 for s in cropped], batch_size, max_tokens or default_max_tokens(device)):
-        batch = {k: v.to(device) for k, v in tokenize(tokenizer, [cropped[i] for i in chunk]).items()}
-        out[chunk] = model(**batch).pooled_output.float().cpu().numpy()
-    return out
+    return embed_proteins(model, tokenizer, sequences, batch_size=batch_size, max_tokens=max_tokens or "auto",
+                          project=False, normalize=False, max_length=max_length).numpy()
 
 
 def cached_features(model, tokenizer, split: TaskSplit, args: FinetuneArguments) -> np.ndarray:
@@ -237,12 +219,8 @@ def _targets(data: TaskData, labels: np.ndarray, stats) -> torch.Tensor:
     return torch.as_tensor(labels, dtype=torch.long)
 
 
-def _loss(label_type: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    if label_type == "regression":
-        return F.mse_loss(logits.squeeze(-1), targets)
-    if label_type == "multi_label":
-        return F.binary_cross_entropy_with_logits(logits, targets)
-    return F.cross_entropy(logits, targets)
+def _loss(data: TaskData, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return task_loss(data.task.problem_type, logits, targets)
 
 
 def _regression_stats(data: TaskData):
@@ -284,7 +262,7 @@ def train_frozen(model, tokenizer, data: TaskData, args: FinetuneArguments) -> F
         order = torch.randperm(len(targets), generator=generator)
         for begin in range(0, len(order), args.batch_size):
             rows = order[begin: begin + args.batch_size]
-            loss = _loss(data.task.label_type, head(features["train"][rows]), targets[rows])
+            loss = _loss(data, head(features["train"][rows]), targets[rows])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -374,10 +352,10 @@ def train_end_to_end(model, tokenizer, data: TaskData, args: FinetuneArguments, 
         global_batch = args.batch_size * world
         for begin in range(0, len(order), global_batch):
             rows = order[begin: begin + global_batch][rank::world] or order[begin: begin + 1]
-            batch = tokenize(tokenizer, [_crop(train.sequences[i], args.crop, rng) for i in rows])
+            batch = protein_inputs(tokenizer, [_crop(train.sequences[i], args.crop, rng) for i in rows])
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             logits = model(**batch).logits
-            loss = _loss(data.task.label_type, logits, targets[rows].to(accelerator.device))
+            loss = _loss(data, logits, targets[rows].to(accelerator.device))
             optimizer.zero_grad()
             accelerator.backward(loss)
             optimizer.step()
@@ -416,7 +394,7 @@ def predict(model, tokenizer, sequences: list[str], data: TaskData, args: Finetu
     cropped = [sequences[i][: args.max_length] for i in mine]
     out = np.zeros((len(mine), data.num_labels), dtype=np.float32)
     for chunk in length_batches([len(s) + 2 for s in cropped], 64, args.max_tokens or default_max_tokens(device)):
-        batch = {k: v.to(device) for k, v in tokenize(tokenizer, [cropped[i] for i in chunk]).items()}
+        batch = {k: v.to(device) for k, v in protein_inputs(tokenizer, [cropped[i] for i in chunk]).items()}
         out[chunk] = model(**batch).logits.float().cpu().numpy()
     if world > 1:
         padded = np.zeros((math.ceil(len(sequences) / world), data.num_labels), dtype=np.float32)
@@ -455,5 +433,5 @@ def save_result(result: FinetuneResult, output_dir: str | Path, tokenizer=None) 
 
 
 __all__ = ["PROTOCOLS", "FinetuneArguments", "FinetuneResult", "cached_features", "encoder_fingerprint", "finetune",
-           "load_task_model", "predict", "protein_features", "save_result", "scores_from_logits", "tokenize",
+           "load_task_model", "predict", "protein_features", "save_result", "scores_from_logits",
            "train_end_to_end", "train_frozen", "wrap_lora"]

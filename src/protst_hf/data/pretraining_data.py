@@ -1,5 +1,6 @@
-"""Pretraining data: ProtDescribe loading, row validation, length-grouped (or token-budget) batches that are a
-pure function of (seed, epoch), sharded across processes, and collated with masks keyed by the batch."""
+"""Pretraining data: ProtDescribe loading, row validation (the processor's `clean_protein`), length-grouped (or
+token-budget) batches that are a pure function of (seed, epoch), sharded across processes, and collated with masks
+keyed by the batch."""
 
 import logging
 from collections.abc import Iterator
@@ -8,12 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data.collator import ProtSTDataCollatorForPretraining
-from ..models.protst.processing_protst import PROTEIN_LETTERS, TEXT_FIELDS
+from ..models.protst.processing_protst import TEXT_FIELDS, clean_protein
+from .collator import ProtSTDataCollatorForPretraining
 
 logger = logging.getLogger(__name__)
-_VALID = np.zeros(128, dtype=bool)
-_VALID[[ord(c) for c in PROTEIN_LETTERS + PROTEIN_LETTERS.lower()]] = True
 
 
 def load_pairs(source: str, config: str | None = None, split: str = "train", streaming: bool = False):
@@ -32,10 +31,11 @@ def _text_of(row: dict, fields: tuple[str, ...]) -> dict | str:
 
 def usable(sequence: str | None, texts: list[str | None]) -> str | None:
     """`None` when a row can be trained on, else the reason it cannot (counted, never dropped silently)."""
-    if not sequence:
+    if not isinstance(sequence, str) or not "".join(sequence.split()).rstrip("*"):
         return "empty sequence"
-    codes = np.frombuffer("".join(sequence.split()).rstrip("*").encode("ascii", "replace"), dtype=np.uint8)
-    if not _VALID[np.minimum(codes, 127)].all():
+    try:
+        clean_protein(sequence)
+    except ValueError:
         return "invalid residue in sequence"
     if not any(t for t in texts):
         return "no text"

@@ -1,4 +1,4 @@
-"""Embeddings at scale and indexes: `protst embed`, `protst index build`, `protst search`.
+"""Embeddings at scale: `protst embed` writes resumable shards, `protst index build` indexes them.
 
 Embedding folders hold shards of a fixed number of input records, each written as `embeddings-NNNNN.npy` (or
 `shard-NNNNN.parquet`) plus `ids-NNNNN.txt`, the ids file last: a shard whose ids file exists is complete, so a
@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .models.protst.index_protst import ProteinIndex, model_metadata
-from .models.protst.pipeline_protst import autocast, default_max_tokens, iter_fasta, length_batches
+from ..models.protst.index_protst import ProteinIndex, model_metadata
+from ..models.protst.inference_protst import embed_proteins, embed_texts, iter_fasta
 
 MANIFEST = "manifest.json"
 
@@ -72,8 +71,6 @@ def embed_file(
         raise ValueError(f"fmt must be 'npy' or 'parquet', got {fmt!r}")
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    protst = getattr(model, "protst", model)
-    device = next(model.parameters()).device
     bar = None
     if progress and rank == 0:
         from tqdm.auto import tqdm
@@ -89,8 +86,7 @@ def embed_file(
             summary["skipped_complete"].append(index)
         elif mine:
             start = time.perf_counter()
-            vectors = _embed(protst, processor, [c for _, c in shard], texts, project, batch_size, device,
-                             max_tokens, dtype)
+            vectors = _embed(model, processor, [c for _, c in shard], texts, project, batch_size, max_tokens, dtype)
             _write_shard(output, index, [i for i, _ in shard], vectors, fmt)
             summary["seconds"] += time.perf_counter() - start
             summary["written"].append(index)
@@ -123,33 +119,15 @@ def embed_file(
     return summary
 
 
-@torch.inference_mode()
-def _embed(protst, processor, contents, texts, project, batch_size, device, max_tokens=None, dtype=None) -> np.ndarray:
-    """Embeddings in input order, computed in batches of similar lengths (at most `batch_size` items and, for
-    proteins, `max_tokens` padded tokens)."""
+def _embed(model, processor, contents, texts, project, batch_size, max_tokens=None, dtype=None) -> np.ndarray:
+    """(N, D) float32 embeddings of one shard, in input order, by the shared embedding loops."""
     if texts:
-        lengths = [len(c) for c in contents]
-        batches = length_batches(lengths, batch_size, None)
+        vectors = embed_texts(model, processor, contents, batch_size=batch_size, project=project, normalize=project,
+                              dtype=dtype)
     else:
-        lengths = [min(len(c), processor.protein_max_length) + 2 for c in contents]
-        batches = length_batches(lengths, batch_size, max_tokens or default_max_tokens(device))
-    result = None
-    for chunk in batches:
-        items = [contents[i] for i in chunk]
-        with autocast(device, dtype):
-            if texts:
-                batch = processor(text=items, return_tensors="pt").to(device)
-                features = protst.get_text_features(batch["text_input_ids"], batch["text_attention_mask"],
-                                                    normalize=project, project=project)
-            else:
-                batch = processor(proteins=items, return_tensors="pt").to(device)
-                features = protst.get_protein_features(batch["protein_input_ids"], batch["protein_attention_mask"],
-                                                       normalize=project, project=project)
-        features = features.float().cpu().numpy()
-        if result is None:
-            result = np.zeros((len(contents), features.shape[1]), dtype=np.float32)
-        result[chunk] = features
-    return result
+        vectors = embed_proteins(model, processor, contents, batch_size=batch_size, max_tokens=max_tokens or "auto",
+                                 project=project, normalize=project, dtype=dtype)
+    return vectors.numpy()
 
 
 def _write_shard(output: Path, index: int, ids: list[str], vectors: np.ndarray, fmt: str) -> None:
@@ -202,24 +180,4 @@ def build_index(embeddings: str | Path, kind: str = "flat", **kwargs) -> Protein
     return ProteinIndex.build(iter_embedding_shards(embeddings), kind=kind, metadata=metadata, **kwargs)
 
 
-def load_annotations(path: str | Path | None) -> dict[str, str]:
-    """id -> annotation from a TSV (`id<TAB>text`) or a ProtDescribe folder / parquet (`accession`, `prot_name`)."""
-    if path is None:
-        return {}
-    path = Path(path)
-    if path.is_dir() or path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        files = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path]
-        annotations = {}
-        for file in files:
-            if not {"accession", "prot_name"} <= set(pq.read_schema(file).names):
-                continue  # e.g. the `original` config of a ProtDescribe folder
-            table = pq.read_table(file, columns=["accession", "prot_name"]).to_pydict()
-            annotations.update(zip(table["accession"], table["prot_name"]))
-        return annotations
-    with open(path) as f:
-        return dict(line.rstrip("\n").split("\t", 1) for line in f if "\t" in line)
-
-
-__all__ = ["build_index", "embed_file", "iter_embedding_shards", "load_annotations"]
+__all__ = ["MANIFEST", "build_index", "embed_file", "iter_embedding_shards"]

@@ -1,0 +1,62 @@
+"""What a saved ProtST folder carries for `trust_remote_code` users: the one table of ProtST's Auto classes and
+pipelines, and the code and label-set files written beside the weights.
+
+`protst_hf/__init__.py` registers the same classes natively from this table, and
+`ProtSTPreTrainedModel.save_pretrained` calls [`write_hub_files`]. This file is shipped to the Hub with saved
+models (the modeling file imports it, so a model loaded with `trust_remote_code` saves complete folders too): it
+imports nothing from `protst_hf`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+# Auto class -> "module.Class" of this folder
+AUTO_CLASSES = {
+    "AutoConfig": "configuration_protst.ProtSTConfig",
+    "AutoModel": "modeling_protst.ProtSTModel",
+    "AutoModelForPreTraining": "modeling_protst.ProtSTForPreTraining",
+    "AutoModelForSequenceClassification": "modeling_protst.ProtSTForSequenceClassification",
+    "AutoModelForTokenClassification": "modeling_protst.ProtSTForTokenClassification",
+    "AutoProcessor": "processing_protst.ProtSTProcessor",
+}
+
+# pipeline task -> "module.Class" of this folder; every one runs on `AutoModel`
+PIPELINES = {
+    "zero-shot-protein-classification": "pipeline_protst.ZeroShotProteinClassificationPipeline",
+    "protein-feature-extraction": "pipeline_protst.ProteinFeatureExtractionPipeline",
+    "protein-text-retrieval": "pipeline_protst.ProteinTextRetrievalPipeline",
+}
+
+# the code files a complete folder needs besides those transformers copies itself (the saved class's module and
+# its relative imports): the pipelines, with what they import
+PIPELINE_FILES = ("pipeline_protst.py", "inference_protst.py", "index_protst.py", "processing_protst.py")
+LABEL_SETS = "label_sets"
+
+
+def write_hub_files(save_directory: str | Path) -> None:
+    """Copy the pipeline code files and the built-in label sets into `save_directory`."""
+    save_directory = Path(save_directory)
+    for name in PIPELINE_FILES:
+        if (HERE / name).is_file():
+            shutil.copyfile(HERE / name, save_directory / name)
+    if (HERE / LABEL_SETS).is_dir():
+        shutil.copytree(HERE / LABEL_SETS, save_directory / LABEL_SETS, dirs_exist_ok=True)
+
+
+def auto_map(existing: dict | None = None) -> dict:
+    """The config's `auto_map`: every ProtST model class and the config (the processor's entry lives in its own
+    `processor_config.json`), keeping entries already there."""
+    models = {k: v for k, v in AUTO_CLASSES.items() if k != "AutoProcessor"}
+    return {**models, **(existing or {})}
+
+
+def custom_pipelines() -> dict:
+    """The config's `custom_pipelines`, as transformers reads them for `pipeline(task, model=folder)`."""
+    return {task: {"impl": impl, "pt": ["AutoModel"], "type": "multimodal"} for task, impl in PIPELINES.items()}
+
+
+__all__ = ["AUTO_CLASSES", "PIPELINES", "PIPELINE_FILES", "auto_map", "custom_pipelines", "write_hub_files"]
