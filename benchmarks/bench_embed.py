@@ -49,6 +49,9 @@ def naive(esm, tokenizer, records, batch_size, padding, bf16=False) -> tuple[flo
 
 
 def main() -> None:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--proteins", type=int, default=250)
     parser.add_argument("--batch_size", type=int, default=16)

@@ -102,6 +102,9 @@ def memory(folder: Path, mode: str) -> tuple[float, float]:
 
 
 def main() -> None:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=512)

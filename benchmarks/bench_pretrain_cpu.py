@@ -103,6 +103,9 @@ def bench_baseline(rows, processor, steps, batch_size, crop) -> float:
 
 
 def main() -> None:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch_size", type=int, default=12)

@@ -61,6 +61,9 @@ def peak_heap_mb(fmt: str, path: Path) -> float:
 
 
 def main() -> None:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=20)
     args = parser.parse_args()

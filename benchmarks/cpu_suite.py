@@ -165,6 +165,9 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main() -> int:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--protein_config", help="ESM config folder for the embedding rows")
     parser.add_argument("--proteins", type=int, default=250)

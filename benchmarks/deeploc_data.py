@@ -47,7 +47,7 @@ def load(validation_size: int = 1000, seed: int = 0) -> dict:
             words = sorted(keywords.get(row["accession"], ())) or sorted(
                 ("Lysosome" if c == "Lysosome/Vacuole" and row["kingdom"] == "Metazoa" else SWISSPROT_WORDS.get(c, c))
                 for c in classes)
-            item = {"accession": row["accession"], "sequence": row["sequence"],
+            item = {"accession": row["accession"], "sequence": row["sequence"], "partition": int(row["partition"]),
                     "text": "SUBCELLULAR LOCATION: " + ". ".join(words) + ".",
                     "labels": [CLASSES.index(c) for c in classes]}
             splits["test" if row["partition"] == "4" else "train"].append(item)
@@ -101,17 +101,27 @@ def composition_features(sequences: list[str]) -> np.ndarray:
 
 
 def probe(train_features: np.ndarray, train_rows: list[dict], test_features: np.ndarray) -> np.ndarray:
-    """Predicted classes of a multinomial logistic regression (standardised features) trained on every
-    (protein, label) pair: the same probe for composition features and for frozen model features."""
+    """Predicted classes of a multinomial logistic regression on standardised features, trained on every (protein,
+    label) pair of the training rows, its regularisation chosen among C = 0.01, 0.1, 1 by accuracy on partition 3
+    when trained on partitions 0-2: the same probe for composition features and for frozen model features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x = np.concatenate([np.repeat(train_features[i:i + 1], len(r["labels"]), 0) for i, r in enumerate(train_rows)])
-    y = np.concatenate([r["labels"] for r in train_rows])
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
-    classifier.fit(x, y)
-    return classifier.predict(test_features)
+    def fit(features, rows, c):
+        x = np.concatenate([np.repeat(features[i:i + 1], len(r["labels"]), 0) for i, r in enumerate(rows)])
+        y = np.concatenate([r["labels"] for r in rows])
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=c)).fit(x, y)
+
+    inner = np.array([r["partition"] != 3 for r in train_rows])
+    held = [r for r, keep in zip(train_rows, inner) if not keep]
+    scores = {}
+    for c in (0.01, 0.1, 1.0):
+        predicted = fit(train_features[inner], [r for r, keep in zip(train_rows, inner) if keep], c).predict(
+            train_features[~inner])
+        scores[c] = np.mean([p in r["labels"] for p, r in zip(predicted, held)])
+    best = max(scores, key=scores.get)
+    return fit(train_features, train_rows, best).predict(test_features)
 
 
 __all__ = ["CLASSES", "available", "composition_features", "load", "majority_class", "probe", "write_dataset"]

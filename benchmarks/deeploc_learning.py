@@ -166,6 +166,9 @@ def table(results: dict) -> str:
 
 
 def main() -> int:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="outputs/deeploc_learning")
     parser.add_argument("--minutes", type=float, default=45.0, help="training time budget")

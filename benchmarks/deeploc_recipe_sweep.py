@@ -96,6 +96,9 @@ def markdown(output: Path) -> str:
 
 
 def main() -> int:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="outputs/sweep")
     parser.add_argument("--steps", type=int, default=1200)

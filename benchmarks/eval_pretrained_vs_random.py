@@ -34,6 +34,9 @@ def random_copy(model: str, output: Path) -> Path:
 
 
 def main() -> int:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="outputs/pretrain/best")
     parser.add_argument("--tasks", default="betalac_esm,peer_binloc,deeploc2_subloc")

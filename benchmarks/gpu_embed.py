@@ -67,6 +67,9 @@ def setup(proteins: int, tiny: bool, device: str):
 
 
 def main() -> None:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--proteins", type=int, default=2000)

@@ -137,6 +137,9 @@ def _loop(model, optimizer, batches, lengths, args, device, step_fn, pad):
 
 
 def main() -> None:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--steps", type=int, default=15)

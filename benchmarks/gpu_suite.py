@@ -160,6 +160,9 @@ def _train(model, optimizer, batches, lengths, args, device) -> dict:
 
 
 def main() -> int:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny shapes (CPU): checks the script, no speed claim")
     parser.add_argument("--proteins", type=int, default=2000)

@@ -35,6 +35,9 @@ def accuracy(predicted: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> str:
 
 
 def main() -> None:
+    from hardware import describe
+
+    print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", default=["outputs/pretrain/best", "outputs/deeploc/run/best"])
     parser.add_argument("--pairs", default="outputs/deeploc/pairs/data/train-00000-of-00001.parquet",

@@ -17,5 +17,5 @@ if [ -z "${PROTST_SKIP_MIN_TRANSFORMERS:-}" ]; then
   export PROTST_MIN_TRANSFORMERS_PYTHON="$PWD/$MIN_VENV/bin/python"
 fi
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-python -m ruff check src tests examples benchmarks model_cards
+python -m ruff check src tests examples benchmarks
 python -m pytest -q tests "$@"

@@ -44,27 +44,8 @@ _PUBLIC = {
     "prepare_for_inference": ".models.protst.inference_protst",
     "ProtSTDataCollatorForPretraining": ".data.collator",
     "register": ".models",
+    "pipeline": ".models",
 }
-
-def pipeline(task: str, model=None, **kwargs):
-    """`transformers.pipeline` for a ProtST task with protst_hf's own pipeline class: no `trust_remote_code` is
-    needed (the installed package's code runs, not the folder's copy). Any argument of `transformers.pipeline`
-    passes through (`device`, `batch_size`, `precision`, ...).
-
-    Example:
-
-    ```python
-    >>> classify = protst_hf.pipeline("zero-shot-protein-classification", model="outputs/deeploc/model")
-    >>> classify("MKTAYIAKQRQISFVKSHFSRQ", label_set="subcellular_location")
-    ```
-    """
-    import transformers
-
-    from .models import pipeline_class
-
-    kwargs.setdefault("pipeline_class", pipeline_class(task))
-    return transformers.pipeline(task, model=model, **kwargs)
-
 
 def __getattr__(name: str):
     if name not in _PUBLIC:
@@ -78,4 +59,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC))
 
 
-__all__ = sorted([*_PUBLIC, "pipeline"])
+__all__ = sorted(_PUBLIC)

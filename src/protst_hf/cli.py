@@ -3,6 +3,7 @@
     protst build-protdescribe [INPUT...] [--builtin-sample] --output DIR [--split mmseqs --identity 0.5]
                               [--leakage-against FILE...]
                               [--push-to-hub ORG/NAME]
+    protst classify PROTEINS.fasta --model M --label-set subcellular_location --output predictions.tsv
     protst embed / index build / search / evaluate ...
     protst convert-original CKPT.pth OUT_DIR [--trust-pickle] [--text-tokenizer TOK]
     protst convert-hub-port DIR OUT_DIR
@@ -89,6 +90,64 @@ def _embed(args: argparse.Namespace) -> int:
           f"{rate}), already complete: {summary['skipped_complete']}; {len(summary['problems'])} input record(s) "
           "skipped" + (": " + "; ".join(summary["problems"][:5]) if summary["problems"] else ""))
     return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    """Zero-shot classification of a FASTA file, streamed in chunks into a TSV: id, top label, its score, and the
+    probability of every label."""
+    import warnings
+
+    from tqdm.auto import tqdm
+
+    from .models import pipeline
+    from .models.protst.inference_protst import iter_fasta
+
+    labels = [c.strip() for c in args.labels.split(",") if c.strip()] if args.labels else None
+    if (labels is None) == (args.label_set is None):
+        print("error: give --label-set or --labels", file=sys.stderr)
+        return 2
+    label_kwargs = {"candidate_labels": labels, "label_set": args.label_set}
+    if args.template:
+        label_kwargs["hypothesis_template"] = args.template
+    try:
+        classify = pipeline("zero-shot-protein-classification", model=args.model, precision=args.precision,
+                            device=args.device)
+        names, _ = classify.labels(**label_kwargs)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    problems, written = [], 0
+    source = sys.stdin if args.input == "-" else open(args.input)
+    bar = tqdm(desc="classifying", unit=" proteins", unit_scale=True, disable=args.quiet)
+    with source, open(args.output, "w") as out, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # truncation to the model's length is expected, reported once
+        out.write("\t".join(["id", "label", "score", *names]) + "\n")
+        chunk = []
+
+        def flush():
+            nonlocal written
+            for result in classify(chunk, batch_size=args.batch_size, **label_kwargs):
+                scores = dict(zip(result["labels"], result["scores"]))
+                out.write("\t".join([result["id"], result["labels"][0], f"{result['scores'][0]:.6f}",
+                                     *(f"{scores[n]:.6f}" for n in names)]) + "\n")
+            out.flush()
+            written += len(chunk)
+            bar.update(len(chunk))
+            chunk.clear()
+
+        for kind, identifier, content in iter_fasta(source):
+            if kind == "problem":
+                problems.append(content)
+                continue
+            chunk.append((identifier, content))
+            if len(chunk) == args.chunk_size:
+                flush()
+        if chunk:
+            flush()
+    bar.close()
+    print(f"classified {written} proteins into {args.output}" + (
+        f"; {len(problems)} record(s) skipped: " + "; ".join(problems[:5]) if problems else ""), file=sys.stderr)
+    return 0 if written else 1
 
 
 def _index_build(args: argparse.Namespace) -> int:
@@ -273,14 +332,31 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default 1024 on CPU, 16384 on GPU)")
     embed.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                        help="autocast precision of the towers (shards are float32)")
-    embed.add_argument("--precision", choices=("float32", "bfloat16", "int8"), default="float32",
-                       help="tower weights: bfloat16 (CPUs with AMX/AVX-512 BF16, GPUs) or int8 dynamic quantisation "
-                       "(CPU); see benchmarks/README.md for the measured speed and accuracy change")
+    embed.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
+                       help="tower weights: auto (bf16 where the device computes it natively: GPUs, CPUs with AMX or "
+                       "AVX-512 BF16; float32 elsewhere, e.g. AVX2-only CPUs, where bf16 is slower), float32, "
+                       "bfloat16, or int8 dynamic quantisation (CPU); see benchmarks/README.md")
     embed.add_argument("--padded", action="store_true",
                        help="run the protein tower on padded batches (default: packed, the same numbers faster)")
     embed.add_argument("--format", choices=("npy", "parquet"), default="npy")
     embed.add_argument("--quiet", action="store_true")
     embed.set_defaults(handler=_embed)
+
+    classify = commands.add_parser("classify", help="zero-shot classification of a FASTA file into a TSV")
+    classify.add_argument("input", help="FASTA file, or - for standard input")
+    classify.add_argument("--model", required=True, help="a ProtST model folder or Hub id")
+    classify.add_argument("--output", required=True, help="TSV: id, label, score, then each label's probability")
+    classify.add_argument("--label-set", help="a built-in label set: subcellular_location, reaction, ...")
+    classify.add_argument("--labels", help="comma-separated label names, put into --template")
+    classify.add_argument("--template", help="prompt template with {} for the label (default "
+                          "'SUBCELLULAR LOCATION: {}.')")
+    classify.add_argument("--batch-size", type=int, default=32, help="proteins per forward pass")
+    classify.add_argument("--chunk-size", type=int, default=1024, help="proteins read and written at a time")
+    classify.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                          help="auto: bf16 where the device computes it natively, else float32")
+    classify.add_argument("--device", help="e.g. cpu, cuda:0 (default: the GPU when there is one)")
+    classify.add_argument("--quiet", action="store_true")
+    classify.set_defaults(handler=_classify)
 
     index = commands.add_parser("index", help="index operations")
     index_commands = index.add_subparsers(dest="index_command", required=True)
@@ -316,10 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-root", help="folder of local task data (default ../shared/data or "
                           "$PROTST_SHARED_DATA)")
     evaluate.add_argument("--files", nargs="*", metavar="TASK:SPLIT=PATH", help="local files for a task's splits")
-    evaluate.add_argument("--epochs", type=int, help="default: the spec's (100; 50 multi-label)")
+    evaluate.add_argument("--epochs", type=int, help="default: the original's (100; 50 multi-label)")
     evaluate.add_argument("--max-steps", type=int, help="stop each run after this many optimizer steps")
     evaluate.add_argument("--batch-size", type=int)
-    evaluate.add_argument("--lr", type=float, help="head learning rate (default: the spec's for the protocol)")
+    evaluate.add_argument("--lr", type=float, help="head learning rate (default: the original's for the protocol)")
     evaluate.add_argument("--encoder-lr-ratio", type=float, help="encoder lr / head lr for full tuning")
     evaluate.add_argument("--crop", type=int, default=550, help="training crop of full / LoRA tuning")
     evaluate.add_argument("--lora-r", type=int, default=8)

@@ -11,6 +11,7 @@ from transformers import BertConfig, EsmConfig
 from protst_hf import ProtSTConfig, ProtSTModel, ProtSTProcessor
 
 TESTS = Path(__file__).resolve().parents[1]
+ROOT = TESTS.parent
 FIXTURES = TESTS / "fixtures"
 # real data that may not be redistributed lives beside the checkout; PROTST_DATA_ROOT points elsewhere
 SHARED_DATA = Path(os.environ.get("PROTST_DATA_ROOT", TESTS.parents[1] / "shared" / "data"))

@@ -28,7 +28,7 @@ from datasets import Features, List, Value
 
 from .dataset_card import render_dataset_card
 from .splits import SPLIT_NAMES, assign_splits, mmseqs_cluster, mmseqs_search, read_sequences, write_fasta
-from .uniprot import ParseReport, UniProtRecord, clean_text, iter_uniprot
+from .uniprot import ParseReport, UniProtInputError, UniProtRecord, clean_text, iter_uniprot
 
 TEXT_COLUMNS = ("prot_name", "function", "subloc", "similarity")
 
@@ -178,19 +178,57 @@ def build_protdescribe(
         release: UniProt release to state in the card (e.g. "2024_06"); the newest entry date is always reported.
         threads: MMseqs2 threads.
         progress: show a progress bar with records/s.
+
+    Raises:
+        `UniProtInputError` (a `ValueError`): an input is missing, a directory, empty, not UniProtKB, or damaged (a
+            gzip or XML file cut short); the message names the file and how many entries were read before the
+            damage. Nothing is written then: the build happens in a staging folder renamed into place at the end.
     """
     if split not in ("mmseqs", "random", "none"):
         raise ValueError(f"split must be 'mmseqs', 'random' or 'none', got {split!r}")
     started = time.perf_counter()
+    inputs = [Path(p) for p in inputs]
+    for path in inputs:  # before anything is written
+        if path.is_dir():
+            raise UniProtInputError(f"{path} is a directory, not a UniProt file")
+        if not path.exists():
+            raise UniProtInputError(f"{path} does not exist")
     output_dir = Path(output_dir)
-    work = output_dir / ".work"
-    if work.exists():
-        shutil.rmtree(work)
+    if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "build_report.json").is_file():
+        raise ValueError(f"{output_dir} exists and holds something else than a ProtDescribe build: choose an empty or "
+                         "new folder (a build replaces its output folder as a whole)")
+    # everything is written into a staging folder beside the output and renamed into place at the end: an
+    # interrupted or failed build leaves no output folder (and an earlier build at the same place untouched)
+    staging = output_dir.with_name(f".{output_dir.name}.partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    work = staging / ".work"
     work.mkdir(parents=True)
-    for stale in ("data", "original"):
-        if (output_dir / stale).exists():
-            shutil.rmtree(output_dir / stale)
+    try:
+        rows = _read_rows(inputs, staging, work, with_original, rows_per_shard, progress)
+        group_ids, assignment, split_info = _split(rows["groups"], split, identity, coverage, ratios, seed, work,
+                                                   threads)
+        leakage, removed = _leakage(leakage_against, work, assignment, leakage_identity, threads, remove_leaking)
+        written, coverage_counts = _write_splits(staging, work, group_ids, assignment, removed, rows_per_shard)
+        shutil.rmtree(work)
+        report = _build_report(rows, written, coverage_counts, split_info, leakage, assignment, removed, release,
+                               time.perf_counter() - started)
+        (staging / "build_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        render_dataset_card(report, with_original=with_original).save(staging / "README.md")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    staging.rename(output_dir)
+    return report
 
+
+def _read_rows(inputs: list[Path], staging: Path, work: Path, with_original: bool, rows_per_shard: int,
+               progress: bool) -> dict:
+    """First pass: parse every input, clean each record into a row, drop exact duplicates and rows without text,
+    and write the rows (plus a FASTA for MMseqs2) into `work`. Fails on an input that is not UniProtKB or is damaged,
+    after counting what was read."""
     parse_report = ParseReport()
     counts = {"parsed": 0, "no_description_text": 0, "exact_duplicates": 0}
     examples: dict[str, list[str]] = {"no_description_text": [], "exact_duplicates": []}
@@ -199,52 +237,57 @@ def build_protdescribe(
     groups: list[int] = []
     newest_entry = None
     all_rows = ShardedParquetWriter(work, "rows", PROTDESCRIBE_FEATURES, rows_per_shard=1 << 62)
-    original = ShardedParquetWriter(output_dir / "original", "train", ORIGINAL_FEATURES, rows_per_shard) \
+    original = ShardedParquetWriter(staging / "original", "train", ORIGINAL_FEATURES, rows_per_shard) \
         if with_original else None
-    fasta = open(work / "rows.fasta", "w")
     bar = _progress(progress)
     try:
-        for path in inputs:
-            for record in iter_uniprot(path, parse_report):
-                counts["parsed"] += 1
-                if bar is not None and counts["parsed"] % 500 == 0:
-                    bar.update(500)
-                if record.modified and (newest_entry is None or record.modified > newest_entry):
-                    newest_entry = record.modified
-                row = protdescribe_row(record)
-                if not any(row[c] for c in TEXT_COLUMNS):
-                    _count(counts, examples, "no_description_text", record.accession)
-                    continue
-                if original is not None:
-                    original.write(original_row(record))
-                key = hashlib.blake2b("\x00".join([row["sequence"], *(row[c] for c in TEXT_COLUMNS)]).encode(),
-                                      digest_size=16).digest()
-                if key in seen:
-                    _count(counts, examples, "exact_duplicates", record.accession)
-                    continue
-                seen.add(key)
-                sequence_key = hashlib.blake2b(row["sequence"].encode(), digest_size=16).digest()
-                groups.append(sequence_groups.setdefault(sequence_key, len(sequence_groups)))
-                fasta.write(f">{len(groups) - 1}\n{row['sequence']}\n")
-                all_rows.write(row)
+        with open(work / "rows.fasta", "w") as fasta:
+            for path in inputs:
+                for record in iter_uniprot(path, parse_report):
+                    counts["parsed"] += 1
+                    if bar is not None and counts["parsed"] % 500 == 0:
+                        bar.update(500)
+                    if record.modified and (newest_entry is None or record.modified > newest_entry):
+                        newest_entry = record.modified
+                    row = protdescribe_row(record)
+                    if not any(row[c] for c in TEXT_COLUMNS):
+                        _count(counts, examples, "no_description_text", record.accession)
+                        continue
+                    if original is not None:
+                        original.write(original_row(record))
+                    key = hashlib.blake2b("\x00".join([row["sequence"], *(row[c] for c in TEXT_COLUMNS)]).encode(),
+                                          digest_size=16).digest()
+                    if key in seen:
+                        _count(counts, examples, "exact_duplicates", record.accession)
+                        continue
+                    seen.add(key)
+                    sequence_key = hashlib.blake2b(row["sequence"].encode(), digest_size=16).digest()
+                    groups.append(sequence_groups.setdefault(sequence_key, len(sequence_groups)))
+                    fasta.write(f">{len(groups) - 1}\n{row['sequence']}\n")
+                    all_rows.write(row)
+                bad = parse_report.damaged_files.get(str(path)) or parse_report.skipped_files.get(str(path))
+                if bad:
+                    raise UniProtInputError(f"{path}: {bad}")
         if bar is not None:
             bar.update(counts["parsed"] % 500)
     finally:
-        fasta.close()
         if bar is not None:
             bar.close()
-    seen.clear()
     all_rows.close()
     original_rows = original.rows if original is not None else 0
     if original is not None:
         original.close()
-    num_rows = len(groups)
-    if num_rows == 0:
-        shutil.rmtree(work)
-        raise ValueError(f"no usable UniProt records in {list(map(str, parse_report.files))}:\n"
-                         f"{parse_report.summary()}")
+    if not groups:
+        raise UniProtInputError(f"no usable UniProt records in {[str(p) for p in inputs]}:\n"
+                                f"{parse_report.summary()}")
+    return {"parse_report": parse_report, "counts": counts, "examples": examples, "groups": groups,
+            "newest_entry": newest_entry, "original_rows": original_rows}
 
-    # split: whole groups (MMseqs2 clusters, or identical sequences) go to one split
+
+def _split(groups: list[int], split: str, identity: float, coverage: float, ratios, seed: int, work: Path,
+           threads) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The group of each row (MMseqs2 cluster, or identical sequences) and its split: whole groups go to one."""
+    num_rows = len(groups)
     split_info = {"method": split, "seed": seed, "ratios": list(ratios)}
     group_ids = np.asarray(groups, dtype=np.int64)
     if split == "mmseqs":
@@ -259,11 +302,14 @@ def build_protdescribe(
         assignment = assign_splits(group_ids, ratios, seed)
         if split == "random":
             split_info["groups"] = "identical sequences"
+    return group_ids, assignment, split_info
 
-    leakage, removed = _leakage(leakage_against, work, assignment, leakage_identity, threads, remove_leaking)
 
-    # second pass: route rows to their split
-    writers = {name: ShardedParquetWriter(output_dir / "data", name, PROTDESCRIBE_FEATURES, rows_per_shard)
+def _write_splits(staging: Path, work: Path, group_ids: np.ndarray, assignment: np.ndarray, removed: np.ndarray,
+                  rows_per_shard: int) -> tuple[dict, dict]:
+    """Second pass: route the rows to `data/<split>-*.parquet`; returns rows written per split and field
+    coverage counts."""
+    writers = {name: ShardedParquetWriter(staging / "data", name, PROTDESCRIBE_FEATURES, rows_per_shard)
                for name in SPLIT_NAMES}
     coverage_counts = {c: 0 for c in (*TEXT_COLUMNS, "location_terms", "go_terms", "ec_numbers", "keywords")}
     index = 0
@@ -280,32 +326,32 @@ def build_protdescribe(
     for name, writer in writers.items():
         written[name] = writer.rows
         writer.close()
-    shutil.rmtree(work)
+    return written, coverage_counts
 
+
+def _build_report(rows: dict, written: dict, coverage_counts: dict, split_info: dict, leakage: dict,
+                  assignment: np.ndarray, removed: np.ndarray, release: str | None, elapsed: float) -> dict:
+    parse_report = rows["parse_report"]
     total_written = sum(written.values())
-    elapsed = time.perf_counter() - started
-    report = {
+    return {
         "inputs": [str(p) for p in parse_report.files],
         "uniprot_release": release or _stated_release(parse_report.files),
-        "newest_entry_date": newest_entry,
+        "newest_entry_date": rows["newest_entry"],
         "parse": parse_report.to_dict(),
         "rows": {
-            **counts,
-            "rows_after_deduplication": num_rows,
+            **rows["counts"],
+            "rows_after_deduplication": len(rows["groups"]),
             "removed_for_leakage": {n: int(((assignment == i) & removed).sum()) for i, n in enumerate(SPLIT_NAMES)},
             "written": written,
-            "original_config_rows": original_rows,
+            "original_config_rows": rows["original_rows"],
         },
-        "examples": examples,
+        "examples": rows["examples"],
         "field_coverage": {c: round(n / max(total_written, 1), 4) for c, n in coverage_counts.items()},
         "split": split_info,
         "leakage": leakage,
         "elapsed_seconds": round(elapsed, 2),
         "build_records_per_second": round(parse_report.records_read / max(elapsed, 1e-9), 1),
     }
-    (output_dir / "build_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    render_dataset_card(report, with_original=with_original).save(output_dir / "README.md")
-    return report
 
 
 def _stated_release(files: list[str]) -> str | None:

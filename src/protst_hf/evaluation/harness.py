@@ -61,7 +61,7 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
         tasks: registry names (`protst_hf.evaluation.tasks.TASKS`).
         protocol: `frozen`, `full` or `lora`.
         seeds: runs per task (seeds 0..n-1), reported as mean and sample std.
-        finetune_args: a `FinetuneArguments` whose non-None fields override the spec's defaults.
+        finetune_args: a `FinetuneArguments` whose non-None fields override the original's defaults.
         limits: split -> at most this many rows (quick runs; recorded in the report).
         baselines: which of `majority`, `knn`, `homology` to score (k-NN uses the initial encoder's features;
             homology needs MMseqs2 and is skipped with a note when it is absent).

@@ -4,8 +4,9 @@
 - `frozen`: the protein encoder is fixed; raw mean-pooled features are computed once (cached on disk, keyed by
   the encoder weights and the sequences) and only the 2-layer head trains (the original: Adam lr 5e-5,
   batch 32, 100 epochs). The trained head goes back into the model, so the result is a complete classifier.
-- `full`: everything trains; the head at `head_lr` (spec: 2e-4, multi-label 1e-4) and the encoder at
-  `head_lr * encoder_lr_ratio` (spec: 0.1 for ESM-1b, 0.02 for ESM-2, 0.1 for EC/GO); random crops of `crop`
+- `full`: everything trains; the head at `head_lr` (the original: 2e-4, multi-label 1e-4) and the encoder at
+  `head_lr * encoder_lr_ratio` (the original: 0.1 for ESM-1b, 0.02 for ESM-2, 0.1 for
+  EC/GO); random crops of `crop`
   residues (550) in training.
 - `lora`: LoRA adapters (peft) on the protein tower's attention projections plus the head; the base weights
   stay untouched and the adapter saves alone (`save_pretrained`), loadable onto the base with `PeftModel`.
@@ -44,17 +45,17 @@ PROTOCOLS = ("frozen", "full", "lora")
 
 @dataclass
 class FinetuneArguments:
-    """Hyperparameters of one protocol; None takes the spec's value for the protocol and task.
+    """Hyperparameters of one protocol; None takes the original's value for the protocol and task.
 
     Args:
         protocol: `frozen`, `full` or `lora`.
-        epochs: spec: 100 (frozen, full), 50 for multi-label tasks.
+        epochs: the original: 100 (frozen, full), 50 for multi-label tasks.
         max_steps: stop after this many optimizer steps in all (quick runs and tests); None: epochs only.
-        batch_size: spec: 32 (frozen); 8 proteins per step for full / LoRA (the original's per-GPU batch).
-        head_lr: spec: 5e-5 frozen, 2e-4 full, 1e-4 multi-label; LoRA default 1e-3 for adapters and head.
+        batch_size: the original: 32 (frozen); 8 proteins per step for full / LoRA (the original's per-GPU batch).
+        head_lr: the original: 5e-5 frozen, 2e-4 full, 1e-4 multi-label; LoRA default 1e-3 for adapters and head.
         encoder_lr_ratio: encoder lr = head_lr * ratio (full): 0.02 for ESM-2 (rotary positions), 0.1 for
             ESM-1b (absolute positions) and multi-label tasks.
-        crop: random training crop for full / LoRA (spec: 550); evaluation keeps `max_length` residues.
+        crop: random training crop for full / LoRA (the original: 550); evaluation keeps `max_length` residues.
         max_length: residues kept at evaluation and for frozen features (1022, ESM's limit).
         lora_r, lora_alpha, lora_dropout, lora_target_modules: the LoRA adapters.
         eval_every: validate every this many epochs.
@@ -82,7 +83,7 @@ class FinetuneArguments:
     extra: dict = field(default_factory=dict)
 
     def resolved(self, data: TaskData, model) -> FinetuneArguments:
-        """A copy with every None replaced by the spec's value for this protocol, task and encoder."""
+        """A copy with every None replaced by the original's value for this protocol, task and encoder."""
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         out = copy.deepcopy(self)
@@ -114,7 +115,6 @@ class FinetuneResult:
     args: dict = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------------------------------------------- model loading
 
 
 def load_task_model(name_or_path, data: TaskData, dtype=None):
@@ -161,7 +161,6 @@ def encoder_fingerprint(model) -> str:
     return digest.hexdigest()[:16]
 
 
-# ---------------------------------------------------------------------------------------------------- features
 
 
 def protein_features(model, tokenizer, sequences: list[str], max_length: int = 1022, max_tokens: int | None = None,
@@ -194,7 +193,6 @@ def cached_features(model, tokenizer, split: TaskSplit, args: FinetuneArguments)
     return features
 
 
-# ---------------------------------------------------------------------------------------------------- scoring
 
 
 def scores_from_logits(logits: torch.Tensor | np.ndarray, label_type: str) -> np.ndarray:
@@ -238,7 +236,6 @@ def _better(value: float, best: float | None) -> bool:
     return best is None or (not math.isnan(value) and (math.isnan(best) or value > best))
 
 
-# ---------------------------------------------------------------------------------------------------- frozen
 
 
 def train_frozen(model, tokenizer, data: TaskData, args: FinetuneArguments) -> FinetuneResult:
@@ -297,7 +294,6 @@ def _head_metrics(head, features, data: TaskData, split: str, stats) -> dict[str
     return evaluate_scores(data.task.metrics, data.splits[split].labels, _head_scores(head, features, data, stats))
 
 
-# ---------------------------------------------------------------------------------------------------- full and LoRA
 
 
 def wrap_lora(model, args: FinetuneArguments):

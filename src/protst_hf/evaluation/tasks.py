@@ -52,8 +52,8 @@ class Task:
             optional `"_skipped"` entry counts rows it left out, by reason).
         sequence_column / label_column: column names to try, in order.
         label_separator: multi-label classes in one cell are joined by it.
-        crop: training crop of the full fine-tuning protocol (spec: 550).
-        paper: reference numbers from the ProtST paper (spec), shown beside results.
+        crop: training crop of the full fine-tuning protocol (the original: 550).
+        paper: reference numbers from the ProtST paper, shown beside results.
     """
 
     name: str
@@ -115,7 +115,6 @@ def clean_sequence(sequence) -> str | None:
         return None
 
 
-# ---------------------------------------------------------------------------------------------------- readers
 
 
 def read_table(path: str | Path) -> list[dict]:
@@ -170,7 +169,6 @@ def _from_hub(task: Task) -> dict[str, tuple[list, list]]:
     return out
 
 
-# ---------------------------------------------------------------------------------------------------- encoding
 
 
 def _encode(task: Task, raw: dict[str, tuple[list, list]]) -> TaskData:
@@ -314,7 +312,6 @@ def default_data_root() -> Path:
     return Path(env)
 
 
-# ---------------------------------------------------------------------------------------------------- local loaders
 
 
 def _peer_binary(task: Task, root: Path) -> dict:
@@ -400,7 +397,6 @@ def _undo_mutation(sequence: str, code: str) -> str:
     return sequence[:position] + match[1] + sequence[position + 1:]
 
 
-# ---------------------------------------------------------------------------------------------------- registry
 
 DEEPLOC_CLASSES = ("Cell membrane", "Cytoplasm", "Endoplasmic reticulum", "Golgi apparatus", "Lysosome/Vacuole",
                    "Mitochondrion", "Nucleus", "Peroxisome", "Plastid", "Extracellular")

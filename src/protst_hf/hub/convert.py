@@ -8,7 +8,7 @@
 - `convert_hub_port(folder, output_dir)`: the `mila-intel/ProtST-esm1b` layout (a `ProtSTConfig` with
   `protein_config` / `text_config`, HF ESM and BERT weights under `protein_model.` / `text_model.`, heads with
   `dense` + `out_proj`, bf16 `pytorch_model.bin`). Its head names are matched by role (graph/protein, residue,
-  text, word), as the spec describes the layout; the folder itself could not be fetched offline.
+  text, word), so either naming of a head converts.
 
 Checkpoints are read with `torch.load(weights_only=True)`; a file that needs full unpickling (TorchDrug engine
 pickles can hold optimizer or config objects) is refused unless `trust_pickle=True`, with a warning, because

@@ -48,6 +48,24 @@ def pipeline_class(task: str):
     return _class(PIPELINES[task])
 
 
+def pipeline(task: str, model=None, **kwargs):
+    """`transformers.pipeline` for a ProtST task with protst_hf's own pipeline class: no `trust_remote_code` is
+    needed (the installed package's code runs, not the folder's copy). Any argument of `transformers.pipeline`
+    passes through (`device`, `batch_size`, `precision`, ...).
+
+    Example:
+
+    ```python
+    >>> classify = protst_hf.pipeline("zero-shot-protein-classification", model="outputs/deeploc/model")
+    >>> classify("MKTAYIAKQRQISFVKSHFSRQ", label_set="subcellular_location")
+    ```
+    """
+    import transformers
+
+    kwargs.setdefault("pipeline_class", pipeline_class(task))
+    return transformers.pipeline(task, model=model, **kwargs)
+
+
 def _class(reference: str):
     """"module.Class" of the models/protst folder -> the class."""
     module, name = reference.rsplit(".", 1)
@@ -56,4 +74,4 @@ def _class(reference: str):
 
 register()
 
-__all__ = ["pipeline_class", "register"]
+__all__ = ["pipeline", "pipeline_class", "register"]

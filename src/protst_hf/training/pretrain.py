@@ -91,7 +91,6 @@ class Pretrainer:
 
     def setup(self) -> None:
         from accelerate.utils import set_seed
-        from transformers import get_scheduler
 
         args = self.args
         if not self.data_args.dataset:
@@ -113,11 +112,10 @@ class Pretrainer:
         groups = parameter_groups(self.model, args.learning_rate, args.encoder_lr_ratio, args.weight_decay)
         optimizer = self._optimizer(groups, plugin)
         self.total_steps = self._total_steps()
+        if args.lr_scheduler not in ("constant", "linear", "cosine"):
+            raise ValueError(f"--lr_scheduler must be constant, linear or cosine, got {args.lr_scheduler!r}")
         # stepped here once per optimizer step (not prepared: accelerate would step it once per process)
-        self.scheduler = get_scheduler(
-            args.lr_scheduler if args.lr_scheduler != "constant" else "constant_with_warmup", optimizer,
-            num_warmup_steps=args.warmup_steps, num_training_steps=self.total_steps,
-        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         accelerator.register_for_checkpointing(self.scheduler)
         if plugin is not None:  # no dataloader goes through prepare(): DeepSpeed needs the micro-batch size
             plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = args.per_device_batch_size
@@ -132,7 +130,7 @@ class Pretrainer:
             # ProtSTForPreTraining.forward, not by a forward of its owner: register it with the reader
             deepspeed.zero.register_external_parameter(self.unwrapped, self.unwrapped.protst.logit_scale)
 
-        self.state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "samples_seen": 0,
+        self.state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "samples_seen": 0, "train_seconds": 0.0,
                       "protein_tokens_seen": 0, "best_metric": None, "best_step": None, "skipped_nonfinite": 0,
                       "world_size": accelerator.num_processes, "seed": args.seed}
         if accelerator.is_main_process:
@@ -245,7 +243,6 @@ class Pretrainer:
                                crop_length=self.data_args.crop_length)
         return shard(batches, self.accelerator.process_index, self.accelerator.num_processes)
 
-    # ------------------------------------------------------------------------------------------------ train
 
     def _batches(self, epoch: int, skip: int):
         if self.data_args.streaming:
@@ -281,8 +278,7 @@ class Pretrainer:
         logger.info("training %d steps on %d process(es); %s", self.total_steps, accelerator.num_processes,
                     self.unwrapped.parameter_summary())
         window = {"start": time.perf_counter(), "terms": {}, "count": 0, "tokens": 0}
-        deadline = time.perf_counter() + 60 * args.max_minutes if args.max_minutes else None
-        out_of_time = False
+        clock, out_of_time = time.perf_counter(), False
         while state["global_step"] < self.total_steps and not out_of_time:
             epoch, skip = state["epoch"], state["batches_in_epoch"]
             self.model.train()
@@ -307,7 +303,8 @@ class Pretrainer:
                     save_checkpoint(accelerator, self.output_dir, step, self.state, args.save_total_limit)
                 for callback in self.callbacks:
                     callback.on_step_end(self)
-                out_of_time = self._out_of_time(deadline)
+                clock = self._advance_clock(clock)
+                out_of_time = self._out_of_time()
                 if step >= self.total_steps or out_of_time:
                     break
             else:
@@ -331,16 +328,46 @@ class Pretrainer:
         accelerator.end_training()
         return summary
 
-    def _out_of_time(self, deadline: float | None) -> bool:
-        """Whether the `max_minutes` budget is spent (decided on the main process, so all processes stop together)."""
-        if deadline is None:
-            return False
-        spent = torch.tensor([float(time.perf_counter() > deadline)], device=self.accelerator.device)
-        if self.accelerator.num_processes > 1:
-            spent = self.accelerator.reduce(spent, reduction="max")
-        if spent.item() and self.accelerator.is_main_process:
+    def _advance_clock(self, clock: float) -> float:
+        """Add the time since `clock` to `state["train_seconds"]`, the slowest process's, so that every process sees
+        the same time (and the same learning rate); returns the new clock."""
+        now = time.perf_counter()
+        elapsed = now - clock
+        if self.args.max_minutes and self.accelerator.num_processes > 1:
+            elapsed = float(self.accelerator.reduce(torch.tensor([elapsed], device=self.accelerator.device),
+                                                    reduction="max"))
+        self.state["train_seconds"] += elapsed
+        return now
+
+    def _time_fraction(self) -> float:
+        """The share of the `max_minutes` budget spent so far (0 without a budget); resumed runs count earlier
+        processes' time too."""
+        state = getattr(self, "state", None)
+        if not self.args.max_minutes or state is None:
+            return 0.0
+        return state["train_seconds"] / (60 * self.args.max_minutes)
+
+    def _lr_factor(self, step: int) -> float:
+        """The learning-rate multiplier after `step` optimizer steps: linear warmup, then constant, linear or cosine
+        decay. With `max_minutes`, the decay follows the larger of step progress and time progress, so that a run
+        stopped by its time budget has annealed fully on a slow machine as on a fast one."""
+        args = self.args
+        if step < args.warmup_steps:
+            return step / max(1, args.warmup_steps)
+        if args.lr_scheduler == "constant":
+            return 1.0
+        progress = (step - args.warmup_steps) / max(1, self.total_steps - args.warmup_steps)
+        progress = min(1.0, max(progress, self._time_fraction()))
+        if args.lr_scheduler == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def _out_of_time(self) -> bool:
+        """Whether the `max_minutes` budget is spent."""
+        spent = self._time_fraction() >= 1.0  # the same on every process: their clocks advance together
+        if spent and self.accelerator.is_main_process:
             logger.info("the %.0f-minute budget is spent at step %d", self.args.max_minutes, self.state["global_step"])
-        return bool(spent.item())
+        return spent
 
     def _micro_step(self, batch: dict, row_ids: list, window: dict) -> bool:
         """Forward and backward of one micro-batch; True when an optimizer step completed."""

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .flat_file import iter_flat
-from .records import MalformedEntry, NameGroup, ParseReport, ProteinNames, UniProtRecord
-from .stream import detect_format, open_text
+from .records import MalformedEntry, NameGroup, ParseReport, ProteinNames, UniProtInputError, UniProtRecord
+from .stream import describe_unreadable, detect_format, open_text
 from .text import clean_text, location_terms_from_text
 from .xml_file import iter_xml
 
@@ -32,12 +32,20 @@ def iter_uniprot(
 
     Args:
         path: the file.
-        report: counts what was read and skipped; a fresh one when not given.
+        report: counts what was read and skipped; a fresh one when not given. A file that is not UniProtKB is
+            recorded in `report.skipped_files`, a damaged one (cut short, corrupt compressed data) in
+            `report.damaged_files` after the records read before the damage.
         fmt: `"xml"` or `"flat"`; detected when not given.
+
+    Raises:
+        `UniProtInputError`: the path is a directory or does not exist.
     """
     report = report if report is not None else ParseReport()
     fmt = fmt or detect_format(path)
     report.files.append(str(path))
+    if fmt is None:
+        report.skipped_files[str(path)] = describe_unreadable(path)
+        return
     parse = iter_xml if fmt == "xml" else iter_flat
     with open_text(path) as stream:
         yield from parse(stream, str(path), report)
@@ -48,6 +56,7 @@ __all__ = [
     "NameGroup",
     "ParseReport",
     "ProteinNames",
+    "UniProtInputError",
     "UniProtRecord",
     "clean_text",
     "detect_format",

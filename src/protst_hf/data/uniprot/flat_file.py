@@ -17,20 +17,21 @@ _FLAT_CODES = frozenset(("ID", "AC", "DT", "DE", "OS", "OX", "CC", "DR", "KW"))
 
 def iter_flat(stream, path: str, report: ParseReport) -> Iterator[UniProtRecord]:
     pending = ""
-    index = 0
-    for block in read_blocks(stream):
+    entries_read = [0]
+    for block in read_blocks(stream, path, report, entries_read):
         pending += block
         *entries, pending = pending.split("\n//")
         for text in entries:
             if text.strip():
-                index += 1
-                yield from _flat_entry(text, f"{path}#{index}", report)
+                entries_read[0] += 1
+                yield from _flat_entry(text, f"{path}#{entries_read[0]}", report)
     if pending.strip():
-        if pending.strip() == "//" and index == 0:
+        if pending.strip() == "//" and entries_read[0] == 0:
             return
-        index += 1
         report.records_read += 1
-        report.skip("truncated entry at end of input (no // line)", f"{path}#{index}")
+        report.skip("truncated entry at end of input (no // line)", f"{path}#{entries_read[0] + 1}")
+        report.damaged_files.setdefault(path, f"ends inside an entry (no closing // line: the file is cut off); "
+                                              f"{entries_read[0]} entries read before it")
 
 
 def _flat_entry(text: str, where: str, report: ParseReport) -> Iterator[UniProtRecord]:

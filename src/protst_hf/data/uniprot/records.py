@@ -88,6 +88,10 @@ class UniProtRecord:
         return list(dict.fromkeys(self.names.ec_numbers() + self.ec_cross_references))
 
 
+class UniProtInputError(ValueError):
+    """An input that is not a readable UniProtKB file (missing, a directory, empty, not UniProt, or damaged)."""
+
+
 class MalformedEntry(ValueError):
     """An entry that cannot be turned into a record; `reason` is the counted category."""
 
@@ -98,7 +102,12 @@ class MalformedEntry(ValueError):
 
 @dataclass
 class ParseReport:
-    """What the parsers read and skipped, by reason, with the first few identifiers of each reason."""
+    """What the parsers read and skipped, by reason, with the first few identifiers of each reason.
+
+    `skipped_files` holds inputs that are not UniProtKB at all (empty, binary, another format); `damaged_files`
+    holds inputs whose data end early or cannot be decompressed (a cut download): the records read before the
+    damage were counted and yielded, and the reason says where the damage starts.
+    """
 
     records_read: int = 0
     records_parsed: int = 0
@@ -107,6 +116,7 @@ class ParseReport:
     examples: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
     skipped_files: dict = field(default_factory=dict)
+    damaged_files: dict = field(default_factory=dict)
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped[reason] += 1
@@ -125,6 +135,7 @@ class ParseReport:
         return {
             "files": list(self.files),
             "skipped_files": dict(self.skipped_files),
+            "damaged_files": dict(self.damaged_files),
             "records_read": self.records_read,
             "records_parsed": self.records_parsed,
             "skipped": dict(self.skipped.most_common()),
@@ -137,6 +148,7 @@ class ParseReport:
         lines += [f"  skipped {n}: {reason}" for reason, n in self.skipped.most_common()]
         lines += [f"  kept after recovery {n}: {reason}" for reason, n in self.recovered.most_common()]
         lines += [f"  skipped file {path}: {reason}" for path, reason in self.skipped_files.items()]
+        lines += [f"  damaged file {path}: {reason}" for path, reason in self.damaged_files.items()]
         return "\n".join(lines)
 
 
@@ -152,4 +164,5 @@ def validated_sequence(sequence: str, declared_length: int | None) -> str:
     return sequence
 
 
-__all__ = ["MalformedEntry", "NameGroup", "ParseReport", "ProteinNames", "UniProtRecord", "validated_sequence"]
+__all__ = ["MalformedEntry", "NameGroup", "ParseReport", "ProteinNames", "UniProtInputError", "UniProtRecord",
+           "validated_sequence"]

@@ -25,7 +25,8 @@ def iter_xml(stream, path: str, report: ParseReport) -> Iterator[UniProtRecord]:
     pending = ""
     checked_root = False
     index = 0
-    for block in read_blocks(stream):
+    entries_read = [0]
+    for block in read_blocks(stream, path, report, entries_read):
         pending += block
         if not checked_root:
             first = _next_entry_start(pending, 0)
@@ -48,12 +49,17 @@ def iter_xml(stream, path: str, report: ParseReport) -> Iterator[UniProtRecord]:
                 break
             end += len("</entry>")
             index += 1
+            entries_read[0] = index
             yield from _xml_entry(pending[start:end], f"{path}#{index}", report)
             position = end
         pending = pending[position:]
     if _next_entry_start(pending, 0) >= 0:
         report.records_read += 1
         report.skip("truncated entry at end of input (no </entry>)", f"{path}#{index + 1}")
+        report.damaged_files.setdefault(path, f"XML ends inside an <entry> (the file is cut off); {index} entries "
+                                              "read before it")
+    elif checked_root and "</uniprot>" not in pending and path not in report.damaged_files:
+        report.damaged_files[path] = f"XML ends without </uniprot> (the file is cut off); {index} entries read"
 
 
 _KEPT_COMMENTS = re.compile(

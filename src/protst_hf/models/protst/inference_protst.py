@@ -20,8 +20,6 @@ from torch import nn
 
 from .processing_protst import clean_protein, crop
 
-# ---------------------------------------------------------------------------------------------------- FASTA
-
 
 def iter_fasta(lines: Iterable[str], validate: bool = True) -> Iterator[tuple[str, str | None, str]]:
     """Stream a FASTA file's lines: `("record", id, sequence)` for usable records and `("problem", None, why)` for
@@ -77,7 +75,6 @@ def read_fasta(source: str | os.PathLike) -> tuple[list[tuple[str, str]], list[s
     return records, [s for kind, _, s in items if kind == "problem"]
 
 
-# ---------------------------------------------------------------------------------------------------- batching
 
 
 def default_max_tokens(device) -> int:
@@ -127,7 +124,6 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-# ---------------------------------------------------------------------------------------------------- embedding
 
 
 @torch.no_grad()  # not inference_mode: DeepSpeed ZeRO-3 swaps parameter storage in forward hooks
@@ -188,7 +184,6 @@ def logit_scale(model) -> float:
     return float(protst.clamped_logit_scale().detach().float().exp())
 
 
-# ---------------------------------------------------------------------------------------------------- label sets
 
 # name -> (file, text column, template, display-name file). A column of several `|`-separated values gives each class
 # several prompts, whose embeddings are averaged (prompt ensembling, as CLIP's zero-shot classifiers).
@@ -236,7 +231,6 @@ def class_embeddings(model, processor, prompts: Sequence[Sequence[str]], dtype: 
     return torch.nn.functional.normalize(sums / sizes[:, None], dim=-1)
 
 
-# ---------------------------------------------------------------------------------------------------- calibration
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
@@ -276,7 +270,6 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, steps: int = 200) ->
     return temperature
 
 
-# ---------------------------------------------------------------------------------------------------- precision
 
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 

@@ -798,7 +798,7 @@ class ProtSTProteinTaskModel(ProtSTPreTrainedModel):
 
 
 class ProtSTForSequenceClassification(ProtSTProteinTaskModel):
-    """Protein-level task head, the spec's downstream protocol: a 2-layer MLP on the raw mean-pooled residue
+    """Protein-level task head, the original's downstream protocol: a 2-layer MLP on the raw mean-pooled residue
     features of the protein tower. `config.problem_type` selects single-label (cross-entropy), multi-label
     (BCE with logits) or regression (MSE); it is inferred from `num_labels` and the label dtype when unset.
 

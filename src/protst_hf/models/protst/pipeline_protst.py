@@ -74,7 +74,6 @@ class _ProtSTPipeline(Pipeline):
     def protst(self):
         return getattr(self.model, "protst", self.model)
 
-    # -------------------------------------------------------------------------------------------- inputs
 
     def __call__(self, inputs, **kwargs):
         """Run the pipeline on one input or many; FASTA paths and text become one input per usable record."""
@@ -108,7 +107,6 @@ class _ProtSTPipeline(Pipeline):
         with autocast(self.device, self.autocast_dtype):
             return self.protst.get_protein_features(ids, mask).float()
 
-    # -------------------------------------------------------------------------------------------- texts
 
     def label_embeds(self, prompts: Sequence[Sequence]) -> torch.Tensor:
         """(classes, D) normalised class embeddings (the mean of each class's prompts), cached across calls."""

@@ -232,11 +232,12 @@ class ProtSTProcessor(ProcessorMixin):
                 sequence = crop(sequence, self.protein_max_length, self.truncation_policy)
             codes = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)
             result.append([cls_id, *self._protein_lookup[codes].tolist(), eos_id])
-        if truncated:
+        if truncated and not getattr(self, "_warned_truncation", False):
+            self._warned_truncation = True  # once per processor: a model that reads short crops truncates often
             warnings.warn(
                 f"{len(truncated)} protein(s) longer than {self.protein_max_length} residues were truncated to "
                 f"{self.protein_max_length} ({self.truncation_policy.replace('_', '-')}; indices "
-                f"{truncated[:10]}{'...' if len(truncated) > 10 else ''})",
+                f"{truncated[:10]}{'...' if len(truncated) > 10 else ''}; later truncations are not reported)",
                 stacklevel=3,
             )
         return result

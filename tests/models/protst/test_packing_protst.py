@@ -20,6 +20,7 @@ from utils.builders import tiny_protein_config
 LENGTHS = [5, 40, 17, 1, 29]
 
 
+
 def _batch(seed: int = 0, masked: bool = True):
     generator = torch.Generator().manual_seed(seed)
     ids = torch.full((len(LENGTHS), max(LENGTHS) + 2), 1)
@@ -129,49 +130,3 @@ def test_protst_models_packed_equal_padded(make_config, processor, rows):
         model.config.protein_packed = True  # a runtime switch: no reload needed
         fast = model.get_protein_features(inputs["protein_input_ids"], inputs["protein_attention_mask"])
     assert torch.allclose(fast, reference, atol=1e-6)
-
-
-def test_saved_models_carry_the_packing_code(make_config, processor, tmp_path):
-    ProtSTModel(make_config(protein_packed=True)).save_pretrained(tmp_path)
-    assert (tmp_path / "packing_protst.py").exists()
-    from transformers import AutoConfig
-
-    assert AutoConfig.from_pretrained(tmp_path).protein_packed is True
-
-
-@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
-def test_cpu_inference_settings_keep_the_embeddings(make_config, processor, rows, precision):
-    from protst_hf.models.protst.inference_protst import prepare_for_inference
-
-    torch.manual_seed(0)
-    model = ProtSTModel(make_config()).eval()
-    fast = ProtSTModel(make_config())
-    fast.load_state_dict(model.state_dict())
-    prepare_for_inference(fast, packed=True, precision=precision)
-    assert fast.config.protein_packed
-    inputs = processor(proteins=[r["sequence"] for r in rows[:6]], return_tensors="pt", padding=True)
-    with torch.no_grad():
-        reference = model.get_protein_features(inputs["protein_input_ids"], inputs["protein_attention_mask"])
-        got = fast.get_protein_features(inputs["protein_input_ids"], inputs["protein_attention_mask"])
-    assert got.dtype == torch.float32
-    cosine = (got * reference).sum(-1)  # both L2-normalised
-    assert cosine.min() > 0.99, cosine
-    with pytest.raises(ValueError, match="precision must be one of"):
-        prepare_for_inference(fast, precision="int4")
-
-
-def test_gpu_suite_runs_end_to_end_in_its_tiny_mode(tmp_path):
-    """The GPU suite is only measured on a lent GPU; here its tiny mode proves every row runs (no speed claim)."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_suite.py"
-    done = subprocess.run([sys.executable, str(script), "--tiny", "--output", str(tmp_path / "out.json")],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads((tmp_path / "out.json").read_text())["rows"]
-    assert len(rows) == 6 and all(r["value"] > 0 for r in rows), rows  # no variant failed
-    assert "| vs stock |" in done.stdout

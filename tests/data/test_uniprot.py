@@ -1,3 +1,5 @@
+"""UniProt parsers."""
+
 import gzip
 import re
 import shutil
@@ -11,11 +13,17 @@ from protst_hf.data.uniprot import ParseReport, clean_text, detect_format, iter_
 from utils.builders import FIXTURES, SHARED_DATA
 
 UNIPROT = FIXTURES / "uniprot"
+
 XML_2022 = UNIPROT / "uniprot_sprot_2022_250entries.xml"
+
 FLAT_MODERN = sorted(UNIPROT.glob("*.dat")) + sorted(UNIPROT.glob("*.txl"))
+
 BIOPYTHON = SHARED_DATA / "swissprot_biopython"
+
 SWISS100 = SHARED_DATA / "swissprot_flatfile_libswiss" / "SWISS100.dat"
+
 needs_shared = pytest.mark.skipif(not BIOPYTHON.is_dir(), reason="../shared/data not present")
+
 
 
 def records(*paths, report=None):

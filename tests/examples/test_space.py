@@ -6,14 +6,16 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
+from utils.builders import ROOT
+
 gradio_client = pytest.importorskip("gradio_client")
 
-APP = Path(__file__).resolve().parents[1] / "examples" / "space" / "app.py"
+APP = ROOT / "examples" / "space" / "app.py"
+
 
 
 def _free_port() -> int:

@@ -1,5 +1,8 @@
+"""ProtDescribe builds: counts, MMseqs2 splits, leakage, datasets loading, cards, push."""
+
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -12,13 +15,16 @@ from huggingface_hub import DatasetCard
 
 from protst_hf.cli import main as cli
 from protst_hf.data.protdescribe import PROTDESCRIBE_FEATURES, build_protdescribe
-from protst_hf.data.splits import MMseqsNotFound, assign_splits, mmseqs_path, read_sequences
+from protst_hf.data.splits import MMseqsNotFound, mmseqs_path
 from utils.builders import FIXTURES
 
 UNIPROT = FIXTURES / "uniprot"
+
 INPUTS = [UNIPROT / "uniprot_sprot_2022_250entries.xml", *sorted(UNIPROT.glob("*.dat")),
           *sorted(UNIPROT.glob("*.txl"))]
+
 needs_mmseqs = pytest.mark.skipif(mmseqs_path() is None, reason="MMseqs2 is not installed (apt-get install mmseqs2)")
+
 
 
 def rows_by_split(folder: Path) -> dict[str, list[dict]]:
@@ -160,31 +166,6 @@ def test_zero_usable_records_fail_fast(tmp_path):
         build_protdescribe([path], tmp_path / "out", split="none", progress=False)
 
 
-def test_assign_splits_keeps_groups_whole_and_hits_targets():
-    import numpy as np
-
-    groups = np.repeat(np.arange(400), np.random.default_rng(0).integers(1, 6, 400))
-    assignment = assign_splits(groups, (0.9, 0.05, 0.05), seed=1)
-    for group in np.unique(groups):
-        assert len(set(assignment[groups == group])) == 1
-    counts = np.bincount(assignment, minlength=3)
-    target = round(0.05 * len(groups))
-    assert target - 5 <= counts[1] <= target and target - 5 <= counts[2] <= target
-    with pytest.raises(ValueError):
-        assign_splits(groups, (0.5, 0.2, 0.2))
-
-
-def test_read_sequences_fasta_and_csv(tmp_path):
-    fasta = tmp_path / "a.fasta"
-    fasta.write_text(">x desc\nMKT\nAAY\n>y\nGG\n")
-    assert list(read_sequences(fasta)) == [("x", "MKTAAY"), ("y", "GG")]
-    spaced = tmp_path / "b.csv"
-    spaced.write_text("name,sequence\np1,M K T A\n")  # the mila-intel sets store residues space-separated
-    assert list(read_sequences(spaced)) == [("p1", "MKTA")]
-    with pytest.raises(ValueError, match="no `sequence` column"):
-        list(read_sequences(tmp_path.joinpath("c.csv").write_text("a,b\n1,2\n") and tmp_path / "c.csv"))
-
-
 def test_push_without_token_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
@@ -222,3 +203,64 @@ print(json.dumps({{s: len(remote[s]) for s in remote}} | {{"original": len(origi
         assert sum(1 for r in hub.requests if "/commit/" in r and r.startswith("POST")) == 1
         assert any("lfs-upload" in r for r in hub.requests)  # parquet shards went through LFS
     os.environ.get("HF_ENDPOINT")  # this process's endpoint is untouched
+
+
+def _broken_inputs(folder: Path) -> dict[str, Path]:
+    """The broken inputs users meet: a cut download (gzip, XML), an empty file, binary data, a directory, text."""
+    import gzip
+
+    flat = (UNIPROT / "P05067.dat").read_text() * 40  # about 6 MB of text, so the cut lands mid-stream
+    whole = folder / "whole.dat.gz"
+    whole.write_bytes(gzip.compress(flat.encode()))
+    data = whole.read_bytes()
+    paths = {"truncated gzip": folder / "cut.dat.gz", "truncated XML": folder / "cut.xml",
+             "empty file": folder / "empty.dat", "binary file": folder / "random.bin",
+             "directory": folder / "a_directory", "not UniProt": folder / "notes.txt"}
+    paths["truncated gzip"].write_bytes(data[: len(data) // 2])
+    xml = (UNIPROT / "uniprot_sprot_2022_250entries.xml").read_text()
+    paths["truncated XML"].write_text(xml[: len(xml) // 2])
+    paths["empty file"].write_text("")
+    paths["binary file"].write_bytes(bytes(range(256)) * 40)
+    paths["directory"].mkdir()
+    paths["not UniProt"].write_text("sequence,label\nMKTAYIAK,1\n")
+    return paths
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("truncated gzip", r"cut\.dat\.gz: gzip stream truncated after [0-9.]+ MB of text; \d+ entries read before it"),
+    ("truncated XML", r"cut\.xml: XML ends inside an <entry> \(the file is cut off\); \d+ entries read before it"),
+    ("empty file", r"empty\.dat: empty file"),
+    ("binary file", r"random\.bin: binary data, not UniProtKB text"),
+    ("directory", r"a_directory is a directory, not a UniProt file"),
+    ("not UniProt", r"notes\.txt: not UniProtKB"),
+])
+def test_a_broken_input_is_one_clear_line_and_leaves_no_output(tmp_path, capsys, kind, message):
+    import re
+
+    path = _broken_inputs(tmp_path)[kind]
+    output = tmp_path / "out"
+    code = cli(["build-protdescribe", str(path), "--output", str(output), "--split", "none", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and re.search(message, err), err
+    assert not output.exists() and not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
+def test_records_before_the_damage_are_counted_and_a_good_build_replaces_an_old_one(tmp_path):
+    from protst_hf.data.uniprot import ParseReport, iter_uniprot
+
+    path = _broken_inputs(tmp_path)["truncated gzip"]
+    report = ParseReport()
+    records = list(iter_uniprot(path, report))
+    entries = int(re.search(r"(\d+) entries read before it", report.damaged_files[str(path)]).group(1))
+    assert entries == len(records) == report.records_parsed > 0  # the cut entry is counted as truncated too
+    assert report.skipped["truncated entry at end of input (no // line)"] == 1
+    output = tmp_path / "out"
+    first = build_protdescribe([UNIPROT / "P05067.dat"], output, split="none", progress=False, with_original=False)
+    second = build_protdescribe([UNIPROT / "O05204.dat"], output, split="none", progress=False, with_original=False)
+    assert first["inputs"] != second["inputs"]
+    assert json.loads((output / "build_report.json").read_text())["inputs"] == second["inputs"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="holds something else than a ProtDescribe build"):
+        build_protdescribe([UNIPROT / "O05204.dat"], tmp_path / "mine", split="none", progress=False)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

@@ -1,8 +1,9 @@
+"""The pure losses, and the contrastive loss gathered across processes."""
+
 import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,10 +15,8 @@ from protst_hf.models.protst.losses_protst import (
     masked_accuracy,
     masked_cross_entropy,
 )
-from utils.builders import load_rows, make_processor
+from utils.builders import TESTS, load_rows, make_processor
 from utils.distributed_worker import function_run, tiny_model
-
-HERE = Path(__file__).parent
 
 
 def test_contrastive_loss_equals_hand_computation():
@@ -74,7 +73,7 @@ def test_gathered_loss_and_gradients_equal_single_process_on_unequal_batches(tmp
     DDP."""
     out = tmp_path / "dist.pt"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(HERE / "utils" / "distributed_worker.py"), str(out)]
+               str(TESTS / "utils" / "distributed_worker.py"), str(out)]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env={
         **os.environ, "OMP_NUM_THREADS": "1"})
     assert completed.returncode == 0, completed.stderr[-4000:]

@@ -1,8 +1,10 @@
+"""The ProtST models: shapes, readouts, losses and their weights, fusion, saving and loading (also of folders saved
+by earlier versions, and with trust_remote_code), task heads, precision."""
+
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -29,12 +31,14 @@ from protst_hf import (
     ProtSTProcessor,
 )
 from protst_hf.models.protst.modeling_protst import masked_mean
-from utils.builders import FIXTURES, tiny_protein_config, tiny_text_config
+from utils.builders import FIXTURES, ROOT, TESTS, tiny_protein_config, tiny_text_config
 
-HERE = Path(__file__).parent
 WEIGHTS = ("contrastive_weight", "mlm_weight", "mmp_protein_weight", "mmp_text_weight")
+
 TERMS = {"contrastive_weight": "contrastive_loss", "mlm_weight": "mlm_loss",
          "mmp_protein_weight": "mmp_protein_loss", "mmp_text_weight": "mmp_text_loss"}
+
+SAVED = FIXTURES / "saved_model_2077500"
 
 
 class ProtSTModelTester:
@@ -314,7 +318,7 @@ def _run_remote_check(python, folder, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     completed = subprocess.run(
-        [python, str(HERE / "utils" / "remote_code_check.py"), str(folder), str(folder / "expected.pt")],
+        [python, str(TESTS / "utils" / "remote_code_check.py"), str(folder), str(folder / "expected.pt")],
         capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
@@ -347,7 +351,7 @@ def minimum_transformers() -> str:
     """The lower bound of `transformers` declared in pyproject.toml."""
     import re
 
-    return re.search(r'"transformers>=([0-9.]+)', (HERE.parent / "pyproject.toml").read_text()).group(1)
+    return re.search(r'"transformers>=([0-9.]+)', (ROOT / "pyproject.toml").read_text()).group(1)
 
 
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tester):
@@ -535,3 +539,23 @@ def test_bfloat16_towers_with_float32_heads_answer_forward_and_features(tester, 
     # bf16 keeps 8 bits of mantissa: embeddings agree to a few 1e-2
     assert (output.protein_embeds - reference.protein_embeds).abs().max() < 0.1
     assert output.residue_embeds.shape == reference.residue_embeds.shape
+
+
+def test_a_folder_saved_by_commit_2077500_gives_the_same_outputs():
+    expected = json.loads((SAVED / "expected_outputs.json").read_text())
+    processor = ProtSTProcessor.from_pretrained(SAVED)
+    model = ProtSTModel.from_pretrained(SAVED).eval()
+    batch = processor(proteins=expected["proteins"], text=expected["texts"], return_tensors="pt")
+    with torch.no_grad():
+        output = model(**batch)
+    for key in ("protein_embeds", "text_embeds", "logits_per_protein"):
+        reference = torch.tensor(expected[key])
+        # float32 sums over at most a few hundred terms: 1e-5 of the scale is far above their rounding
+        assert (getattr(output, key) - reference).abs().max() <= 1e-5 * reference.abs().max(), key
+
+    pretraining = ProtSTForPreTraining.from_pretrained(SAVED).eval()
+    recorded = {k: torch.tensor(v) for k, v in expected["pretraining_batch"].items()}
+    with torch.no_grad():
+        terms = pretraining(**recorded)
+    for key, value in expected["pretraining_terms"].items():
+        assert abs(float(getattr(terms, key)) - value) <= 1e-5 * max(abs(value), 1.0), key

@@ -3,14 +3,12 @@
 A randomly initialised fair-esm model (ESM-2 and ESM-1b layouts, built from arguments: no download) and a random
 BERT are saved in the original TorchDrug key layout with random heads and fusion weights; the converted model must
 give the same residue representations as fair-esm, the same token states as the BERT, and the same head and fusion
-outputs as a reimplementation of the spec's math on the original tensors.
-"""
+outputs as a reimplementation of the spec's math on the original tensors."""
 
 import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,12 +17,14 @@ from transformers import AutoModel, AutoProcessor, BertConfig, BertForMaskedLM
 
 import protst_hf  # noqa: F401  (registers the Auto classes)
 from protst_hf.hub.convert import UntrustedPickleError, convert_original, load_checkpoint
+from utils.builders import FIXTURES
 
 esm = pytest.importorskip("esm")
 
-FIXTURES = Path(__file__).parent / "fixtures"
 PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQ", "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHF", "GSHMAC"]
+
 PROJECTION = 64  # fusion hidden = projection, 8 heads of 8
+
 
 
 def _perturb(module: torch.nn.Module, generator: torch.Generator) -> None:

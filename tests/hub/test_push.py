@@ -12,86 +12,13 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from protst_hf.hub.cards import render_model_card
 from protst_hf.hub.push import MissingTokenError, detect_kind, publish
-from test_pretrain import common_args, run, setup  # noqa: F401  (module fixture: tiny configs, data, init model)
+from utils.builders import FIXTURES
+from utils.pretraining import common_args, run
 
-HERE = Path(__file__).parent
-FIXTURES = HERE / "fixtures"
+FIXTURES = FIXTURES
+
 PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQ", "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHF"]
-
-
-def _results(model: str) -> dict:
-    """A `protst evaluate` results.json in the harness's schema (two tasks, one regression)."""
-    def task(label_type, metric, mean, std, baseline):
-        return {"description": "", "label_type": label_type, "metrics": [metric],
-                "data": {"rows": {"train": 80, "validation": 10, "test": 20}}, "paper": {},
-                "model": {"test": {metric: {"mean": mean, "std": std}}},
-                "baselines": {"majority": {"test": {metric: baseline}}}}
-    return {"model": model, "protocol": "frozen", "seeds": [0, 1, 2],
-            "tasks": {"peer_binloc": task("single_label", "accuracy", 0.8125, 0.0112, 0.55),
-                      "betalac_esm": task("regression", "spearman", 0.4321, 0.02, float("nan"))}}
-
-
-@pytest.fixture(scope="module")
-def pretrained(setup, tmp_path_factory):  # noqa: F811
-    out = tmp_path_factory.mktemp("hub") / "run"
-    completed = run(common_args(setup, steps=4, output_dir=out, eval_steps=4, save_steps=4))
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return out
-
-
-def test_model_card_carries_the_run_metrics_and_parses_back(pretrained):
-    info = json.loads((pretrained / "final" / "training_info.json").read_text())
-    assert info["arguments"]["max_steps"] == 4 and info["hardware"]["processes"] == 1
-    assert info["dataset_report"]["rows"]["written"]["train"] > 0
-    card = render_model_card(pretrained / "final", "org/protst-tiny", eval_results=_results("org/protst-tiny"))
-    parsed = ModelCard(str(card))  # the YAML parses back
-    data = parsed.data.to_dict()
-    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "feature-extraction"
-    assert {"protein", "biology", "protst"} <= set(data["tags"]) and data["license"] == "apache-2.0"
-    results = {(r.dataset_type, r.metric_type): r.metric_value for r in parsed.data.eval_results}
-    assert results == {("peer_binloc", "accuracy"): 0.8125, ("betalac_esm", "spearman"): 0.4321}
-    text = parsed.text
-    metrics = info["metrics"]
-    # the run's own numbers, not placeholders
-    assert f"| protein → text | {metrics['protein_to_text_recall@1']:.3f} (chance" in text
-    assert f"Steps: {info['state']['global_step']}" in text and "learning rate 0.001" in text
-    assert f"{info['state']['samples_seen']:,}" in text
-    assert "0.812 ± 0.011" in text and "| 0.550 |" in text  # evaluation table, with its baseline
-    assert "random split" in text and "truncated" in text and "{{" not in text
-
-
-def test_push_without_a_token_is_a_clear_error(pretrained, monkeypatch, tmp_path):
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
-    with pytest.raises(MissingTokenError, match="hf auth login"):
-        publish(pretrained / "final", "org/x")
-    assert detect_kind(pretrained / "final") == "model"
-    with pytest.raises(ValueError, match="holds no model"):
-        detect_kind(tmp_path)
-
-
-def _lora_adapter(model_dir: Path, output: Path) -> torch.Tensor:
-    """A LoRA adapter (with its head) on the pretrained model's protein tower; returns its logits on PROTEINS."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from protst_hf.evaluation.protocols import FinetuneArguments, wrap_lora
-
-    torch.manual_seed(0)
-    base = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3)
-    base.save_pretrained(output.parent / "base")
-    model = wrap_lora(base, FinetuneArguments(protocol="lora", lora_r=4)).eval()
-    with torch.no_grad():  # adapters start at zero: move them so the check means something
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.05)
-    model.save_pretrained(output)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir / "protein_tokenizer")
-    batch = tokenizer(PROTEINS, return_tensors="pt", padding=True)
-    with torch.no_grad():
-        return model(protein_input_ids=batch["input_ids"], protein_attention_mask=batch["attention_mask"]).logits
-
 
 LOAD_SCRIPT = """
 import json, sys
@@ -129,7 +56,58 @@ print(json.dumps({{"logits": logits.tolist(), "rows": {{s: len(dataset[s]) for s
 """
 
 
-def test_push_round_trips_model_adapter_dataset_and_index(pretrained, setup, tmp_path):  # noqa: F811
+def _results(model: str) -> dict:
+    """A `protst evaluate` results.json in the harness's schema (two tasks, one regression)."""
+    def task(label_type, metric, mean, std, baseline):
+        return {"description": "", "label_type": label_type, "metrics": [metric],
+                "data": {"rows": {"train": 80, "validation": 10, "test": 20}}, "paper": {},
+                "model": {"test": {metric: {"mean": mean, "std": std}}},
+                "baselines": {"majority": {"test": {metric: baseline}}}}
+    return {"model": model, "protocol": "frozen", "seeds": [0, 1, 2],
+            "tasks": {"peer_binloc": task("single_label", "accuracy", 0.8125, 0.0112, 0.55),
+                      "betalac_esm": task("regression", "spearman", 0.4321, 0.02, float("nan"))}}
+
+
+@pytest.fixture(scope="module")
+def pretrained(pretraining_setup, tmp_path_factory):  # noqa: F811
+    out = tmp_path_factory.mktemp("hub") / "run"
+    completed = run(common_args(pretraining_setup, steps=4, output_dir=out, eval_steps=4, save_steps=4))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return out
+
+
+def test_push_without_a_token_is_a_clear_error(pretrained, monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    with pytest.raises(MissingTokenError, match="hf auth login"):
+        publish(pretrained / "final", "org/x")
+    assert detect_kind(pretrained / "final") == "model"
+    with pytest.raises(ValueError, match="holds no model"):
+        detect_kind(tmp_path)
+
+
+def _lora_adapter(model_dir: Path, output: Path) -> torch.Tensor:
+    """A LoRA adapter (with its head) on the pretrained model's protein tower; returns its logits on PROTEINS."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from protst_hf.evaluation.protocols import FinetuneArguments, wrap_lora
+
+    torch.manual_seed(0)
+    base = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3)
+    base.save_pretrained(output.parent / "base")
+    model = wrap_lora(base, FinetuneArguments(protocol="lora", lora_r=4)).eval()
+    with torch.no_grad():  # adapters start at zero: move them so the check means something
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+    model.save_pretrained(output)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir / "protein_tokenizer")
+    batch = tokenizer(PROTEINS, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        return model(protein_input_ids=batch["input_ids"], protein_attention_mask=batch["attention_mask"]).logits
+
+
+def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretraining_setup, tmp_path):  # noqa: F811
     from transformers import AutoModel, AutoProcessor
 
     from protst_hf import ProteinIndex
@@ -151,7 +129,7 @@ def test_push_round_trips_model_adapter_dataset_and_index(pretrained, setup, tmp
     cli = [sys.executable, "-m", "protst_hf.cli", "push"]
     pushes = [[str(model_dir), "--repo", "org/protst-tiny", "--eval-results", str(tmp_path / "results.json")],
               [str(tmp_path / "adapter"), "--repo", "org/protst-lora"],
-              [str(setup / "data"), "--repo", "org/protdescribe-tiny"],
+              [str(pretraining_setup / "data"), "--repo", "org/protdescribe-tiny"],
               [str(tmp_path / "index"), "--repo", "org/protst-index"],
               [str(model_dir), "--repo", "org/protst-tiny"]]  # a re-push: nothing changed, no new commit
     with HubServer() as hub:
@@ -188,5 +166,5 @@ def test_push_round_trips_model_adapter_dataset_and_index(pretrained, setup, tmp
         assert others.returncode == 0, others.stderr[-3000:]
         report = json.loads(others.stdout.strip().splitlines()[-1])
         assert np.abs(np.array(report["logits"]) - adapter_logits.numpy()).max() < 1e-5
-        local_rows = json.loads((setup / "data" / "build_report.json").read_text())["rows"]["written"]
+        local_rows = json.loads((pretraining_setup / "data" / "build_report.json").read_text())["rows"]["written"]
         assert report["rows"] == local_rows and report["index"] == 300

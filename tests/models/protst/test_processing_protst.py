@@ -1,10 +1,15 @@
+"""ProtSTProcessor: residues, crops and truncation, text layouts, padding, saving."""
+
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from transformers import AutoProcessor
 
 from protst_hf import ProtSTProcessor
-from protst_hf.models.protst.processing_protst import TEXT_FIELDS, fit_lengths
+from protst_hf.models.protst.processing_protst import TEXT_FIELDS, crop, fit_lengths
+from utils.builders import make_processor
 
 
 def test_protein_ids_equal_the_esm_tokenizer(processor, protein_tokenizer, rows):
@@ -43,13 +48,29 @@ def test_non_string_protein_is_rejected(processor):
         processor(proteins=[123])
 
 
-def test_oversized_protein_truncated_with_warning_or_rejected(processor):
+def test_oversized_protein_truncated_with_warning_or_rejected():
+    processor = make_processor()  # its own: a processor warns about truncation once
     long = "A" * 1500
     with pytest.warns(UserWarning, match=r"1 protein\(s\) longer than 1022"):
         ids = processor(proteins=["MKT", long], padding=False)["protein_input_ids"]
     assert len(ids[1]) == 1022 + 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once is enough: a model that reads short crops would warn on every batch
+        processor(proteins=[long])
     with pytest.raises(ValueError, match="protein 1 has 1500 residues"):
         processor(proteins=["MKT", long], truncation=False)
+
+
+def test_termini_truncation_keeps_both_ends():
+    processor = make_processor(protein_max_length=8, truncation_policy="termini")
+    sequence = "MKTAYIAKQRQISFVKSHFSRQ"
+    with pytest.warns(UserWarning, match="termini"):
+        ids = processor(proteins=[sequence], padding=False)["protein_input_ids"][0]
+    kept = processor.protein_tokenizer.decode(ids[1:-1]).replace(" ", "")
+    assert kept == sequence[:6] + sequence[-2:]
+    assert crop(sequence, 8, "n_terminal") == sequence[:8]
+    with pytest.raises(ValueError, match="truncation_policy"):
+        make_processor(truncation_policy="middle")
 
 
 def test_random_crop_is_a_window_and_reproducible(processor):

@@ -1,3 +1,5 @@
+"""ProtSTConfig: defaults, validation, round trips."""
+
 import math
 
 import pytest

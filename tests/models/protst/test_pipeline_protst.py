@@ -1,3 +1,6 @@
+"""The three pipelines: outputs, batching, label sets, FASTA input, the supervised ensemble, retrieval over an index,
+remote code."""
+
 import json
 import os
 import subprocess
@@ -9,15 +12,16 @@ import pytest
 import torch
 
 from protst_hf import (
+    MismatchedModelError,
     ProteinFeatureExtractionPipeline,
     ProteinTextRetrievalPipeline,
     ProtSTModel,
     ZeroShotProteinClassificationPipeline,
-    fit_temperature,
     read_fasta,
 )
-
-HERE = Path(__file__).parent
+from protst_hf.cli import main as cli
+from protst_hf.embedding.shards import build_index, embed_file
+from utils.builders import TESTS
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +36,6 @@ def folder(tmp_path_factory, processor):
 def classify(folder, processor):
     return ZeroShotProteinClassificationPipeline(model=ProtSTModel.from_pretrained(folder).eval(), processor=processor,
                                                  precision="float32")
-
-
-def test_saved_folder_carries_the_pipelines(folder):
-    config = json.loads((folder / "config.json").read_text())
-    assert set(config["custom_pipelines"]) == {"zero-shot-protein-classification", "protein-feature-extraction",
-                                               "protein-text-retrieval"}
-    assert {"pipeline_protst.py", "index_protst.py", "processing_protst.py"} <= set(os.listdir(folder))
-    assert (folder / "label_sets" / "subloc_name.tsv").is_file()
 
 
 def test_zero_shot_output_order_probabilities_and_types(classify, rows):
@@ -106,13 +102,6 @@ def test_fasta_input_with_bad_records_reported(classify, tmp_path, rows):
     assert [r["id"] for r in results] == ["good1", "good2"]
 
 
-def test_temperature_scaling_recovers_a_known_temperature():
-    rng = np.random.default_rng(0)
-    logits = rng.normal(size=(4000, 5)) * 3
-    labels = np.array([rng.choice(5, p=np.exp(row / 2.5) / np.exp(row / 2.5).sum()) for row in logits])
-    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.1)
-
-
 def test_feature_extraction_and_retrieval(folder, processor, rows):
     model = ProtSTModel.from_pretrained(folder).eval()
     features = ProteinFeatureExtractionPipeline(model=model, processor=processor, precision="float32")
@@ -139,7 +128,7 @@ def _run_check(python: str, folder: Path, expected: dict, tmp_path: Path) -> dic
     expected_path.write_text(json.dumps(expected))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    completed = subprocess.run([python, str(HERE / "utils" / "pipeline_check.py"), str(folder), str(expected_path)],
+    completed = subprocess.run([python, str(TESTS / "utils" / "pipeline_check.py"), str(folder), str(expected_path)],
                                capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -173,7 +162,6 @@ def test_pipelines_on_the_oldest_supported_transformers(folder, processor, rows,
     report = _run_check(os.environ["PROTST_MIN_TRANSFORMERS_PYTHON"], folder, _expected(folder, processor, rows),
                         tmp_path)
     from packaging.version import Version
-
     from test_modeling_protst import minimum_transformers
 
     assert Version(report["transformers"]) == Version(minimum_transformers())
@@ -214,29 +202,6 @@ def test_ensemble_with_a_supervised_head_and_calibration(folder, classify, rows)
         classify.calibrate(sequences, ["Nucleus", "Golgi", "Nucleus", "Nucleus"], candidate_labels=labels)
 
 
-def test_expected_calibration_error():
-    from protst_hf.models.protst.inference_protst import expected_calibration_error
-
-    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
-    # two bins, each half the proteins at accuracy 1/2: confidence 0.9 (gap 0.4) and 0.6 (gap 0.1)
-    assert expected_calibration_error(probabilities, np.array([0, 1, 0, 1])) == pytest.approx(0.25)
-
-
-def test_length_batches_respect_both_limits():
-    from protst_hf.models.protst.inference_protst import length_batches
-
-    rng = np.random.default_rng(0)
-    lengths = [int(x) for x in rng.integers(10, 1024, 500)] + [2000]
-    batches = length_batches(lengths, batch_size=16, max_tokens=1024)
-    assert sorted(i for b in batches for i in b) == list(range(501))  # each position once
-    assert batches[0] == [500]  # longer than the budget: alone
-    for batch in batches:
-        widths = [lengths[i] for i in batch]
-        assert widths == sorted(widths, reverse=True) and len(batch) <= 16
-        assert len(batch) == 1 or len(batch) * widths[0] <= 1024
-    assert length_batches([5, 9, 7], batch_size=2, max_tokens=None) == [[1, 2], [0]]
-
-
 def test_a_residue_the_processor_refuses_is_refused_by_the_pipelines(classify, tmp_path):
     with pytest.raises(ValueError, match="invalid character 'J' at position 3"):
         classify("MKTJAYIAK", candidate_labels=["Nucleus", "Cytoplasm"])
@@ -245,3 +210,41 @@ def test_a_residue_the_processor_refuses_is_refused_by_the_pipelines(classify, t
     with pytest.warns(UserWarning, match="record 'a' \\(line 1\\): invalid character 'J' at position 3"):
         results = classify(str(fasta), candidate_labels=["Nucleus", "Cytoplasm"])
     assert [r["id"] for r in results] == ["b"]
+
+
+def test_retrieval_over_an_index_and_a_mismatched_model_is_refused(model_folder, other_folder, model, processor,
+                                                                    fasta, rows, tmp_path, capsys):
+    embed_file(fasta, model, processor, tmp_path / "emb", shard_size=10, progress=False)
+    index = build_index(tmp_path / "emb", kind="flat")
+    assert index.metadata["model"] == str(model_folder) and index.metadata["embedding"] == "protein"
+    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor, precision="float32")
+    query = rows[3]["function"]
+    over_index = retrieval(query, index=index, top_k=5)
+    with pytest.warns(UserWarning, match="2 FASTA record"):
+        brute = retrieval(query, proteins=str(fasta), top_k=5)
+    assert [h["id"] for h in over_index] == [h["id"] for h in brute]
+    assert np.allclose([h["score"] for h in over_index], [h["score"] for h in brute], atol=1e-5)
+
+    other = ProtSTModel.from_pretrained(other_folder).eval()
+    with pytest.raises(MismatchedModelError, match="fingerprint"):
+        ProteinTextRetrievalPipeline(model=other, processor=processor, precision="float32")(query, index=index)
+    with pytest.raises(MismatchedModelError, match="index of text embeddings"):
+        retrieval(rows[0]["sequence"], direction="protein-to-text", index=index)
+
+    # the command line: embed, index, search with annotations; another model is refused with exit code 2
+    assert cli(["embed", str(fasta), "--model", str(model_folder), "--output", str(tmp_path / "cli-emb"),
+                "--shard-size", "10", "--quiet"]) == 0
+    assert cli(["index", "build", "--embeddings", str(tmp_path / "cli-emb"), "--output",
+                str(tmp_path / "cli-index")]) == 0
+    annotations = tmp_path / "names.tsv"
+    annotations.write_text("".join(f"{r['accession']}\t{r['prot_name']}\n" for r in rows[:23]))
+    capsys.readouterr()
+    assert cli(["search", query, "--index", str(tmp_path / "cli-index"), "--top-k", "5", "--annotations",
+                str(annotations)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"# {query}" and len(lines) == 6
+    names = {r["accession"]: r["prot_name"] for r in rows[:23]}
+    for rank, (line, hit) in enumerate(zip(lines[1:], over_index), start=1):
+        assert line.split("\t") == [str(rank), hit["id"], f"{hit['score']:.4f}", names[hit["id"]]]
+    assert cli(["search", query, "--index", str(tmp_path / "cli-index"), "--model", str(other_folder)]) == 2
+    assert "fingerprint" in capsys.readouterr().err

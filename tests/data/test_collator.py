@@ -1,3 +1,5 @@
+"""The pretraining collator: the original's masking, crops, reproducibility."""
+
 import math
 
 import numpy as np

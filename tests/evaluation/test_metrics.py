@@ -1,0 +1,62 @@
+"""Metrics against scikit-learn and scipy."""
+
+import numpy as np
+import pytest
+
+from protst_hf.evaluation import metrics
+
+sklearn_metrics = pytest.importorskip("sklearn.metrics")
+
+stats = pytest.importorskip("scipy.stats")
+
+
+def _f1_max_reference(y_true, y_score):
+    """CAFA protein-centric Fmax written from the definition, one protein and one threshold at a time."""
+    best = 0.0
+    for t in np.linspace(0, 1, 101):
+        precisions, recalls = [], []
+        for truth, score in zip(y_true, y_score):
+            predicted = {j for j, s in enumerate(score) if s >= t}
+            true = {j for j, v in enumerate(truth) if v}
+            if predicted:
+                precisions.append(len(predicted & true) / len(predicted))
+            if true:
+                recalls.append(len(predicted & true) / len(true))
+        if precisions:
+            p, r = np.mean(precisions), np.mean(recalls)
+            if p + r:
+                best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_equal_the_reference_libraries(seed):
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, 5, 300)
+    scores = rng.random((300, 5)) + np.eye(5)[classes] * rng.random(300)[:, None]
+    predicted = scores.argmax(1)
+    assert metrics.accuracy(classes, scores) == pytest.approx(sklearn_metrics.accuracy_score(classes, predicted))
+    assert metrics.mcc(classes, scores) == pytest.approx(sklearn_metrics.matthews_corrcoef(classes, predicted))
+    x = rng.normal(size=200)
+    y = np.round(x + rng.normal(size=200), 1)  # rounded: ties, which the rank correlation must average
+    assert metrics.spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert metrics.pearson(x, y) == pytest.approx(stats.pearsonr(x, y).statistic)
+    multi = (rng.random((80, 12)) < 0.2).astype(int)
+    multi[0] = 0  # a protein without labels: excluded from recall, as CAFA
+    multi_scores = np.round(np.clip(multi * 0.4 + rng.random((80, 12)) * 0.7, 0, 1), 2)
+    assert metrics.auprc_micro(multi, multi_scores) == pytest.approx(
+        sklearn_metrics.average_precision_score(multi, multi_scores, average="micro"))
+    assert metrics.f1_max(multi, multi_scores) == pytest.approx(_f1_max_reference(multi, multi_scores))
+    # and through the local `evaluate` modules (no Hub fetch)
+    assert metrics.load_metric("f1_max").compute(references=multi, predictions=multi_scores)["f1_max"] == \
+        pytest.approx(metrics.f1_max(multi, multi_scores))
+    assert metrics.load_metric("mcc").compute(references=classes, predictions=scores.argmax(1))["mcc"] == \
+        pytest.approx(metrics.mcc(classes, scores))
+
+
+def test_metric_edge_cases():
+    assert metrics.f1_max([[1, 0], [0, 1]], [[1.0, 0.0], [0.0, 1.0]]) == 1.0
+    assert np.isnan(metrics.spearman([1, 2, 3], [5, 5, 5]))  # constant prediction: undefined, not 0
+    assert metrics.mcc([0, 1, 0], [0, 0, 0]) == 0.0
+    with pytest.raises(KeyError, match="unknown metric"):
+        metrics.compute("auroc", [0], [0])

@@ -1,0 +1,29 @@
+"""What a saved folder carries for trust_remote_code users: the Auto-class table, pipelines, code and label sets."""
+
+import json
+import os
+
+from transformers import AutoConfig
+
+from protst_hf import ProtSTModel
+from protst_hf.models.protst.export_protst import AUTO_CLASSES, PIPELINE_FILES, PIPELINES
+from protst_hf.models.protst.inference_protst import label_set_files
+
+
+def test_saved_folder_carries_the_pipelines_their_code_and_label_sets(model_folder):
+    config = json.loads((model_folder / "config.json").read_text())
+    assert set(config["custom_pipelines"]) == set(PIPELINES)
+    assert {entry["impl"] for entry in config["custom_pipelines"].values()} == set(PIPELINES.values())
+    # every model class and the config in auto_map; the processor's entry lives in processor_config.json
+    assert config["auto_map"] == {k: v for k, v in AUTO_CLASSES.items() if k != "AutoProcessor"}
+    processor_config = json.loads((model_folder / "processor_config.json").read_text())
+    assert processor_config["auto_map"] == {"AutoProcessor": AUTO_CLASSES["AutoProcessor"]}
+    files = set(os.listdir(model_folder))
+    assert set(PIPELINE_FILES) | {"modeling_protst.py", "configuration_protst.py", "export_protst.py"} <= files
+    assert all((model_folder / "label_sets" / name).is_file() for name in label_set_files())
+
+
+def test_saved_models_carry_the_packing_code(make_config, tmp_path):
+    ProtSTModel(make_config(protein_packed=True)).save_pretrained(tmp_path)
+    assert (tmp_path / "packing_protst.py").exists()
+    assert AutoConfig.from_pretrained(tmp_path).protein_packed is True
