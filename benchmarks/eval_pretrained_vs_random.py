@@ -24,8 +24,9 @@ def random_copy(model: str, output: Path) -> Path:
     import torch
     from transformers import AutoConfig, AutoModel, AutoProcessor
 
-    import protst_hf  # noqa: F401
+    import protst_hf
 
+    protst_hf.register()
     if not (output / "config.json").exists():
         torch.manual_seed(0)
         AutoModel.from_config(AutoConfig.from_pretrained(model)).save_pretrained(output)
@@ -54,6 +55,7 @@ def main() -> int:
     results = {}
     for name, model in models.items():
         command = [sys.executable, "-m", "protst_hf.cli", "evaluate", "--model", model, "--tasks", args.tasks,
+                   "--data-root", str(DATA),
                    "--protocol", args.protocol, "--seeds", str(args.seeds), "--limit-train", str(args.limit_train),
                    "--limit-eval", str(args.limit_eval), "--output", str(output / f"{args.protocol}_{name}"),
                    "--cache-dir", str(output / "cache" / name)]

@@ -1,13 +1,14 @@
 """Zero-shot subcellular localization on PEER's validation split with the zero-shot pipeline, beside the
 majority-class baseline.
 
-    python benchmarks/zero_shot_peer.py [--model outputs/pretrain/best outputs/deeploc/run/best]
+    python benchmarks/zero_shot_peer.py [--model outputs/pretrain/best outputs/deeploc_learning/model]
 
 Reads `../shared/data/peer_localization/peer_subcellular_localization_valid.csv` (2,810 DeepLoc 1.0 proteins, 10
 classes; no redistribution licence: read in place, skipped cleanly when absent). Each model (a saved ProtST
-folder, e.g. the main job's `outputs/pretrain/best` or `benchmarks/deeploc_pretrain.py`'s
-`outputs/deeploc/run/best`) classifies every protein with the built-in label sets `subcellular_location`
-(`SUBCELLULAR LOCATION: <name>.`, the spec's prompt) and `subcellular_location_description`, whole sequences.
+folder, e.g. the main job's `outputs/pretrain/best` or `benchmarks/deeploc_learning.py`'s
+`outputs/deeploc_learning/model`) classifies every protein through the zero-shot pipeline with the built-in label
+sets `subcellular_location` (Swiss-Prot's words), `subcellular_location_protst` (the original's prompts) and
+`subcellular_location_description`, reading proteins as its processor says.
 
 Printed per model: accuracy, the majority-class baseline, and the same on the proteins whose exact sequence is /
 is not in the DeepLoc pretraining pairs (`--pairs`, when present: DeepLoc 1.0 and 2.0 share proteins, so a
@@ -39,20 +40,16 @@ def main() -> None:
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", nargs="+", default=["outputs/pretrain/best", "outputs/deeploc/run/best"])
-    parser.add_argument("--pairs", default="outputs/deeploc/pairs/data/train-00000-of-00001.parquet",
+    parser.add_argument("--model", nargs="+", default=["outputs/pretrain/best", "outputs/deeploc_learning/model"])
+    parser.add_argument("--pairs", default="outputs/deeploc_learning/pairs/data/train-00000-of-00001.parquet",
                         help="pretraining pairs whose sequences count as seen")
     parser.add_argument("--limit", type=int, help="only the first N proteins (a quick check)")
-    parser.add_argument("--protein_max_length", type=int, default=1022,
-                        help="residues kept per protein (the saved processors of cropped runs keep fewer)")
     args = parser.parse_args()
     if not SPLIT.is_file():
         print(f"skipped: {SPLIT} is not present")
         return
 
-    from transformers import AutoModel, AutoProcessor
-
-    from protst_hf import ZeroShotProteinClassificationPipeline
+    import protst_hf
     from protst_hf.models.protst.inference_protst import expected_calibration_error, fit_temperature
 
     with open(SPLIT) as f:
@@ -68,16 +65,13 @@ def main() -> None:
     print(f"{len(rows)} proteins, 10 classes; {seen.sum()} of them in the DeepLoc pretraining pairs")
     for name in args.model:
         if not Path(name).exists():
-            print(f"\n{name}: not found, skipped (run the main job / benchmarks/deeploc_pretrain.py first)")
+            print(f"\n{name}: not found, skipped (run the main job / benchmarks/deeploc_learning.py first)")
             continue
-        model = AutoModel.from_pretrained(name).eval()
-        processor = AutoProcessor.from_pretrained(name)
-        processor.protein_max_length = args.protein_max_length
-        classify = ZeroShotProteinClassificationPipeline(model=model, processor=processor)
+        classify = protst_hf.pipeline("zero-shot-protein-classification", model=name, precision="float32")
         print(f"\n## {name}")
-        for label_set in ("subcellular_location", "subcellular_location_description"):
-            names, _, logits, _ = classify.logits(sequences, label_set=label_set)
-            logits = logits.numpy()
+        for label_set in ("subcellular_location", "subcellular_location_protst", "subcellular_location_description"):
+            results = classify(sequences, label_set=label_set, return_logits=True, batch_size=32)
+            logits = np.array([r["logits"] for r in results])
             predicted = logits.argmax(1)  # label sets list the classes in PEER's order, ids 0..9
             print(f"{label_set:<34} all: {accuracy(predicted, truth, np.ones_like(seen))}")
             if seen.any():

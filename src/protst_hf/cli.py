@@ -389,8 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--protocol", choices=("frozen", "full", "lora"), default="frozen")
     evaluate.add_argument("--seeds", type=int, default=3)
     evaluate.add_argument("--output", default="evaluation", help="results.json, results.md, one PNG per task")
-    evaluate.add_argument("--data-root", help="folder of local task data (default ../shared/data or "
-                          "$PROTST_SHARED_DATA)")
+    evaluate.add_argument("--data-root", help="folder of the local tasks' data (default: $PROTST_DATA_ROOT)")
     evaluate.add_argument("--files", nargs="*", metavar="TASK:SPLIT=PATH", help="local files for a task's splits")
     evaluate.add_argument("--epochs", type=int, help="default: the original's (100; 50 multi-label)")
     evaluate.add_argument("--max-steps", type=int, help="stop each run after this many optimizer steps")

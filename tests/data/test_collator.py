@@ -102,3 +102,28 @@ def test_crop_applies_to_long_proteins(processor):
 def test_rows_without_sequence_fail_clearly(processor):
     with pytest.raises(ValueError, match="row 1 has no `sequence`"):
         ProtSTDataCollatorForPretraining(processor)([{"sequence": "MKT", "text": "x"}, {"text": "y"}])
+
+
+def test_crop_policies_keep_the_promised_residues(processor):
+    sequence = "M" + "ACDEFGHIKLMNPQRSTVWY" * 20 + "SKL"  # 404 residues, a PTS1 signal at the C-terminus
+    for policy, expected in (("n_terminal", sequence[:40]), ("termini", sequence[:30] + sequence[-10:])):
+        collator = ProtSTDataCollatorForPretraining(processor, crop_length=40, crop_policy=policy, mask_protein=False)
+        batch = collator([{"sequence": sequence, "text": "SUBCELLULAR LOCATION: Peroxisome."}])
+        ids = batch["protein_input_ids"][0, 1:-1]
+        assert processor.protein_tokenizer.decode(ids).replace(" ", "") == expected, policy
+    with pytest.raises(ValueError, match="unknown crop policy"):
+        ProtSTDataCollatorForPretraining(processor, crop_policy="middle")
+
+
+def test_from_config_masks_only_what_an_objective_predicts(processor, rows, make_config):
+    rows = [{"sequence": r["sequence"], "text": {"function": r["function"]}} for r in rows[:4]]
+    full = ProtSTDataCollatorForPretraining.from_config(processor, make_config(), crop_length=64)(rows, (0, 0))
+    assert (full["protein_labels"] != -100).any() and (full["text_labels"] != -100).any()
+    contrastive = make_config(mlm_weight=0, mmp_protein_weight=0, mmp_text_weight=0)
+    plain = ProtSTDataCollatorForPretraining.from_config(processor, contrastive, crop_length=64)(rows, (0, 0))
+    assert (plain["protein_labels"] == -100).all() and (plain["text_labels"] == -100).all()
+    mask_id = processor.protein_tokenizer.mask_token_id
+    assert not (plain["protein_input_ids"] == mask_id).any()
+    # the unmasked inputs are the masked batch's originals, with the same crops
+    restored = torch.where(full["protein_labels"] != -100, full["protein_labels"], full["protein_input_ids"])
+    assert torch.equal(restored, plain["protein_input_ids"])

@@ -60,3 +60,15 @@ def test_metric_edge_cases():
     assert metrics.mcc([0, 1, 0], [0, 0, 0]) == 0.0
     with pytest.raises(KeyError, match="unknown metric"):
         metrics.compute("auroc", [0], [0])
+
+
+def test_zero_shot_report_counts_any_label_and_balances_classes():
+    names = ["a", "b", "c"]
+    labels = [[0], [0, 1], [1], [2], [0]]
+    report = metrics.zero_shot_report([0, 1, 0, 0, 0], labels, names)
+    assert report["accuracy"] == pytest.approx(3 / 5)  # the second protein is right with either of its labels
+    # recall: a 2/3 (proteins 0 and 4 of 0, 1, 4), b 1/2 (protein 1 of 1, 2), c 0/1
+    assert report["per_class_recall"] == pytest.approx({"a": 2 / 3, "b": 0.5, "c": 0.0})
+    assert report["balanced_accuracy"] == pytest.approx((2 / 3 + 0.5) / 3)
+    assert report["majority_class"] == "a" and report["majority_accuracy"] == pytest.approx(3 / 5)
+    assert report["prediction_histogram"] == {"a": 4, "b": 1}

@@ -22,3 +22,31 @@ def test_arguments_precedence(tmp_path):
     config.write_text("learning_rat: 1\n")
     with pytest.raises(ValueError, match="learning_rat"):
         parse_args(["--config", str(config)])
+
+
+def test_a_time_budget_anneals_the_learning_rate_by_time_when_time_runs_out_first():
+    """`--max_minutes`: the decay follows the larger of step and time progress, so a run stopped by its budget on a
+    slow machine has annealed fully; without a budget it follows steps alone (transformers' schedules)."""
+    import math
+    from types import SimpleNamespace
+
+    from protst_hf.training.pretrain import Pretrainer
+
+    trainer = Pretrainer.__new__(Pretrainer)
+    trainer.args = SimpleNamespace(warmup_steps=10, lr_scheduler="cosine", max_minutes=None)
+    trainer.total_steps = 110
+    assert trainer._lr_factor(5) == 0.5 and trainer._lr_factor(10) == 1.0
+    assert trainer._lr_factor(60) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert trainer._lr_factor(110) == pytest.approx(0.0)
+    trainer.args.max_minutes = 10.0
+    trainer.state = {"train_seconds": 0.0}
+    assert trainer._lr_factor(60) == pytest.approx(0.5)  # time 0 %, steps 50 %: steps lead
+    trainer.state["train_seconds"] = 0.9 * 600
+    assert trainer._lr_factor(60) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.9)))  # time leads
+    assert not trainer._out_of_time()
+    trainer.state["train_seconds"] = 600.0
+    trainer.accelerator = SimpleNamespace(is_main_process=False)
+    assert trainer._out_of_time() and trainer._lr_factor(60) == pytest.approx(0.0)
+    trainer.args.lr_scheduler = "linear"
+    trainer.state["train_seconds"] = 0.25 * 600
+    assert trainer._lr_factor(20) == pytest.approx(0.75)

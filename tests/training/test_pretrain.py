@@ -142,3 +142,44 @@ def test_packed_protein_tower_trains_identically(pretraining_setup, tmp_path):
     assert sorted(trajectories[True]) == [1, 2, 3, 4]
     assert np.allclose([trajectories[True][s] for s in range(1, 5)], [trajectories[False][s] for s in range(1, 5)],
                        rtol=1e-4), trajectories
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error_naming_the_older_ones(pretraining_setup, tmp_path):
+    out = tmp_path / "run"
+    assert run(common_args(pretraining_setup, steps=6, output_dir=out)).returncode == 0
+    latest = latest_checkpoint(out)
+    (latest / "model.safetensors").write_bytes(b"not a safetensors file")
+    resumed = run(common_args(pretraining_setup, steps=8, output_dir=out, resume_from_checkpoint="latest"))
+    assert resumed.returncode == 2
+    message = resumed.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: CorruptCheckpointError: checkpoint") and "cannot be loaded" in message
+    assert "step-00000003" in message  # the complete older checkpoint to resume from
+    (latest / "trainer_state.json").write_text("{ truncated")
+    resumed = run(common_args(pretraining_setup, steps=8, output_dir=out, resume_from_checkpoint="latest"))
+    assert resumed.returncode == 2 and "trainer_state.json cannot be read" in resumed.stderr.strip().splitlines()[-1]
+
+
+def test_validation_reports_baselines_collapse_and_zero_shot(pretraining_setup, tmp_path, rows):
+    """Every recall beside its frequency baseline and chance, the pooled-feature cosine, unigram baselines, and with
+    label texts zero-shot accuracy, balanced accuracy and the histogram; best/ chosen by a metric the frequency
+    baseline cannot win."""
+    zero_shot = tmp_path / "zero_shot.csv"
+    zero_shot.write_text("sequence,label\n" + "".join(f"{r['sequence']},{label}\n" for r, label in
+                                                      zip(rows[:12], ["Nucleus", "Cytoplasm|Nucleus", "6"] * 4)))
+    out = tmp_path / "run"
+    completed = run(common_args(pretraining_setup, steps=4, output_dir=out, eval_steps=2, zero_shot_file=zero_shot,
+                                zero_shot_label_set="subcellular_location"))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    evals = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "eval/num_proteins" in line]
+    last = evals[-1]
+    for key in ("protein_to_text_recall@10_frequency", "protein_to_text_macro_recall@10",
+                "protein_to_text_macro_recall@10_chance", "macro_mean_recall", "protein_feature_mean_cosine",
+                "protein_embedding_mean_cosine", "mlm_accuracy_unigram_baseline", "zero_shot_accuracy",
+                "zero_shot_balanced_accuracy", "zero_shot_majority_baseline"):
+        assert f"eval/{key}" in last, key
+    assert -1 <= last["eval/protein_feature_mean_cosine"] <= 1
+    histogram = {k: v for k, v in last.items() if k.startswith("eval/zero_shot_predicted/")}
+    assert abs(sum(histogram.values()) - 1) < 1e-3
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["best_metric"]) == ["zero_shot_balanced_accuracy"]
+    assert (out / "curves.png").stat().st_size > 10_000

@@ -51,7 +51,12 @@ def resolve_resume(value: str | None, output_dir: str | Path) -> Path | None:
 
 
 def read_state(checkpoint: Path) -> dict:
-    return json.loads((checkpoint / STATE_FILE).read_text())
+    try:
+        return json.loads((checkpoint / STATE_FILE).read_text())
+    except (OSError, ValueError) as err:
+        names = [p.name for p in complete_checkpoints(checkpoint.parent.parent) if p != checkpoint]
+        raise ValueError(f"{checkpoint}: its {STATE_FILE} cannot be read ({err}); resume from an older checkpoint "
+                         f"(complete ones: {names or 'none'})") from err
 
 
 def save_checkpoint(accelerator, output_dir: str | Path, step: int, state: dict, keep: int) -> Path:

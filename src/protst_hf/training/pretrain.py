@@ -32,7 +32,7 @@ from ..data.pretraining_data import (
 from ..models.protst.modeling_protst import ProtSTForPreTrainingOutput
 from .arguments import DataArguments, ModelArguments, TrainArguments
 from .build import build_model, build_processor, parameter_groups
-from .checkpoint import clean_incomplete, read_state, resolve_resume, save_checkpoint
+from .checkpoint import clean_incomplete, complete_checkpoints, read_state, resolve_resume, save_checkpoint
 from .export import export_model, plot_curves
 from .validation import PretrainingValidator, ZeroShotSet, selection_metric, text_key, unigram_baselines
 
@@ -43,6 +43,10 @@ TERMS = tuple(f.name for f in dataclasses.fields(ProtSTForPreTrainingOutput) if 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the state was saved for inspection."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint chosen for resuming exists but its files cannot be loaded."""
 
 
 def _check_deepspeed(accelerator) -> None:
@@ -145,7 +149,14 @@ class Pretrainer:
             if state["world_size"] != accelerator.num_processes:
                 raise ValueError(f"{checkpoint} was written by {state['world_size']} process(es); resume with the "
                                  f"same number (now {accelerator.num_processes}) to continue the same data order")
-            accelerator.load_state(str(checkpoint))
+            try:
+                accelerator.load_state(str(checkpoint))
+            except Exception as err:  # a damaged file: name the checkpoint and what to do, not a deep stack
+                older = [p.name for p in complete_checkpoints(self.output_dir) if p != checkpoint]
+                raise CorruptCheckpointError(
+                    f"checkpoint {checkpoint} cannot be loaded ({type(err).__name__}: {str(err)[:200]}); resume from "
+                    f"an older one with --resume_from_checkpoint {self.output_dir / 'checkpoints'}/<name> "
+                    f"(complete: {older or 'none'}), or delete it") from err
             self.state.update(state)
             logger.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, state["global_step"],
                         state["epoch"], state["batches_in_epoch"])
@@ -491,4 +502,4 @@ def run_pretraining(model_args: ModelArguments, data_args: DataArguments, train_
     return summary if trainer.accelerator.is_main_process else None
 
 
-__all__ = ["NonFiniteLossError", "Pretrainer", "TERMS", "run_pretraining"]
+__all__ = ["CorruptCheckpointError", "NonFiniteLossError", "Pretrainer", "TERMS", "run_pretraining"]

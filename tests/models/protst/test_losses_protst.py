@@ -109,3 +109,33 @@ def assert_close_float64(actual, expected, name):
     (about 1e-15) and far below any error in the gathering itself."""
     error = (actual - expected).abs().max().item()
     assert error <= 1e-9 * max(expected.abs().max().item(), 1e-6), f"{name}: max error {error}"
+
+
+def test_shared_positives_change_the_loss_only_where_identical_texts_differ():
+    """Soft targets over identical texts equal the original loss when the copies are identical embeddings (the same
+    logits), and differ once the copies differ (masking, dropout)."""
+    torch.manual_seed(0)
+    proteins = F.normalize(torch.randn(4, 8, dtype=torch.float64), dim=-1)
+    text = F.normalize(torch.randn(3, 8, dtype=torch.float64), dim=-1)
+    texts = text[[0, 0, 1, 2]]  # rows 0 and 1 share one text
+    groups = torch.tensor([5, 5, 6, 7])
+    scale = torch.tensor(2.0, dtype=torch.float64)
+    same = contrastive_loss(proteins, texts, scale, text_groups=groups).loss
+    assert abs(same.item() - contrastive_loss(proteins, texts, scale).loss.item()) < 1e-12
+    noisy = texts.clone()
+    noisy[1] = F.normalize(noisy[1] + 0.3 * torch.randn(8, dtype=torch.float64), dim=0)  # a masked copy
+    assert abs(contrastive_loss(proteins, noisy, scale, text_groups=groups).loss.item()
+               - contrastive_loss(proteins, noisy, scale).loss.item()) > 1e-3
+    result = contrastive_loss(proteins, noisy, scale, text_groups=groups)
+    assert result.text_groups.tolist() == groups.tolist()
+
+
+def test_text_group_ids_ignore_padding_and_tell_texts_apart():
+    from protst_hf.models.protst.losses_protst import text_group_ids
+
+    ids = torch.tensor([[2, 11, 12, 0, 0], [2, 11, 12, 0, 0], [2, 11, 13, 0, 0], [2, 11, 12, 7, 0]])
+    mask = (ids != 0).long()
+    wider = torch.cat([ids, torch.zeros(4, 3, dtype=torch.long)], dim=1)  # the same texts padded further
+    groups = text_group_ids(ids, mask)
+    assert groups[0] == groups[1] and len(set(groups.tolist())) == 3
+    assert torch.equal(text_group_ids(wider, (wider != 0).long()), groups)

@@ -91,7 +91,10 @@ def contrastive_loss(
     in Swiss-Prot: "SUBCELLULAR LOCATION: Cytoplasm.") are pushed away from each other's identical text. With
     `text_groups`, every pair whose text has the same group id is a positive, in both directions, and the target
     of each row is spread evenly over its positives (cross-entropy with soft targets, as SupCon's "outside"
-    average): identical texts stop being negatives.
+    average): identical texts stop being negatives. When identical texts also get identical embeddings (an
+    unmasked text through a tower in eval mode), both losses have the same value and gradients; they differ when
+    the copies differ: texts masked for the multimodal objective, or dropout in the (frozen) text tower, as in the
+    original's training.
 
     Args:
         protein_embeds (`torch.Tensor`): (local_batch, dim), L2-normalised.

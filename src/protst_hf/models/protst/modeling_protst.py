@@ -444,8 +444,8 @@ class ProtSTPreTrainedModel(PreTrainedModel):
         return loaded
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`; when the class is registered for the Auto classes (importing
-        `protst_hf` does it, and so does loading with `trust_remote_code`), the folder also gets what
+        """`PreTrainedModel.save_pretrained`; when the class is registered for the Auto classes (protst_hf registers
+        its classes when they are imported, and loading with `trust_remote_code` does too), the folder also gets what
         `export_protst.py` lists for `trust_remote_code` users: every ProtST class in `auto_map`, the three
         pipelines in `custom_pipelines`, and the code and label-set files they need."""
         registered = self._auto_class is not None
