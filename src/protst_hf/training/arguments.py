@@ -120,6 +120,9 @@ class TrainArguments:
     report_to: str = field(default="tensorboard", metadata={"help": "comma-separated trackers: tensorboard, wandb"})
     skip_nonfinite: bool = field(default=False, metadata={"help": "skip (and count) batches with NaN/inf loss"})
     cpu: bool = False
+    mixed_precision: str | None = field(
+        default=None, metadata={"help": "no, bf16, fp16, or auto (bf16 where the device computes it natively: GPUs, "
+                                        "CPUs with AMX or AVX-512 BF16; no elsewhere); default: accelerate's config"})
     export_final: bool = True
 
 
@@ -142,8 +145,9 @@ PRESETS: dict[str, dict] = {
         config_overrides='{"contrastive_positives": "same_text"}',
         crop_length=128, crop_policy="n_terminal", eval_max_length=128, export_protein_max_length=128,
         text_field_max_length=64, per_device_batch_size=32, learning_rate=1e-3, encoder_lr_ratio=1.0,
-        lr_scheduler="cosine", warmup_steps=100, max_steps=4000, max_minutes=45.0, num_epochs=100,
-        logging_steps=25, eval_steps=500, save_steps=500, save_total_limit=2, max_eval_samples=1000,
+        lr_scheduler="cosine", warmup_steps=100, max_steps=6000, max_minutes=45.0, num_epochs=100,
+        mixed_precision="auto", logging_steps=25, eval_steps=500, save_steps=500, save_total_limit=2,
+        max_eval_samples=1000,
     ),
     # ESM-2 35M + PubMedBERT: a small GPU run
     "esm2-35m": dict(

@@ -29,6 +29,7 @@ from ..data.pretraining_data import (
     shard,
     streaming_batches,
 )
+from ..models.protst.inference_protst import native_bfloat16
 from ..models.protst.modeling_protst import ProtSTForPreTrainingOutput
 from .arguments import DataArguments, ModelArguments, TrainArguments
 from .build import build_model, build_processor, parameter_groups
@@ -90,8 +91,14 @@ class Pretrainer:
         trackers = [t for t in trackers if t != "wandb" or importlib.util.find_spec("wandb") is not None]
         if "tensorboard" in trackers and importlib.util.find_spec("tensorboard") is None:
             trackers.remove("tensorboard")
+        precision = {}
+        if self.args.mixed_precision:
+            device = "cpu" if self.args.cpu or not torch.cuda.is_available() else "cuda"
+            precision["mixed_precision"] = ("bf16" if native_bfloat16(device) else "no") \
+                if self.args.mixed_precision == "auto" else self.args.mixed_precision
         return Accelerator(cpu=self.args.cpu, gradient_accumulation_steps=self.args.gradient_accumulation_steps,
-                           log_with=trackers or None, project_dir=str(self.output_dir), kwargs_handlers=handlers)
+                           log_with=trackers or None, project_dir=str(self.output_dir), kwargs_handlers=handlers,
+                           **precision)
 
     def setup(self) -> None:
         from accelerate.utils import set_seed
