@@ -4,25 +4,13 @@ CPU that measured it, not on every CPU."""
 from __future__ import annotations
 
 import os
-import platform
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def describe() -> str:
     """One line: CPU model, torch's CPU capability, whether bf16 is native, threads, torch version, and the GPU."""
     import torch
 
-    from protst_hf.models.protst.inference_protst import native_bfloat16
+    from protst_hf.models.protst.inference_protst import cpu_model, native_bfloat16
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return (f"machine: {cpu_model()} ({torch.backends.cpu.get_cpu_capability()}, bf16 native: "
@@ -30,4 +18,4 @@ def describe() -> str:
             f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), torch {torch.__version__}, {gpu}")
 
 
-__all__ = ["cpu_model", "describe"]
+__all__ = ["describe"]

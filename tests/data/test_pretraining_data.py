@@ -4,9 +4,6 @@
 import numpy as np
 
 from protst_hf.data.pretraining_data import make_batches, shard
-from utils.builders import ROOT
-
-ROOT = ROOT
 
 
 def test_batches_are_deterministic_grouped_and_sharded():

@@ -8,35 +8,19 @@ import numpy as np
 import pytest
 
 from protst_hf.data.splits import mmseqs_path
-from protst_hf.evaluation.tasks import Task, TaskData, TaskSplit
-from protst_hf.resources import demo_rows
-from utils.builders import save_tiny_model
+from utils.tasks import located
 
 stats = pytest.importorskip("scipy.stats")
 
 
-def _located():
-    """The package's Swiss-Prot sample entries that have a location (67): a real annotation to learn."""
-    return [r for r in demo_rows() if r.get("subloc")]
 
 
-def _toy_task(rows=None) -> TaskData:
-    """Real Swiss-Prot sample proteins; label: secreted or not, from their SUBCELLULAR LOCATION text."""
-    usable = _located()
-    sequences = [r["sequence"][:300] for r in usable]
-    labels = np.asarray([int("Secreted" in r["subloc"]) for r in usable])
-    split = {"train": slice(0, 40), "validation": slice(40, 52), "test": slice(52, 67)}
-    task = Task("toy", "single_label", ("accuracy", "mcc"), "secreted or not", label_names=("no", "yes"))
-    return TaskData(task, {k: TaskSplit(sequences[s], labels[s]) for k, s in split.items()}, ["no", "yes"], {})
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, processor):
-    return save_tiny_model(tmp_path_factory.mktemp("tiny"), processor)
 
 
 def test_cli_evaluate_writes_json_markdown_and_plots(tiny_model, rows, tmp_path):
-    usable = _located()
+    usable = located()
     for split, part in (("train", usable[:40]), ("validation", usable[40:52]), ("test", usable[52:67])):
         lines = ["sequence,label"] + [f"{r['sequence'][:200]},{int('Secreted' in r['subloc'])}" for r in part]
         (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")

@@ -19,35 +19,20 @@ from protst_hf.evaluation.protocols import (
     protein_features,
     save_result,
 )
-from protst_hf.evaluation.tasks import Task, TaskData, TaskSplit, load_task
-from protst_hf.resources import demo_rows
-from utils.builders import save_tiny_model
+from protst_hf.evaluation.tasks import load_task
+from utils.tasks import located, toy_task
 
 stats = pytest.importorskip("scipy.stats")
 
 
-def _located():
-    """The package's Swiss-Prot sample entries that have a location (67): a real annotation to learn."""
-    return [r for r in demo_rows() if r.get("subloc")]
 
 
-def _toy_task(rows=None) -> TaskData:
-    """Real Swiss-Prot sample proteins; label: secreted or not, from their SUBCELLULAR LOCATION text."""
-    usable = _located()
-    sequences = [r["sequence"][:300] for r in usable]
-    labels = np.asarray([int("Secreted" in r["subloc"]) for r in usable])
-    split = {"train": slice(0, 40), "validation": slice(40, 52), "test": slice(52, 67)}
-    task = Task("toy", "single_label", ("accuracy", "mcc"), "secreted or not", label_names=("no", "yes"))
-    return TaskData(task, {k: TaskSplit(sequences[s], labels[s]) for k, s in split.items()}, ["no", "yes"], {})
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, processor):
-    return save_tiny_model(tmp_path_factory.mktemp("tiny"), processor)
 
 
 def test_frozen_protocol_learns_and_cached_features_give_the_same_predictions(tiny_model, rows, tmp_path):
-    data = _toy_task(rows)
+    data = toy_task(rows)
     model, tokenizer = load_task_model(tiny_model, data)
     args = FinetuneArguments(protocol="frozen", epochs=40, head_lr=3e-3, cache_dir=str(tmp_path / "cache"))
     result = finetune(model, tokenizer, data, args)
@@ -67,7 +52,7 @@ def test_frozen_protocol_learns_and_cached_features_give_the_same_predictions(ti
 
 
 def test_full_protocol_trains_the_encoder_at_its_ratio(tiny_model, rows):
-    data = _toy_task(rows)
+    data = toy_task(rows)
     model, tokenizer = load_task_model(tiny_model, data)
     before = {k: v.clone() for k, v in model.protein_model.state_dict().items()}
     args = FinetuneArguments(protocol="full", epochs=4, batch_size=8, head_lr=1e-3, crop=120)
@@ -82,7 +67,7 @@ def test_full_protocol_trains_the_encoder_at_its_ratio(tiny_model, rows):
 def test_lora_adapter_saves_alone_reloads_identically_and_leaves_the_base_untouched(tiny_model, rows, tmp_path):
     from peft import PeftModel
 
-    data = _toy_task(rows)
+    data = toy_task(rows)
     model, tokenizer = load_task_model(tiny_model, data)
     base = {k: v.clone() for k, v in model.protein_model.state_dict().items()}
     args = FinetuneArguments(protocol="lora", epochs=4, batch_size=8, head_lr=3e-3, crop=120)
@@ -110,7 +95,7 @@ def test_full_protocol_under_accelerate_launch_ddp(tiny_model, tmp_path):
     """Two CPU processes (DDP over gloo): each trains on its share of every batch; validation and test scores are
     gathered back into input order, so the reported test metric equals a one-process prediction of the saved
     best model."""
-    usable = _located()
+    usable = located()
     for split, part in (("train", usable[:40]), ("validation", usable[40:52]), ("test", usable[52:67])):
         lines = ["sequence,label"] + [f"{r['sequence'][:150]},{int('Secreted' in r['subloc'])}" for r in part]
         (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")

@@ -5,9 +5,6 @@ import pytest
 import torch
 
 from protst_hf.evaluation.retrieval_metrics import retrieval_metrics
-from utils.builders import ROOT
-
-ROOT = ROOT
 
 
 def test_retrieval_metrics_known_answers():

@@ -2,41 +2,16 @@
 
 import json
 
-import pytest
 from huggingface_hub import ModelCard
 
 from protst_hf.hub.cards import render_model_card
-from utils.builders import FIXTURES
-from utils.pretraining import common_args, run
-
-FIXTURES = FIXTURES
 
 
-def _results(model: str) -> dict:
-    """A `protst evaluate` results.json in the harness's schema (two tasks, one regression)."""
-    def task(label_type, metric, mean, std, baseline):
-        return {"description": "", "label_type": label_type, "metrics": [metric],
-                "data": {"rows": {"train": 80, "validation": 10, "test": 20}}, "paper": {},
-                "model": {"test": {metric: {"mean": mean, "std": std}}},
-                "baselines": {"majority": {"test": {metric: baseline}}}}
-    return {"model": model, "protocol": "frozen", "seeds": [0, 1, 2],
-            "tasks": {"peer_binloc": task("single_label", "accuracy", 0.8125, 0.0112, 0.55),
-                      "betalac_esm": task("regression", "spearman", 0.4321, 0.02, float("nan"))}}
-
-
-@pytest.fixture(scope="module")
-def pretrained(pretraining_setup, tmp_path_factory):  # noqa: F811
-    out = tmp_path_factory.mktemp("hub") / "run"
-    completed = run(common_args(pretraining_setup, steps=4, output_dir=out, eval_steps=4, save_steps=4))
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return out
-
-
-def test_model_card_carries_the_run_metrics_and_parses_back(pretrained):
+def test_model_card_carries_the_run_metrics_and_parses_back(pretrained, harness_results):
     info = json.loads((pretrained / "final" / "training_info.json").read_text())
     assert info["arguments"]["max_steps"] == 4 and info["hardware"]["processes"] == 1
     assert info["dataset_report"]["rows"]["written"]["train"] > 0
-    card = render_model_card(pretrained / "final", "org/protst-tiny", eval_results=_results("org/protst-tiny"))
+    card = render_model_card(pretrained / "final", "org/protst-tiny", eval_results=harness_results("org/protst-tiny"))
     parsed = ModelCard(str(card))  # the YAML parses back
     data = parsed.data.to_dict()
     assert data["library_name"] == "transformers" and data["pipeline_tag"] == "feature-extraction"

@@ -13,10 +13,6 @@ import torch
 from huggingface_hub import ModelCard
 
 from protst_hf.hub.push import MissingTokenError, detect_kind, publish
-from utils.builders import FIXTURES
-from utils.pretraining import common_args, run
-
-FIXTURES = FIXTURES
 
 PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQ", "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHF"]
 
@@ -56,24 +52,8 @@ print(json.dumps({{"logits": logits.tolist(), "rows": {{s: len(dataset[s]) for s
 """
 
 
-def _results(model: str) -> dict:
-    """A `protst evaluate` results.json in the harness's schema (two tasks, one regression)."""
-    def task(label_type, metric, mean, std, baseline):
-        return {"description": "", "label_type": label_type, "metrics": [metric],
-                "data": {"rows": {"train": 80, "validation": 10, "test": 20}}, "paper": {},
-                "model": {"test": {metric: {"mean": mean, "std": std}}},
-                "baselines": {"majority": {"test": {metric: baseline}}}}
-    return {"model": model, "protocol": "frozen", "seeds": [0, 1, 2],
-            "tasks": {"peer_binloc": task("single_label", "accuracy", 0.8125, 0.0112, 0.55),
-                      "betalac_esm": task("regression", "spearman", 0.4321, 0.02, float("nan"))}}
 
 
-@pytest.fixture(scope="module")
-def pretrained(pretraining_setup, tmp_path_factory):  # noqa: F811
-    out = tmp_path_factory.mktemp("hub") / "run"
-    completed = run(common_args(pretraining_setup, steps=4, output_dir=out, eval_steps=4, save_steps=4))
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return out
 
 
 def test_push_without_a_token_is_a_clear_error(pretrained, monkeypatch, tmp_path):
@@ -107,14 +87,14 @@ def _lora_adapter(model_dir: Path, output: Path) -> torch.Tensor:
         return model(protein_input_ids=batch["input_ids"], protein_attention_mask=batch["attention_mask"]).logits
 
 
-def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretraining_setup, tmp_path):  # noqa: F811
+def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretraining_setup, tmp_path, harness_results):
     from transformers import AutoModel, AutoProcessor
 
     from protst_hf import ProteinIndex
     from utils.hub_server import HubServer
 
     model_dir = pretrained / "final"
-    (tmp_path / "results.json").write_text(json.dumps(_results("org/protst-tiny")))
+    (tmp_path / "results.json").write_text(json.dumps(harness_results("org/protst-tiny")))
     adapter_logits = _lora_adapter(model_dir, tmp_path / "adapter")
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(300, 16)).astype(np.float32)

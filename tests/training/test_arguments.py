@@ -4,9 +4,6 @@
 import pytest
 
 from protst_hf.training.arguments import PRESETS, parse_args
-from utils.builders import ROOT
-
-ROOT = ROOT
 
 
 def test_arguments_precedence(tmp_path):

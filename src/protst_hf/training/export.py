@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 from pathlib import Path
 
 import torch
+
+from ..models.protst.inference_protst import cpu_model
 
 LOSS_CURVES = ("loss", "contrastive_loss", "mlm_loss", "mmp_protein_loss", "mmp_text_loss")
 VALIDATION_CURVES = ("zero_shot_accuracy", "zero_shot_balanced_accuracy", "protein_to_text_macro_recall@10",
@@ -60,22 +61,11 @@ def full_state_dict(trainer) -> dict | None:
 def hardware(accelerator) -> dict:
     """Processes, device and precision of the run, as the model card reports them."""
     device = accelerator.device
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     return {"processes": accelerator.num_processes, "device": device.type, "device_name": name,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
             "distributed": str(accelerator.distributed_type), "mixed_precision": accelerator.mixed_precision,
             "torch": torch.__version__}
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def dataset_report(dataset: str | None) -> dict | None:

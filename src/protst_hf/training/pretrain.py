@@ -184,16 +184,6 @@ class Pretrainer:
                 return parameter.data.detach().clone()
         return parameter.detach().clone()
 
-    @staticmethod
-    def _logit_scale_value(parameter: torch.nn.Parameter) -> torch.Tensor:
-        """The full value of `logit_scale`, gathered when ZeRO-3 has partitioned it (a collective)."""
-        if hasattr(parameter, "ds_id"):
-            import deepspeed
-
-            with deepspeed.zero.GatheredParameters([parameter]):
-                return parameter.data.detach().clone()
-        return parameter.detach().clone()
-
     def _optimizer(self, groups: list, plugin):
         """Adam (the paper) or AdamW; fused on GPU; DeepSpeed's CPU Adam when ZeRO offloads the optimizer."""
         args = self.args
@@ -260,18 +250,6 @@ class Pretrainer:
                                max_tokens=args.max_tokens_per_batch, group_by_length=args.group_by_length,
                                crop_length=self.data_args.crop_length)
         return shard(batches, self.accelerator.process_index, self.accelerator.num_processes)
-
-
-    def _batches(self, epoch: int, skip: int):
-        if self.data_args.streaming:
-            stream = self.train.shuffle(seed=self.args.seed + epoch, buffer_size=10_000)
-            yield from streaming_batches(stream, self.collator, self.args.per_device_batch_size,
-                                         self.accelerator.process_index, self.accelerator.num_processes, epoch,
-                                         skip=skip, excluded=self.excluded)
-            return
-        shard_batches = self._epoch_batches(epoch)[skip:]
-        yield from batch_loader(CollatedBatches(self.train, self.train_rows, shard_batches, self.collator, epoch),
-                                num_workers=self.data_args.num_workers)
 
     def _batches(self, epoch: int, skip: int):
         if self.data_args.streaming:

@@ -293,6 +293,20 @@ def native_bfloat16(device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def cpu_model() -> str:
+    """The CPU's model name (what a speed figure measured on it needs beside it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def resolve_precision(precision: str, device) -> str:
     """`"auto"` -> `"bfloat16"` where the device computes it natively ([`native_bfloat16`]), else `"float32"`."""
     if precision not in PRECISIONS:
@@ -338,6 +352,7 @@ __all__ = [
     "PRECISIONS",
     "autocast",
     "class_embeddings",
+    "cpu_model",
     "default_max_tokens",
     "embed_proteins",
     "embed_texts",
