@@ -77,3 +77,10 @@ def assert_close_to_float32(actual: torch.Tensor, expected: torch.Tensor, name: 
     bound = 8 * terms * eps * scale + 1e-12
     error = (actual.detach().double() - expected.detach().double()).abs().max().item() if expected.numel() else 0.0
     assert error <= bound, f"{name}: max error {error:.3g} over the float32 bound {bound:.3g}"
+
+
+def minimum_transformers() -> str:
+    """The lower bound of `transformers` declared in pyproject.toml."""
+    import re
+
+    return re.search(r'"transformers>=([0-9.]+)', (ROOT / "pyproject.toml").read_text()).group(1)

@@ -27,3 +27,27 @@ def test_saved_models_carry_the_packing_code(make_config, tmp_path):
     ProtSTModel(make_config(protein_packed=True)).save_pretrained(tmp_path)
     assert (tmp_path / "packing_protst.py").exists()
     assert AutoConfig.from_pretrained(tmp_path).protein_packed is True
+
+
+def _relative_imports(path):
+    import re
+
+    return set(re.findall(r"^\s*from\s+\.(\w+)\s+import", path.read_text(), flags=re.MULTILINE))
+
+
+def test_every_hub_entry_file_imports_all_it_needs_directly():
+    """transformers 5.3 copies only a code file's direct relative imports out of a local folder (newer versions
+    follow them recursively): every file an Auto class or pipeline names must import its whole closure itself."""
+    from protst_hf.models.protst import export_protst
+
+    here = export_protst.HERE
+    entries = {impl.split(".")[0] for impl in [*AUTO_CLASSES.values(), *PIPELINES.values()]}
+    for entry in sorted(entries):
+        direct = _relative_imports(here / f"{entry}.py")
+        closure, todo = set(), list(direct)
+        while todo:
+            name = todo.pop()
+            if name not in closure:
+                closure.add(name)
+                todo.extend(_relative_imports(here / f"{name}.py"))
+        assert closure == direct, f"{entry}.py also needs {sorted(closure - direct)} imported directly"

@@ -31,7 +31,7 @@ from protst_hf import (
     ProtSTProcessor,
 )
 from protst_hf.models.protst.modeling_protst import masked_mean
-from utils.builders import FIXTURES, ROOT, TESTS, tiny_protein_config, tiny_text_config
+from utils.builders import FIXTURES, TESTS, minimum_transformers, tiny_protein_config, tiny_text_config
 
 WEIGHTS = ("contrastive_weight", "mlm_weight", "mmp_protein_weight", "mmp_text_weight")
 
@@ -345,13 +345,6 @@ def test_trust_remote_code_on_the_oldest_supported_transformers(tester, tmp_path
 
     assert Version(report["transformers"]) == Version(minimum_transformers())
     assert max(report["max_abs_diff"].values()) <= 1e-5
-
-
-def minimum_transformers() -> str:
-    """The lower bound of `transformers` declared in pyproject.toml."""
-    import re
-
-    return re.search(r'"transformers>=([0-9.]+)', (ROOT / "pyproject.toml").read_text()).group(1)
 
 
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tester):

@@ -21,7 +21,7 @@ from protst_hf import (
 )
 from protst_hf.cli import main as cli
 from protst_hf.embedding.shards import build_index, embed_file
-from utils.builders import TESTS
+from utils.builders import TESTS, minimum_transformers
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,6 @@ def test_pipelines_on_the_oldest_supported_transformers(folder, processor, rows,
     report = _run_check(os.environ["PROTST_MIN_TRANSFORMERS_PYTHON"], folder, _expected(folder, processor, rows),
                         tmp_path)
     from packaging.version import Version
-    from test_modeling_protst import minimum_transformers
 
     assert Version(report["transformers"]) == Version(minimum_transformers())
 
@@ -233,7 +232,7 @@ def test_retrieval_over_an_index_and_a_mismatched_model_is_refused(model_folder,
 
     # the command line: embed, index, search with annotations; another model is refused with exit code 2
     assert cli(["embed", str(fasta), "--model", str(model_folder), "--output", str(tmp_path / "cli-emb"),
-                "--shard-size", "10", "--quiet"]) == 0
+                "--shard-size", "10", "--quiet", "--precision", "float32"]) == 0
     assert cli(["index", "build", "--embeddings", str(tmp_path / "cli-emb"), "--output",
                 str(tmp_path / "cli-index")]) == 0
     annotations = tmp_path / "names.tsv"

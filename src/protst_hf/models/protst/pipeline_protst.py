@@ -42,6 +42,10 @@ from .inference_protst import (
     resolve_precision,
 )
 
+# transformers 5.3 (the oldest supported) copies only the *direct* relative imports of a code file out of a local
+# folder, and inference_protst needs this one: imported here so that it is copied
+from .processing_protst import ProtSTProcessor  # noqa: F401
+
 DEFAULT_TEMPLATE = "SUBCELLULAR LOCATION: {}."
 
 
