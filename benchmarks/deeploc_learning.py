@@ -177,14 +177,11 @@ def main() -> int:
     if not deeploc_data.available():
         print(f"skipped: {deeploc_data.DEEPLOC} or {deeploc_data.KEYWORDS} is not present")
         return 0
-    import platform
-
     output = Path(args.output)
     splits = deeploc_data.load()
     pairs = deeploc_data.write_dataset(splits, output / "pairs")
     train, test = splits["train"], splits["test"]
-    print(f"pairs: {len(train)} train (partitions 0-3), {len(test)} test (partition 4); CPU {platform.processor()}, "
-          f"torch capability {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
+    print(f"pairs: {len(train)} train (partitions 0-3), {len(test)} test (partition 4)")
 
     run_dir = output / "run"
     summary = pretrain(pairs, run_dir, args.minutes, extra)
@@ -203,8 +200,7 @@ def main() -> int:
     majority = deeploc_data.majority_class(train)
     results = {"train_proteins": len(train), "test_proteins": len(test), "steps": summary["steps"],
                "train_minutes": summary["train_seconds"] / 60, "majority_class": deeploc_data.CLASSES[majority],
-               "cpu": platform.processor(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-               "arguments": summary["arguments"]}
+               "machine": describe(), "arguments": summary["arguments"]}
     results["zero_shot"] = zero_shot(model_dir, test, "subcellular_location")
     results["zero_shot_protst_prompts"] = zero_shot(model_dir, test, "subcellular_location_protst")
     results["majority"] = accuracy_of([majority] * len(test), test)

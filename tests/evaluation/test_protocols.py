@@ -25,12 +25,6 @@ from utils.tasks import located, toy_task
 stats = pytest.importorskip("scipy.stats")
 
 
-
-
-
-
-
-
 def test_frozen_protocol_learns_and_cached_features_give_the_same_predictions(tiny_model, rows, tmp_path):
     data = toy_task(rows)
     model, tokenizer = load_task_model(tiny_model, data)

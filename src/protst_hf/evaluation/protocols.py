@@ -36,6 +36,7 @@ import torch
 from ..models.protst.inference_protst import default_max_tokens, embed_proteins, length_batches, protein_inputs
 from ..models.protst.losses_protst import task_loss
 from ..models.protst.modeling_protst import ProtSTForSequenceClassification, ProtSTProjectionHead, load_protein_tower
+from ..models.protst.processing_protst import crop
 from . import metrics as metric_functions
 from .tasks import TaskData, TaskSplit
 
@@ -115,8 +116,6 @@ class FinetuneResult:
     args: dict = field(default_factory=dict)
 
 
-
-
 def load_task_model(name_or_path, data: TaskData, dtype=None):
     """`ProtSTForSequenceClassification` with a fresh head sized for the task, and the protein tokenizer.
 
@@ -161,8 +160,6 @@ def encoder_fingerprint(model) -> str:
     return digest.hexdigest()[:16]
 
 
-
-
 def protein_features(model, tokenizer, sequences: list[str], max_length: int = 1022, max_tokens: int | None = None,
                      batch_size: int = 64) -> np.ndarray:
     """Raw mean-pooled encoder features `(N, hidden)` in input order (the task head's input)."""
@@ -191,8 +188,6 @@ def cached_features(model, tokenizer, split: TaskSplit, args: FinetuneArguments)
     np.save(partial, features)
     partial.replace(path)  # a run killed while writing leaves no cache file that looks complete
     return features
-
-
 
 
 def scores_from_logits(logits: torch.Tensor | np.ndarray, label_type: str) -> np.ndarray:
@@ -236,6 +231,33 @@ def _better(value: float, best: float | None) -> bool:
     return best is None or (not math.isnan(value) and (math.isnan(best) or value > best))
 
 
+def _train_epochs(args: FinetuneArguments, data: TaskData, batches, step, validate, snapshot):
+    """The loop both protocols share: epochs over a shuffled order (the same on every process), `args.max_steps`,
+    validation every `args.eval_every` epochs and after the last, the best state by the task's first metric.
+
+    `batches(order)` yields each step's row ids, `step(rows)` trains on them and returns the loss tensor,
+    `validate()` returns validation metrics, `snapshot()` a copy of the state worth keeping.
+    Returns `(best_state, best_epoch, history, losses)`.
+    """
+    generator = torch.Generator().manual_seed(args.seed)
+    first_metric = data.task.metrics[0]
+    best, best_state, best_epoch, history, losses, steps = None, None, 0, [], [], 0
+    for epoch in range(1, args.epochs + 1):
+        order = torch.randperm(len(data.splits["train"].labels), generator=generator).tolist()
+        for rows in batches(order):
+            losses.append(step(rows).item())
+            steps += 1
+            if args.max_steps and steps >= args.max_steps:
+                break
+        last = epoch == args.epochs or bool(args.max_steps and steps >= args.max_steps)
+        if epoch % args.eval_every == 0 or last:
+            value = validate()
+            history.append({"epoch": epoch, "step": steps, **value})
+            if _better(value[first_metric], best):
+                best, best_epoch, best_state = value[first_metric], epoch, snapshot()
+        if last:
+            break
+    return best_state, best_epoch, history, losses
 
 
 def train_frozen(model, tokenizer, data: TaskData, args: FinetuneArguments) -> FinetuneResult:
@@ -251,30 +273,19 @@ def train_frozen(model, tokenizer, data: TaskData, args: FinetuneArguments) -> F
     head = ProtSTProjectionHead(hidden, hidden, data.num_labels)
     optimizer = torch.optim.Adam(head.parameters(), lr=args.head_lr)
     targets = _targets(data, data.splits["train"].labels, stats)
-    generator = torch.Generator().manual_seed(args.seed)
-    first_metric = data.task.metrics[0]
-    best, best_state, best_epoch, history, losses, steps = None, None, 0, [], [], 0
-    for epoch in range(1, args.epochs + 1):
+
+    def step(rows):
         head.train()
-        order = torch.randperm(len(targets), generator=generator)
-        for begin in range(0, len(order), args.batch_size):
-            rows = order[begin: begin + args.batch_size]
-            loss = _loss(data, head(features["train"][rows]), targets[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            steps += 1
-            if args.max_steps and steps >= args.max_steps:
-                break
-        last = epoch == args.epochs or (args.max_steps and steps >= args.max_steps)
-        if epoch % args.eval_every == 0 or last:
-            value = _head_metrics(head, features["validation"], data, "validation", stats)
-            history.append({"epoch": epoch, "step": steps, **value})
-            if _better(value[first_metric], best):
-                best, best_epoch, best_state = value[first_metric], epoch, copy.deepcopy(head.state_dict())
-        if last:
-            break
+        loss = _loss(data, head(features["train"][rows]), targets[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    best_state, best_epoch, history, losses = _train_epochs(
+        args, data, lambda order: (order[b: b + args.batch_size] for b in range(0, len(order), args.batch_size)),
+        step, lambda: _head_metrics(head, features["validation"], data, "validation", stats),
+        lambda: copy.deepcopy(head.state_dict()))
     head.load_state_dict(best_state)
     model.classifier.load_state_dict(head.state_dict())
     validation = _head_metrics(head, features["validation"], data, "validation", stats)
@@ -294,8 +305,6 @@ def _head_metrics(head, features, data: TaskData, split: str, stats) -> dict[str
     return evaluate_scores(data.task.metrics, data.splits[split].labels, _head_scores(head, features, data, stats))
 
 
-
-
 def wrap_lora(model, args: FinetuneArguments):
     """The model with LoRA adapters on the protein tower's attention projections; the head trains fully."""
     from peft import LoraConfig, get_peft_model
@@ -303,13 +312,6 @@ def wrap_lora(model, args: FinetuneArguments):
     config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                         target_modules=list(args.lora_target_modules), modules_to_save=["classifier"])
     return get_peft_model(model, config)
-
-
-def _crop(sequence: str, length: int, rng: np.random.Generator) -> str:
-    if len(sequence) <= length:
-        return sequence
-    begin = int(rng.integers(0, len(sequence) - length + 1))
-    return sequence[begin: begin + length]
 
 
 def train_end_to_end(model, tokenizer, data: TaskData, args: FinetuneArguments, accelerator=None) -> FinetuneResult:
@@ -338,37 +340,27 @@ def train_end_to_end(model, tokenizer, data: TaskData, args: FinetuneArguments, 
     train = data.splits["train"]
     targets = _targets(data, train.labels, stats)
     rng = np.random.default_rng(args.seed + accelerator.process_index)
-    generator = torch.Generator().manual_seed(args.seed)  # the same order on every process
-    first_metric = data.task.metrics[0]
-    best, best_state, best_epoch, history, losses, steps = None, None, 0, [], [], 0
     world, rank = accelerator.num_processes, accelerator.process_index
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train), generator=generator).tolist()
+
+    def batches(order):
         global_batch = args.batch_size * world
         for begin in range(0, len(order), global_batch):
-            rows = order[begin: begin + global_batch][rank::world] or order[begin: begin + 1]
-            batch = protein_inputs(tokenizer, [_crop(train.sequences[i], args.crop, rng) for i in rows])
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            logits = model(**batch).logits
-            loss = _loss(data, logits, targets[rows].to(accelerator.device))
-            optimizer.zero_grad()
-            accelerator.backward(loss)
-            optimizer.step()
-            losses.append(loss.item())
-            steps += 1
-            if args.max_steps and steps >= args.max_steps:
-                break
-        last = epoch == args.epochs or (args.max_steps and steps >= args.max_steps)
-        if epoch % args.eval_every == 0 or last:
-            value = evaluate_model(model, tokenizer, data, "validation", args, stats, accelerator)
-            history.append({"epoch": epoch, "step": steps, **value})
-            if _better(value[first_metric], best):
-                best, best_epoch = value[first_metric], epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in
-                              accelerator.unwrap_model(model).state_dict().items()}
-        if last:
-            break
+            yield order[begin: begin + global_batch][rank::world] or order[begin: begin + 1]
+
+    def step(rows):
+        model.train()
+        batch = protein_inputs(tokenizer, [crop(train.sequences[i], args.crop, "random", rng) for i in rows])
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        loss = _loss(data, model(**batch).logits, targets[rows].to(accelerator.device))
+        optimizer.zero_grad()
+        accelerator.backward(loss)
+        optimizer.step()
+        return loss
+
+    best_state, best_epoch, history, losses = _train_epochs(
+        args, data, batches, step,
+        lambda: evaluate_model(model, tokenizer, data, "validation", args, stats, accelerator),
+        lambda: {k: v.detach().cpu().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()})
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.load_state_dict(best_state)
     validation = evaluate_model(model, tokenizer, data, "validation", args, stats, accelerator)
