@@ -1,7 +1,7 @@
 """Does a model pretrained by protst-hf learn its texts? The `cpu` preset on real protein-text pairs, judged on
 held-out proteins beside baselines measured in the same run.
 
-    python benchmarks/deeploc_learning.py [--output outputs/deeploc_learning] [--minutes 45] [-- pretraining args]
+    python benchmarks/deeploc_learning.py [--output outputs/deeploc_learning] [--minutes 60] [-- pretraining args]
 
 1. Pairs: DeepLoc 2.0 partitions 0-3 (about 17.5k proteins) with their Swiss-Prot location keywords
    (`deeploc_data.py`); partition 4 (4,273 proteins, homology-separated by DeepLoc's own partitioning) is held out.
@@ -171,7 +171,7 @@ def main() -> int:
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="outputs/deeploc_learning")
-    parser.add_argument("--minutes", type=float, default=45.0, help="training time budget")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
     args, extra = parser.parse_known_args()
     extra = extra[1:] if extra[:1] == ["--"] else extra
     if not deeploc_data.available():

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                   "(data build, loop, checkpoints, validation, export), but are far too few for towers trained from "
                   "scratch to learn their texts; read each recall beside its baselines above. A model that learns: "
                   "`python benchmarks/deeploc_learning.py` (the cpu preset on ~17.5k real protein-text pairs, "
-                  "45 minutes on 2 cores; its last table is in the README).")
+                  "an hour on 2 cores; its table is in the README).")
     return 0
 
 

@@ -47,3 +47,21 @@ def test_a_time_budget_anneals_the_learning_rate_by_time_when_time_runs_out_firs
     trainer.args.lr_scheduler = "linear"
     trainer.state["train_seconds"] = 0.25 * 600
     assert trainer._lr_factor(20) == pytest.approx(0.75)
+
+
+def test_the_cpu_preset_uses_the_flags_that_learned_and_the_paper_preset_keeps_the_original():
+    def merged(argv):
+        out = {}
+        for part in parse_args(argv):
+            out.update(vars(part))
+        return out
+
+    cpu = merged(["--preset", "cpu"])
+    assert (cpu["mlm_weight"], cpu["mmp_protein_weight"], cpu["mmp_text_weight"]) == (0.0, 0.0, 0.0)
+    assert '"contrastive_positives": "same_text"' in cpu["config_overrides"]
+    assert (cpu["crop_policy"], cpu["crop_length"], cpu["export_protein_max_length"]) == ("n_terminal", 128, 128)
+    assert cpu["mixed_precision"] == "auto" and cpu["max_minutes"] == 60.0
+    paper = merged(["--preset", "esm2-650m"])
+    assert paper["crop_policy"] == "random" and paper["crop_length"] == 450
+    assert "contrastive_positives" not in (paper["config_overrides"] or "")
+    assert paper["export_protein_max_length"] is None

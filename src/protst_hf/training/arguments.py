@@ -134,7 +134,7 @@ PRESETS: dict[str, dict] = {
         encoder_lr_ratio=1.0, lr_scheduler="cosine", warmup_steps=20, max_steps=150, num_epochs=100,
         logging_steps=10, eval_steps=50, save_steps=50, save_total_limit=2,
     ),
-    # CPU, under an hour, a model that learns its texts (benchmarks/deeploc_learning.py; the table in the README):
+    # CPU, an hour (2 cores), a model that learns its texts (benchmarks/deeploc_learning.py; the table in the README):
     # a 4-layer x 256 ESM-2-shaped tower from scratch, MiniLM frozen, contrastive loss only with identical texts as
     # positives, N-terminal crops of 128 residues read the same way at inference
     "cpu": dict(
@@ -145,8 +145,8 @@ PRESETS: dict[str, dict] = {
         config_overrides='{"contrastive_positives": "same_text"}',
         crop_length=128, crop_policy="n_terminal", eval_max_length=128, export_protein_max_length=128,
         text_field_max_length=64, per_device_batch_size=32, learning_rate=1e-3, encoder_lr_ratio=1.0,
-        lr_scheduler="cosine", warmup_steps=100, max_steps=6000, max_minutes=45.0, num_epochs=100,
-        mixed_precision="auto", logging_steps=25, eval_steps=500, save_steps=500, save_total_limit=2,
+        lr_scheduler="cosine", warmup_steps=100, max_steps=6000, max_minutes=60.0, num_epochs=100,
+        mixed_precision="auto", logging_steps=25, eval_steps=750, save_steps=750, save_total_limit=2,
         max_eval_samples=1000,
     ),
     # ESM-2 35M + PubMedBERT: a small GPU run
@@ -178,7 +178,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     if known.config:
         defaults.update(load_config_file(known.config))
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainArguments))
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="named preset (tiny, esm2-35m, esm2-650m)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="named preset (tiny, cpu, esm2-35m, esm2-650m)")
     parser.add_argument("--config", help="YAML or JSON file of arguments")
     valid = {f.name for cls in (ModelArguments, DataArguments, TrainArguments) for f in fields(cls)}
     unknown = set(defaults) - valid
