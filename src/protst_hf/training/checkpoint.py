@@ -50,13 +50,33 @@ def resolve_resume(value: str | None, output_dir: str | Path) -> Path | None:
     return path
 
 
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint chosen for resuming exists but a file of it cannot be read."""
+
+
+def corrupt_checkpoint(checkpoint: Path, what: str, err: Exception) -> CorruptCheckpointError:
+    """The one error for a damaged checkpoint: what cannot be read, and the other complete checkpoints of its run
+    to resume from instead."""
+    checkpoint = Path(checkpoint)
+    others = [p.name for p in complete_checkpoints(checkpoint.parent.parent) if p != checkpoint]
+    return CorruptCheckpointError(
+        f"checkpoint {checkpoint}: {what} ({type(err).__name__}: {str(err)[:200]}); resume from an older one with "
+        f"--resume_from_checkpoint {checkpoint.parent}/<name> (complete: {others or 'none'}), or delete it")
+
+
 def read_state(checkpoint: Path) -> dict:
     try:
         return json.loads((checkpoint / STATE_FILE).read_text())
     except (OSError, ValueError) as err:
-        names = [p.name for p in complete_checkpoints(checkpoint.parent.parent) if p != checkpoint]
-        raise ValueError(f"{checkpoint}: its {STATE_FILE} cannot be read ({err}); resume from an older checkpoint "
-                         f"(complete ones: {names or 'none'})") from err
+        raise corrupt_checkpoint(checkpoint, f"its {STATE_FILE} cannot be read", err) from err
+
+
+def load_state(accelerator, checkpoint: Path) -> None:
+    """`accelerator.load_state`, with a damaged file reported as [`CorruptCheckpointError`], not a deep stack."""
+    try:
+        accelerator.load_state(str(checkpoint))
+    except Exception as err:
+        raise corrupt_checkpoint(checkpoint, "its files cannot be loaded", err) from err
 
 
 def save_checkpoint(accelerator, output_dir: str | Path, step: int, state: dict, keep: int) -> Path:
@@ -98,5 +118,5 @@ def clean_incomplete(output_dir: str | Path) -> list[str]:
     return removed
 
 
-__all__ = ["STATE_FILE", "checkpoints_dir", "clean_incomplete", "complete_checkpoints", "latest_checkpoint",
-           "read_state", "resolve_resume", "save_checkpoint"]
+__all__ = ["STATE_FILE", "CorruptCheckpointError", "checkpoints_dir", "clean_incomplete", "complete_checkpoints",
+           "corrupt_checkpoint", "latest_checkpoint", "load_state", "read_state", "resolve_resume", "save_checkpoint"]

@@ -33,7 +33,14 @@ from ..models.protst.inference_protst import native_bfloat16
 from ..models.protst.modeling_protst import ProtSTForPreTrainingOutput
 from .arguments import DataArguments, ModelArguments, TrainArguments
 from .build import build_model, build_processor, parameter_groups
-from .checkpoint import clean_incomplete, complete_checkpoints, read_state, resolve_resume, save_checkpoint
+from .checkpoint import (
+    CorruptCheckpointError,
+    clean_incomplete,
+    load_state,
+    read_state,
+    resolve_resume,
+    save_checkpoint,
+)
 from .export import export_model, plot_curves
 from .validation import PretrainingValidator, ZeroShotSet, selection_metric, text_key, unigram_baselines
 
@@ -44,10 +51,6 @@ TERMS = tuple(f.name for f in dataclasses.fields(ProtSTForPreTrainingOutput) if 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the state was saved for inspection."""
-
-
-class CorruptCheckpointError(RuntimeError):
-    """A checkpoint chosen for resuming exists but its files cannot be loaded."""
 
 
 def _check_deepspeed(accelerator) -> None:
@@ -156,14 +159,7 @@ class Pretrainer:
             if state["world_size"] != accelerator.num_processes:
                 raise ValueError(f"{checkpoint} was written by {state['world_size']} process(es); resume with the "
                                  f"same number (now {accelerator.num_processes}) to continue the same data order")
-            try:
-                accelerator.load_state(str(checkpoint))
-            except Exception as err:  # a damaged file: name the checkpoint and what to do, not a deep stack
-                older = [p.name for p in complete_checkpoints(self.output_dir) if p != checkpoint]
-                raise CorruptCheckpointError(
-                    f"checkpoint {checkpoint} cannot be loaded ({type(err).__name__}: {str(err)[:200]}); resume from "
-                    f"an older one with --resume_from_checkpoint {self.output_dir / 'checkpoints'}/<name> "
-                    f"(complete: {older or 'none'}), or delete it") from err
+            load_state(accelerator, checkpoint)
             self.state.update(state)
             logger.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, state["global_step"],
                         state["epoch"], state["batches_in_epoch"])
