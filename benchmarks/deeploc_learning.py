@@ -41,6 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deeploc_data  # noqa: E402
+from hardware import describe  # noqa: E402
 
 
 def pretrain(pairs: Path, run_dir: Path, minutes: float, extra: list[str]) -> dict:
@@ -57,21 +58,72 @@ def pretrain(pairs: Path, run_dir: Path, minutes: float, extra: list[str]) -> di
     return summary
 
 
-def zero_shot(model_dir: Path, rows: list[dict], label_set: str) -> dict:
-    """The public pipeline on every row; the report of `protst_hf.evaluation.metrics.zero_shot_report`."""
+def zero_shot(model_dir: Path, rows: list[dict], label_set: str) -> tuple[dict, list[int]]:
+    """The public pipeline on every row, with its defaults (the check a user makes); the report of
+    `protst_hf.evaluation.metrics.zero_shot_report` and the predicted class of each row."""
     import protst_hf
-    from protst_hf.evaluation.metrics import zero_shot_report
 
     classify = protst_hf.pipeline("zero-shot-protein-classification", model=str(model_dir), precision="float32")
     started = time.perf_counter()
-    results = classify([(r["accession"], r["sequence"]) for r in rows], label_set=label_set, batch_size=32)
+    results = classify([(r["accession"], r["sequence"]) for r in rows], batch_size=32, label_set=label_set)
     seconds = time.perf_counter() - started
     names = classify.labels(label_set=label_set)[0]
     predictions = [names.index(r["labels"][0]) for r in results]
-    report = zero_shot_report(predictions, [r["labels"] for r in rows], list(deeploc_data.CLASSES))
+    report = accuracy_of(predictions, rows, full=True)
     report["proteins_per_second"] = len(rows) / seconds
-    return report
+    return report, predictions
 
+
+def scoring_variants(model, processor, model_dir: Path, rows: list[dict]) -> dict:
+    """The zero-shot rows of each scoring choice, computed with the functions the pipeline calls
+    (`scoring_protst.class_logits` / `class_log_prior`) on one embedding of the proteins: the prior (uniform, the
+    training texts'), the prompt pooling, the prompts (the built-in set, every training text of a class, the
+    original's), each a report of `accuracy_of`; `predictions` holds each variant's predicted classes."""
+    from protst_hf.models.protst.inference_protst import embed_proteins, embed_texts
+    from protst_hf.models.protst.scoring_protst import (
+        class_log_prior,
+        class_logits,
+        label_set_prompts,
+        read_training_texts,
+        zero_shot_logit_scale,
+    )
+
+    proteins = embed_proteins(model, processor, [r["sequence"] for r in rows])
+    record = read_training_texts(model_dir / "training_texts.json")
+    scale = zero_shot_logit_scale(model)
+    sets = {"builtin": label_set_prompts("subcellular_location")[1],
+            "training_texts": list(training_text_prompts(model_dir).values()),
+            "protst": label_set_prompts("subcellular_location_protst")[1]}
+    out, predictions = {}, {}
+    for prompts_name, prompts in sets.items():
+        embeds = embed_texts(model, processor, [t for group in prompts for t in group])
+        owner = [c for c, group in enumerate(prompts) for _ in group]
+        log_prior = class_log_prior(prompts, record)[0]
+        for pooling in ("mean", "logsumexp"):
+            for prior_name, prior in (("uniform", None), ("training", log_prior)):
+                if prior_name == "training" and prior is None:
+                    continue
+                key = f"{prompts_name}/{pooling}/{prior_name}"
+                predicted = class_logits(proteins, embeds, owner, len(prompts), scale, pooling, prior).argmax(-1)
+                predictions[key] = predicted.tolist()
+                out[key] = accuracy_of(predictions[key], rows)
+    out["predictions"] = predictions
+    return out
+
+
+def training_text_prompts(model_dir: Path) -> dict:
+    """Each class of the built-in `subcellular_location` set with every training text (recorded in the model folder)
+    one of whose statements is a keyword of the class: the prompts of the log-sum-exp over training texts."""
+    from protst_hf.models.protst.processing_protst import text_parts
+    from protst_hf.models.protst.scoring_protst import label_set_prompts, read_training_texts
+
+    names, prompts = label_set_prompts("subcellular_location")
+    record = read_training_texts(model_dir / "training_texts.json")
+    out = {}
+    for name, group in zip(names, prompts):
+        keywords = {p.lower() for p in group}
+        out[name] = [t for t in record["texts"] if any(part.lower() in keywords for part in text_parts(t))] or group
+    return out
 
 def features(model, processor, rows: list[dict]) -> np.ndarray:
     from protst_hf.models.protst.inference_protst import embed_proteins
@@ -80,21 +132,31 @@ def features(model, processor, rows: list[dict]) -> np.ndarray:
                           normalize=False).numpy()
 
 
-def retrieval(model, processor, train: list[dict], test: list[dict]) -> dict:
+def retrieval(model, processor, model_dir: Path, train: list[dict], test: list[dict]) -> dict:
+    """Protein -> text and text -> protein recall between the test proteins and their texts, and protein -> text
+    again ranked by posterior (each text's training log prior added at the model's logit scale)."""
     from protst_hf.evaluation.retrieval_metrics import retrieval_metrics
     from protst_hf.models.protst.inference_protst import embed_proteins, embed_texts
+    from protst_hf.models.protst.scoring_protst import read_training_texts, text_log_prior, zero_shot_logit_scale
 
     proteins = embed_proteins(model, processor, [r["sequence"] for r in test])
     texts = embed_texts(model, processor, [r["text"] for r in test])
-    return retrieval_metrics(proteins, texts, texts=[r["text"] for r in test],
-                             train_text_counts=Counter(r["text"] for r in train))
+    names = [r["text"] for r in test]
+    counts = Counter(r["text"] for r in train)
+    out = retrieval_metrics(proteins, texts, texts=names, train_text_counts=counts)
+    distinct = list(dict.fromkeys(names))
+    bias = dict(zip(distinct, text_log_prior(distinct, read_training_texts(model_dir / "training_texts.json"))
+                    .tolist()))
+    with_prior = retrieval_metrics(proteins, texts, texts=names, text_bias=bias,
+                                   logit_scale=zero_shot_logit_scale(model))
+    out.update({f"{k}_with_prior": v for k, v in with_prior.items() if k.startswith("protein_to_text")})
+    return out
 
-
-def accuracy_of(predictions, rows) -> dict:
+def accuracy_of(predictions, rows, full: bool = False) -> dict:
     from protst_hf.evaluation.metrics import zero_shot_report
 
     report = zero_shot_report(predictions, [r["labels"] for r in rows], list(deeploc_data.CLASSES))
-    return {k: report[k] for k in ("accuracy", "balanced_accuracy", "per_class_recall")}
+    return report if full else {k: report[k] for k in ("accuracy", "balanced_accuracy", "per_class_recall")}
 
 
 def plot(run_dir: Path, baselines: dict, path: Path) -> None:
@@ -126,32 +188,47 @@ def plot(run_dir: Path, baselines: dict, path: Path) -> None:
     plt.close(figure)
 
 
+# scoring variant -> its row in the table (prompts / pooling / prior)
+VARIANT_ROWS = (
+    ("builtin/mean/uniform", "zero-shot, `prior=\"uniform\"` (the original's scores)"),
+    ("builtin/mean/training", "zero-shot, `prior=\"training\"` (+ log p(class) of the training texts)"),
+    ("builtin/logsumexp/uniform", "zero-shot, uniform prior, `prompt_pooling=\"logsumexp\"`"),
+    ("builtin/logsumexp/training", "zero-shot, training prior, `prompt_pooling=\"logsumexp\"`"),
+    ("training_texts/logsumexp/uniform", "zero-shot, uniform prior, class = log-sum-exp over its training texts"),
+    ("training_texts/logsumexp/training", "zero-shot, training prior, class = log-sum-exp over its training texts"),
+    ("protst/mean/uniform", "zero-shot, uniform prior, the original's prompts (`subcellular_location_protst`)"),
+    ("protst/mean/training", "zero-shot, training prior, the original's prompts"),
+)
+
+
 def table(results: dict) -> str:
-    z, zp = results["zero_shot"], results["zero_shot_protst_prompts"]
-    rows = [
-        ("zero-shot, pipeline + built-in `subcellular_location`", z["accuracy"], z["balanced_accuracy"]),
-        ("zero-shot, the original's prompts (`subcellular_location_protst`)", zp["accuracy"],
-         zp["balanced_accuracy"]),
-        (f"majority class ({results['majority_class']})", results["majority"]["accuracy"],
-         results["majority"]["balanced_accuracy"]),
-        ("composition logistic regression (AA + dipeptides)", results["composition"]["accuracy"],
-         results["composition"]["balanced_accuracy"]),
-        ("frozen probe: trained model's features", results["probe_trained"]["accuracy"],
-         results["probe_trained"]["balanced_accuracy"]),
-        ("frozen probe: same architecture, random weights", results["probe_random"]["accuracy"],
-         results["probe_random"]["balanced_accuracy"]),
-    ]
-    lines = [f"Partition 4 of DeepLoc 2.0 ({results['test_proteins']:,} proteins; trained on partitions 0-3, "
-             f"{results['train_proteins']:,} proteins, {results['steps']} steps in "
-             f"{results['train_minutes']:.1f} min)",
+    z, variants = results["zero_shot"], results["zero_shot_variants"]
+    rows = [("zero-shot through the pipeline, its defaults (`prior=\"auto\"`, built-in `subcellular_location`)",
+             z["accuracy"], z["balanced_accuracy"])]
+    rows += [(label, variants[key]["accuracy"], variants[key]["balanced_accuracy"]) for key, label in VARIANT_ROWS
+             if key in variants]
+    rows.append((f"majority class ({results['majority_class']})", results["majority"]["accuracy"],
+                 results["majority"]["balanced_accuracy"]))
+    for key, label in (("composition", "composition logistic regression (AA + dipeptides)"),
+                       ("probe_trained", "frozen probe: trained model's features"),
+                       ("probe_random", "frozen probe: same architecture, random weights")):
+        if key in results:
+            rows.append((label, results[key]["accuracy"], results[key]["balanced_accuracy"]))
+    held = results.get("held_out_partition", 4)
+    lines = [f"Partition {held} of DeepLoc 2.0 ({results['test_proteins']:,} proteins; trained on "
+             f"{results['train_proteins']:,} proteins of partitions {'0-3' if held == 4 else '0-2'}, "
+             f"{results['steps']} steps in {results['train_minutes']:.1f} min)",
              "", "| | accuracy | balanced accuracy |", "|---|---|---|"]
     lines += [f"| {name} | {a:.3f} | {b:.3f} |" for name, a, b in rows]
     r = results["retrieval"]
-    lines += ["", "| retrieval on partition 4 | R@1 | R@5 | R@10 |", "|---|---|---|---|"]
+    lines += ["", f"| retrieval on partition {held} | R@1 | R@5 | R@10 |", "|---|---|---|---|"]
     for label, key in (("protein -> text", "protein_to_text_recall@{}"),
+                       ("protein -> text, with the training prior", "protein_to_text_recall@{}_with_prior"),
                        ("  frequency baseline (protein ignored)", "protein_to_text_recall@{}_frequency"),
                        ("  uniform chance", "protein_to_text_recall@{}_chance"),
                        ("protein -> text, macro (per distinct text)", "protein_to_text_macro_recall@{}"),
+                       ("protein -> text, macro, with the training prior",
+                        "protein_to_text_macro_recall@{}_with_prior"),
                        ("  chance (any protein-blind ranking)", "protein_to_text_macro_recall@{}_chance"),
                        ("text -> protein", "text_to_protein_recall@{}"),
                        ("  uniform chance", "text_to_protein_recall@{}_chance")):
@@ -159,37 +236,14 @@ def table(results: dict) -> str:
     mlm = results.get("mlm")
     lines += ["", "MLM accuracy: " + (f"{mlm['accuracy']:.3f} vs unigram {mlm['unigram']:.3f}" if mlm else
                                       "no MLM head trained (mlm_weight 0 in this recipe)")]
-    lines += ["", "Per-class recall, zero-shot: " + ", ".join(f"{k} {v:.2f}" for k, v in
-                                                             z["per_class_recall"].items()),
-              "Prediction histogram, zero-shot: " + json.dumps(z["prediction_histogram"])]
+    lines += ["", "Per-class recall, zero-shot (default): " + ", ".join(f"{k} {v:.2f}" for k, v in
+                                                                       z["per_class_recall"].items()),
+              "Prediction histogram, zero-shot (default): " + json.dumps(z["prediction_histogram"])]
     return "\n".join(lines)
 
 
-def main() -> int:
-    from hardware import describe
-
-    print(describe())
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default="outputs/deeploc_learning")
-    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
-    args, extra = parser.parse_known_args()
-    extra = extra[1:] if extra[:1] == ["--"] else extra
-    if not deeploc_data.available():
-        print(f"skipped: {deeploc_data.DEEPLOC} or {deeploc_data.KEYWORDS} is not present")
-        return 0
-    output = Path(args.output)
-    splits = deeploc_data.load()
-    pairs = deeploc_data.write_dataset(splits, output / "pairs")
-    train, test = splits["train"], splits["test"]
-    print(f"pairs: {len(train)} train (partitions 0-3), {len(test)} test (partition 4)")
-
-    run_dir = output / "run"
-    summary = pretrain(pairs, run_dir, args.minutes, extra)
-    model_dir = output / "model"
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    shutil.copytree(summary["final_model"], model_dir)
-
+def evaluate(model_dir: Path, train: list[dict], test: list[dict], quick: bool = False) -> dict:
+    """Every row of the table for the model folder `model_dir` (`quick`: zero-shot and retrieval rows only)."""
     from transformers import AutoModel, AutoProcessor
 
     import protst_hf
@@ -198,12 +252,23 @@ def main() -> int:
     model = AutoModel.from_pretrained(model_dir).eval()
     processor = AutoProcessor.from_pretrained(model_dir)
     majority = deeploc_data.majority_class(train)
-    results = {"train_proteins": len(train), "test_proteins": len(test), "steps": summary["steps"],
-               "train_minutes": summary["train_seconds"] / 60, "majority_class": deeploc_data.CLASSES[majority],
-               "machine": describe(), "arguments": summary["arguments"]}
-    results["zero_shot"] = zero_shot(model_dir, test, "subcellular_location")
-    results["zero_shot_protst_prompts"] = zero_shot(model_dir, test, "subcellular_location_protst")
+    results = {"train_proteins": len(train), "test_proteins": len(test),
+               "majority_class": deeploc_data.CLASSES[majority], "machine": describe()}
+    from protst_hf.models.protst.scoring_protst import read_training_texts, resolve_prior
+
+    results["zero_shot"], pipeline_predictions = zero_shot(model_dir, test, "subcellular_location")
+    variants = scoring_variants(model, processor, model_dir, test)
+    predictions = variants.pop("predictions")
+    # the pipeline's default is one of the variants: which, and how many proteins it predicts alike (float32 sums
+    # in other batch shapes can flip a near-tie)
+    auto = "builtin/mean/" + resolve_prior("auto", read_training_texts(model_dir / "training_texts.json"))
+    results["zero_shot"]["same_as_variant"] = {"variant": auto, "agreement": float(np.mean(
+        np.asarray(predictions[auto]) == np.asarray(pipeline_predictions)))}
+    results["zero_shot_variants"] = variants
     results["majority"] = accuracy_of([majority] * len(test), test)
+    results["retrieval"] = retrieval(model, processor, model_dir, train, test)
+    if quick:
+        return results
     composition = deeploc_data.probe(deeploc_data.composition_features([r["sequence"] for r in train]), train,
                                      deeploc_data.composition_features([r["sequence"] for r in test]))
     results["composition"] = accuracy_of(composition, test)
@@ -213,14 +278,61 @@ def main() -> int:
     random_model = type(model)(model.config).eval()
     results["probe_random"] = accuracy_of(deeploc_data.probe(features(random_model, processor, train), train,
                                                              features(random_model, processor, test)), test)
-    results["retrieval"] = retrieval(model, processor, train, test)
+    return results
+
+
+def main() -> int:
+    print(describe())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", default="outputs/deeploc_learning")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    parser.add_argument("--held-out-partition", type=int, default=4, choices=(3, 4),
+                        help="4: train on partitions 0-3, report partition 4 (the table); 3: the tuning split (train "
+                             "on 0-2, report partition 3; partition 4 is not read)")
+    parser.add_argument("--train-only", action="store_true", help="pretrain and save the model folder, no table")
+    parser.add_argument("--evaluate", metavar="MODEL_DIR",
+                        help="no training: the table of a saved model folder (on --held-out-partition)")
+    parser.add_argument("--quick", action="store_true", help="zero-shot and retrieval rows only (no probes)")
+    args, extra = parser.parse_known_args()
+    extra = extra[1:] if extra[:1] == ["--"] else extra
+    if not deeploc_data.available():
+        print(f"skipped: {deeploc_data.DEEPLOC} or {deeploc_data.KEYWORDS} is not present")
+        return 0
+    output = Path(args.output)
+    splits = deeploc_data.load(held_out=args.held_out_partition)
+    train, test = splits["train"], splits["test"]
+    print(f"pairs: {len(train)} train, {len(test)} test (partition {args.held_out_partition})")
+    output.mkdir(parents=True, exist_ok=True)
+    if args.evaluate:
+        results = evaluate(Path(args.evaluate), train, test, quick=args.quick)
+        info = json.loads((Path(args.evaluate) / "training_info.json").read_text())
+        results.update(held_out_partition=args.held_out_partition, steps=info["step"],
+                       train_minutes=info["state"]["train_seconds"] / 60, model=args.evaluate)
+        (output / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+        print(table(results))
+        return 0
+
+    pairs = deeploc_data.write_dataset(splits, output / "pairs")
+    run_dir = output / "run"
+    summary = pretrain(pairs, run_dir, args.minutes, extra)
+    model_dir = output / "model"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    shutil.copytree(summary["final_model"], model_dir)
+    if args.train_only:
+        print(f"model: {model_dir}")
+        return 0
+    results = evaluate(model_dir, train, test, quick=args.quick)
+    results.update(held_out_partition=args.held_out_partition, steps=summary["steps"],
+                   train_minutes=summary["train_seconds"] / 60, arguments=summary["arguments"])
     final = summary.get("final_metrics") or {}
     if "mlm_accuracy" in final:
         results["mlm"] = {"accuracy": final["mlm_accuracy"], "unigram": final["mlm_accuracy_unigram_baseline"]}
     (output / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    plot(run_dir, {"majority class (validation proteins)": final.get("zero_shot_majority_baseline", float("nan")),
-                   "composition LR (partition 4)": results["composition"]["accuracy"]},
-         output / "learning_curves.png")
+    baselines = {"majority class (validation proteins)": final.get("zero_shot_majority_baseline", float("nan"))}
+    if "composition" in results:
+        baselines[f"composition LR (partition {args.held_out_partition})"] = results["composition"]["accuracy"]
+    plot(run_dir, baselines, output / "learning_curves.png")
     print(table(results))
     print(f"\nmodel: {model_dir} (AutoModel-ready); curves: {output / 'learning_curves.png'}")
     return 0

@@ -10,7 +10,8 @@ def describe() -> str:
     """One line: CPU model, torch's CPU capability, whether bf16 is native, threads, torch version, and the GPU."""
     import torch
 
-    from protst_hf.models.protst.inference_protst import cpu_model, native_bfloat16
+    from protst_hf.models.protst.inference_protst import native_bfloat16
+    from protst_hf.training.export import cpu_model
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return (f"machine: {cpu_model()} ({torch.backends.cpu.get_cpu_capability()}, bf16 native: "

@@ -67,6 +67,19 @@ def model_folder(tmp_path_factory, processor):
 
 
 @pytest.fixture(scope="session")
+def skewed_model_folder(tmp_path_factory, processor):
+    """The tiny model with a training_texts.json of an in-batch run whose texts are almost all "Nucleus"."""
+    from collections import Counter
+
+    from protst_hf.models.protst.scoring_protst import write_training_texts
+
+    path = save_tiny_model(tmp_path_factory.mktemp("skewed") / "protst-tiny", processor)
+    write_training_texts(path, Counter({"SUBCELLULAR LOCATION: Nucleus.": 999, "SUBCELLULAR LOCATION: Cytoplasm.": 1}),
+                         "in_batch")
+    return path
+
+
+@pytest.fixture(scope="session")
 def other_folder(tmp_path_factory, processor):
     return save_tiny_model(tmp_path_factory.mktemp("model") / "protst-b", processor, seed=1)
 

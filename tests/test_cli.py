@@ -66,3 +66,40 @@ def test_classify_needs_labels(model_folder, tmp_path, capsys):
     fasta.write_text(">a\nMKTAYIAK\n")
     assert cli(["classify", str(fasta), "--model", str(model_folder), "--output", str(tmp_path / "o.tsv")]) == 2
     assert "--label-set or --labels" in capsys.readouterr().err
+
+
+def test_classify_prior_flag(skewed_model_folder, rows, tmp_path, capsys):
+    """--prior auto applies the model's training prior (stated on stderr), uniform does not, a frequencies file is
+    read, and a bad value is a clear error."""
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text("".join(f">{r['accession']}\n{r['sequence']}\n" for r in rows[:4]))
+    common = ["classify", str(fasta), "--model", str(skewed_model_folder), "--labels", "Nucleus,Cytoplasm"]
+
+    def top_labels(*extra):
+        out = tmp_path / "o.tsv"
+        assert cli([*common, "--output", str(out), *extra]) == 0
+        return [line.split("\t")[1] for line in out.read_text().splitlines()[1:]]
+
+    assert top_labels() == ["Nucleus"] * 4
+    assert "log p(class) added" in capsys.readouterr().err
+    frequencies = tmp_path / "prior.tsv"
+    frequencies.write_text("Nucleus\t1e-6\nCytoplasm\t1\n")
+    assert top_labels("--prior", str(frequencies)) == ["Cytoplasm"] * 4
+    top_labels("--prior", "uniform")
+    assert "prior: uniform" in capsys.readouterr().err
+    assert cli([*common, "--output", str(tmp_path / "x.tsv"), "--prior", "often"]) == 2
+    assert "--prior must be" in capsys.readouterr().err
+
+
+def test_pretrain_is_a_protst_command(capsys):
+    """`protst pretrain` runs the entry point of examples/pretrain/run_pretrain.py with its flags untouched."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["pretrain", "--preset", "cpu", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "--max_minutes" in help_text and "--config_overrides" in help_text
+    assert cli(["pretrain", "--preset", "tiny", "--output_dir", "unused"]) == 2
+    assert "no dataset: pass --dataset" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["pretrain", "--help"])
+    assert "accelerate launch -m protst_hf.cli pretrain" in " ".join(capsys.readouterr().out.split())

@@ -4,6 +4,7 @@
                               [--leakage-against FILE...]
                               [--push-to-hub ORG/NAME]
     protst classify PROTEINS.fasta --model M --label-set subcellular_location --output predictions.tsv
+    protst pretrain --preset tiny --dataset DIR --output_dir OUT   (the flags of examples/pretrain/run_pretrain.py)
     protst embed / index build / search / evaluate ...
     protst convert-original CKPT.pth OUT_DIR [--trust-pickle] [--text-tokenizer TOK]
     protst convert-hub-port DIR OUT_DIR
@@ -92,6 +93,22 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_frequencies(path: str) -> dict:
+    """Class frequencies from a JSON object (`{"Nucleus": 0.3, ...}`) or a two-column TSV (name, frequency)."""
+    import json
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise ValueError(f"--prior must be auto, uniform, training or a file of class frequencies; {path!r} is none")
+    text = Path(path).read_text()
+    if path.endswith(".json"):
+        return {str(k): float(v) for k, v in json.loads(text).items()}
+    rows = [line.split("\t") for line in text.splitlines() if line.strip()]
+    if any(len(r) != 2 for r in rows):
+        raise ValueError(f"{path}: each line must be 'name<TAB>frequency'")
+    return {name.strip(): float(value) for name, value in rows}
+
+
 def _classify(args: argparse.Namespace) -> int:
     """Zero-shot classification of a FASTA file, streamed in chunks into a TSV: id, top label, its score, and the
     probability of every label."""
@@ -100,19 +117,30 @@ def _classify(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .models import pipeline
-    from .models.protst.inference_protst import iter_fasta
+    from .models.protst.fasta_protst import iter_fasta
 
     labels = [c.strip() for c in args.labels.split(",") if c.strip()] if args.labels else None
     if (labels is None) == (args.label_set is None):
         print("error: give --label-set or --labels", file=sys.stderr)
         return 2
-    label_kwargs = {"candidate_labels": labels, "label_set": args.label_set}
+    label_kwargs = {"candidate_labels": labels, "label_set": args.label_set, "prompt_pooling": args.prompt_pooling}
     if args.template:
         label_kwargs["hypothesis_template"] = args.template
     try:
+        prior = args.prior
+        if prior not in ("auto", "uniform", "training"):
+            prior = _read_frequencies(prior)
+        label_kwargs["prior"] = prior
         classify = pipeline("zero-shot-protein-classification", model=args.model, precision=args.precision,
                             device=args.device)
-        names, _ = classify.labels(**label_kwargs)
+        names, prompts = classify.labels(label_kwargs["candidate_labels"], label_kwargs.get("hypothesis_template"),
+                                         label_kwargs["label_set"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            log_prior = classify.log_prior(prior, names, prompts)
+        if not args.quiet:
+            why = f" ({caught[0].message})" if caught else ""
+            print(f"prior: {'uniform' if log_prior is None else 'log p(class) added'}{why}", file=sys.stderr)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -169,33 +197,29 @@ def _index_build(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    import torch
-
+    """Text -> protein search: `ProteinTextRetrievalPipeline` over the index, printed as rank, id, score."""
     from .embedding.annotations import load_annotations
-    from .models.protst.index_protst import MismatchedModelError, ProteinIndex, model_metadata
+    from .models import pipeline
+    from .models.protst.index_protst import MismatchedModelError, ProteinIndex
 
     index = ProteinIndex.load(args.index)
     name = args.model or index.metadata.get("model")
     if not name:
         print("error: the index records no model: pass --model", file=sys.stderr)
         return 2
-    model, processor, _ = _load_model(name)
     try:
-        index.check_queries(model_metadata(model, "text"))
+        search = pipeline("protein-text-retrieval", model=name, precision=args.precision)
+        results = search(list(args.queries), index=index, top_k=args.top_k, nprobe=args.nprobe,
+                         ef_search=args.ef_search, threshold="calibrated" if args.calibrated else None)
     except MismatchedModelError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    batch = processor(text=args.queries, return_tensors="pt").to(model.device)
-    with torch.inference_mode():
-        queries = model.get_text_features(batch["text_input_ids"], batch["text_attention_mask"]).float().cpu().numpy()
-    scores, ids = index.search(queries, k=args.top_k, nprobe=args.nprobe, ef_search=args.ef_search,
-                               threshold="calibrated" if args.calibrated else None)
     annotations = load_annotations(args.annotations)
-    for query, row_ids, row_scores in zip(args.queries, ids, scores):
+    for query, hits in zip(args.queries, results):
         print(f"# {query}")
-        for rank, (identifier, score) in enumerate(zip(row_ids, row_scores), start=1):
-            note = f"\t{annotations[identifier]}" if identifier in annotations else ""
-            print(f"{rank}\t{identifier}\t{score:.4f}{note}")
+        for rank, hit in enumerate(hits, start=1):
+            note = f"\t{annotations[hit['id']]}" if hit["id"] in annotations else ""
+            print(f"{rank}\t{hit['id']}\t{hit['score']:.4f}{note}")
     return 0
 
 
@@ -342,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--quiet", action="store_true")
     embed.set_defaults(handler=_embed)
 
+    pretrain = commands.add_parser(
+        "pretrain", help="pretrain ProtST (the flags of examples/pretrain/run_pretrain.py; --preset tiny|cpu|...)",
+        description="Pretraining with accelerate: one process here, or `accelerate launch -m protst_hf.cli pretrain "
+                    "...` for DDP / DeepSpeed. Flags: --preset, --config, --dataset, --output_dir and every field of "
+                    "ModelArguments / DataArguments / TrainArguments (protst_hf.training.arguments); `protst "
+                    "pretrain --preset cpu --help` lists them all.")
+    pretrain.add_argument("arguments", nargs=argparse.REMAINDER, help="pretraining flags")
+    pretrain.set_defaults(handler=_pretrain)
+
     classify = commands.add_parser("classify", help="zero-shot classification of a FASTA file into a TSV")
     classify.add_argument("input", help="FASTA file, or - for standard input")
     classify.add_argument("--model", required=True, help="a ProtST model folder or Hub id")
@@ -350,6 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--labels", help="comma-separated label names, put into --template")
     classify.add_argument("--template", help="prompt template with {} for the label (default "
                           "'SUBCELLULAR LOCATION: {}.')")
+    classify.add_argument("--prior", default="auto",
+                          help="class prior added to the logits: auto (default: the model's training prior when its "
+                               "scores are density ratios, i.e. trained with the original's in-batch loss; none for a "
+                               "text-bank model), training, uniform (the original's scores), or a JSON / TSV file of "
+                               "class frequencies")
+    classify.add_argument("--prompt-pooling", choices=("mean", "logsumexp"), default="mean",
+                          help="how a class with several prompts is scored (default mean: the mean prompt embedding)")
     classify.add_argument("--batch-size", type=int, default=32, help="proteins per forward pass")
     classify.add_argument("--chunk-size", type=int, default=1024, help="proteins read and written at a time")
     classify.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
@@ -380,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--ef-search", type=int)
     search.add_argument("--calibrated", action="store_true", help="drop hits below the index's conformal threshold")
     search.add_argument("--annotations", help="TSV id<TAB>text, or a ProtDescribe folder/parquet")
+    search.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="float32",
+                        help="text tower precision (default float32; auto = bf16 where native)")
     search.set_defaults(handler=_search)
 
     evaluate = commands.add_parser("evaluate", help="fine-tune / probe on benchmark tasks beside baselines")
@@ -438,7 +480,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from .training.command import main as pretrain
+
+    return pretrain(args.arguments)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["pretrain"] and not {"-h", "--help"} & set(argv[1:2]):
+        # every flag belongs to the pretraining parser (HfArgumentParser): passed through untouched
+        return _pretrain(argparse.Namespace(arguments=argv[1:]))
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

@@ -65,3 +65,27 @@ def test_the_cpu_preset_uses_the_flags_that_learned_and_the_paper_preset_keeps_t
     assert paper["crop_policy"] == "random" and paper["crop_length"] == 450
     assert "contrastive_positives" not in (paper["config_overrides"] or "")
     assert paper["export_protein_max_length"] is None
+
+
+def test_a_continued_checkpoint_takes_training_flags_and_refuses_shape_changes(pretraining_setup):
+    """--model_name_or_path: loss weights, the text bank and other training fields are applied to the loaded config
+    (they used to be dropped silently); a new projection size is refused; a field given twice differently is an
+    error, the same value twice is not (it used to raise a duplicate-keyword TypeError)."""
+    from protst_hf.training.arguments import DataArguments, ModelArguments
+    from protst_hf.training.build import build_model, build_processor
+
+    def build(**kwargs):
+        model_args = ModelArguments(model_name_or_path=str(pretraining_setup / "init"), **kwargs)
+        return build_model(model_args, build_processor(model_args, DataArguments()))
+
+    model = build(mlm_weight=0.0, config_overrides='{"contrastive_text_bank": true, "frozen_towers_eval": true}')
+    assert model.config.mlm_weight == 0.0 and model.config.contrastive_text_bank and model.config.frozen_towers_eval
+    assert model.protst.config is model.config
+    assert build().config.mlm_weight == 1.0  # nothing asked, nothing changed
+    with pytest.raises(ValueError, match="projection_dim"):
+        build(projection_dim=32)
+    with pytest.raises(ValueError, match="given twice"):
+        build(mlm_weight=0.0, config_overrides='{"mlm_weight": 0.5}')
+    assert build(mlm_weight=0.5, config_overrides='{"mlm_weight": 0.5}').config.mlm_weight == 0.5
+    with pytest.raises(ValueError, match="freeze_text_model"):
+        build(freeze_text_model=False, config_overrides='{"contrastive_text_bank": true}')

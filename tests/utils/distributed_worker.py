@@ -2,7 +2,8 @@
 `torchrun --nproc_per_node 2 distributed_worker.py OUT.pt`.
 
 Each process takes an unequal share of one batch (rank 0: rows 0-2, rank 1: rows 3-4) and computes the gathered
-contrastive loss (1) with the pure function on two linear encoders, with and without shared positives, (2) with a
+contrastive loss (1) with the pure function on two linear encoders, with and without shared positives, and against a
+text bank (`text_bank_loss`), (2) with a
 tiny ProtSTForPreTraining wrapped in real DDP. Everything runs in float64, so that the comparison with a single
 process tests the gathering, not float32 summation order. Rank 0 saves the process-mean losses and the
 process-averaged gradients for the test to compare with a single process on the whole batch.
@@ -56,6 +57,25 @@ def function_run(rows: slice, groups: bool):
     return result.loss.detach(), grads
 
 
+def bank_run(rows: slice):
+    """The text-bank loss on this process's rows: a 6-text bank (the same in every process) with soft targets (rows
+    0 and 3 spread over two bank texts), in-batch text -> protein gathered; (loss, {name: gradient})."""
+    from protst_hf.models.protst.losses_protst import text_bank_loss
+
+    protein_encoder, text_encoder, logit_scale, x_protein, x_text = linear_encoders()
+    torch.manual_seed(1)
+    x_bank = torch.randn(6, 8).double()
+    targets = torch.zeros(5, 6, dtype=torch.float64)
+    targets[[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]] = 1.0
+    targets[0, 5] = targets[3, 5] = 1.0
+    result = text_bank_loss(F.normalize(protein_encoder(x_protein[rows]), dim=-1),
+                            F.normalize(text_encoder(x_text[rows]), dim=-1), F.normalize(text_encoder(x_bank), dim=-1),
+                            targets[rows], logit_scale, text_groups=GROUPS[rows])
+    result.loss.backward()
+    grads = {"protein": protein_encoder.weight.grad, "text": text_encoder.weight.grad, "logit_scale": logit_scale.grad}
+    return result.loss.detach(), grads
+
+
 def main(out_path: str) -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -70,6 +90,13 @@ def main(out_path: str) -> None:
             grad /= world
         dist.all_reduce(loss)
         result[f"function_{groups}"] = (loss / world, grads)
+
+    loss, grads = bank_run(rows)
+    for grad in grads.values():
+        dist.all_reduce(grad)
+        grad /= world
+    dist.all_reduce(loss)
+    result["bank"] = (loss / world, grads)
 
     # (2) the model under DDP
     processor = make_processor()

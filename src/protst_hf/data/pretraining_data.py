@@ -2,7 +2,9 @@
 token-budget) batches that are a pure function of (seed, epoch), sharded across processes, and collated with masks
 keyed by the batch."""
 
+import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,8 +27,35 @@ def load_pairs(source: str, config: str | None = None, split: str = "train", str
     return load_dataset(source, config, split=split, streaming=streaming)
 
 
-def _text_of(row: dict, fields: tuple[str, ...]) -> dict | str:
-    return row["text"] if "text" in row and row["text"] else {f: row.get(f) or "" for f in fields}
+def row_text(row: dict, fields: tuple[str, ...] = TEXT_FIELDS) -> dict | str:
+    """The text of a pretraining row: its `text` column when that is a non-empty string, else its ProtDescribe
+    fields (a missing or empty field is `""`). The one definition that training, validation and the text bank use."""
+    return row["text"] if row.get("text") else {f: row.get(f) or "" for f in fields}
+
+
+def text_key(text: dict | str) -> str:
+    """The identity of a text (a string, or a mapping of fields), as texts are compared and counted."""
+    return text if isinstance(text, str) else json.dumps({f: text.get(f) or "" for f in TEXT_FIELDS}, sort_keys=True)
+
+
+def text_of_key(key: str) -> dict | str:
+    """The text whose [`text_key`] is `key`."""
+    if key.startswith("{"):
+        try:
+            value = json.loads(key)
+        except json.JSONDecodeError:
+            return key
+        if isinstance(value, dict) and set(value) <= set(TEXT_FIELDS):
+            return value
+    return key
+
+
+def count_texts(dataset, indices, fields: tuple[str, ...] = TEXT_FIELDS) -> tuple[Counter, list[str]]:
+    """How often each text ([`text_key`]) occurs among the rows `indices` of a map-style split, and the key of
+    each of those rows in order."""
+    columns = [c for c in ("text", *fields) if c in dataset.column_names]
+    keys = [text_key(row_text(row, fields)) for row in dataset.select_columns(columns).select(list(indices))]
+    return Counter(keys), keys
 
 
 def usable(sequence: str | None, texts: list[str | None]) -> str | None:
@@ -140,9 +169,10 @@ class CollatedBatches(torch.utils.data.Dataset):
     def __getitem__(self, item: int) -> dict:
         global_index, positions = self.batches[item]
         records = self.dataset.select(self.rows.indices[positions].tolist())
-        features = [{"sequence": r["sequence"], "text": _text_of(r, self.fields)} for r in records]
+        features = [{"sequence": r["sequence"], "text": row_text(r, self.fields)} for r in records]
         batch = self.collator(features, batch_key=(self.epoch, global_index))
         batch["row_ids"] = [str(r.get("accession", i)) for r, i in zip(records, self.rows.indices[positions])]
+        batch["row_positions"] = [int(p) for p in positions]  # positions in `rows.indices` (the text bank's rows)
         return batch
 
 
@@ -173,7 +203,7 @@ def streaming_batches(
             produced += 1
             if produced <= skip:
                 continue
-            features = [{"sequence": rows[p]["sequence"], "text": _text_of(rows[p], fields)} for p in positions]
+            features = [{"sequence": rows[p]["sequence"], "text": row_text(rows[p], fields)} for p in positions]
             batch = collator(features, batch_key=(epoch, index * 1_000_000 + global_index))
             batch["row_ids"] = [str(rows[p].get("accession", "")) for p in positions]
             yield batch
@@ -191,5 +221,5 @@ def streaming_batches(
         yield from flush(buffer, buffer_index, final=True)
 
 
-__all__ = ["CollatedBatches", "RowIndex", "batch_loader", "index_rows", "load_pairs", "make_batches", "shard",
-           "streaming_batches", "usable"]
+__all__ = ["CollatedBatches", "RowIndex", "batch_loader", "count_texts", "index_rows", "load_pairs", "make_batches",
+           "row_text", "shard", "streaming_batches", "text_key", "text_of_key", "usable"]

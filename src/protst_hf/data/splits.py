@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.protst.inference_protst import iter_fasta
+from ..models.protst.fasta_protst import iter_fasta
 
 SPLIT_NAMES = ("train", "validation", "test")
 

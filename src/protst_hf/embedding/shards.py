@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.protst.fasta_protst import iter_fasta
 from ..models.protst.index_protst import ProteinIndex, model_metadata
-from ..models.protst.inference_protst import embed_proteins, embed_texts, iter_fasta
+from ..models.protst.inference_protst import embed_proteins, embed_texts
 
 MANIFEST = "manifest.json"
 

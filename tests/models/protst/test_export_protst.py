@@ -7,7 +7,7 @@ from transformers import AutoConfig
 
 from protst_hf import ProtSTModel
 from protst_hf.models.protst.export_protst import AUTO_CLASSES, PIPELINE_FILES, PIPELINES
-from protst_hf.models.protst.inference_protst import label_set_files
+from protst_hf.models.protst.scoring_protst import label_set_files
 
 
 def test_saved_folder_carries_the_pipelines_their_code_and_label_sets(model_folder):

@@ -14,9 +14,10 @@ from protst_hf.models.protst.losses_protst import (
     gather_with_grad,
     masked_accuracy,
     masked_cross_entropy,
+    text_bank_loss,
 )
 from utils.builders import TESTS, load_rows, make_processor
-from utils.distributed_worker import function_run, tiny_model
+from utils.distributed_worker import bank_run, function_run, tiny_model
 
 
 def test_contrastive_loss_equals_hand_computation():
@@ -86,6 +87,11 @@ def test_gathered_loss_and_gradients_equal_single_process_on_unequal_batches(tmp
         assert_close_float64(got_loss, loss, f"loss (groups={groups})")
         for name, grad in grads.items():
             assert_close_float64(got_grads[name], grad, f"{name} (groups={groups})")
+    loss, grads = bank_run(slice(0, 5))
+    got_loss, got_grads = result["bank"]
+    assert_close_float64(got_loss, loss, "text-bank loss")
+    for name, grad in grads.items():
+        assert_close_float64(got_grads[name], grad, f"{name} (text bank)")
     shared, _ = function_run(slice(0, 5), True)
     assert abs(shared.item() - function_run(slice(0, 5), False)[0].item()) > 1e-3  # the positives matter
 
@@ -128,6 +134,36 @@ def test_shared_positives_change_the_loss_only_where_identical_texts_differ():
                - contrastive_loss(proteins, noisy, scale).loss.item()) > 1e-3
     result = contrastive_loss(proteins, noisy, scale, text_groups=groups)
     assert result.text_groups.tolist() == groups.tolist()
+
+
+def test_text_bank_loss_equals_in_batch_loss_when_the_bank_is_the_batch():
+    """With the batch's own (distinct) texts as the bank and one-hot targets, the bank loss is the original's."""
+    torch.manual_seed(0)
+    proteins = F.normalize(torch.randn(4, 8, dtype=torch.float64), dim=-1)
+    texts = F.normalize(torch.randn(4, 8, dtype=torch.float64), dim=-1)
+    scale = torch.tensor(2.3, dtype=torch.float64)
+    bank = text_bank_loss(proteins, texts, texts, torch.eye(4, dtype=torch.float64), scale)
+    assert abs(bank.loss.item() - contrastive_loss(proteins, texts, scale).loss.item()) < 1e-12
+    assert bank.logits_per_protein.shape == (4, 4)
+
+
+def test_text_bank_loss_equals_hand_computation_with_soft_targets():
+    torch.manual_seed(0)
+    proteins = F.normalize(torch.randn(3, 8, dtype=torch.float64), dim=-1)
+    texts = F.normalize(torch.randn(3, 8, dtype=torch.float64), dim=-1)
+    bank = F.normalize(torch.randn(5, 8, dtype=torch.float64), dim=-1)
+    targets = torch.tensor([[1, 0, 0, 0, 0], [0, 0.5, 0.5, 0, 0], [0, 0, 0, 0, 2.0]], dtype=torch.float64)
+    scale = torch.tensor(1.7, dtype=torch.float64)
+    result = text_bank_loss(proteins, texts, bank, targets, scale)
+    s = scale.exp()
+    expected = 0.0
+    for i in range(3):
+        log_p = torch.log_softmax(s * proteins[i] @ bank.t(), -1)
+        expected -= (targets[i] / targets[i].sum() * log_p).sum()  # protein -> bank, targets normalised
+        expected -= torch.log_softmax(s * texts[i] @ proteins.t(), -1)[i]  # text -> proteins of the batch
+    assert abs(result.loss.item() - expected.item() / 3) < 1e-12
+    with pytest.raises(ValueError, match="bank_targets"):
+        text_bank_loss(proteins, texts, bank, targets[:, :4], scale)
 
 
 def test_text_group_ids_ignore_padding_and_tell_texts_apart():

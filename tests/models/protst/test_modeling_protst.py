@@ -197,6 +197,63 @@ def test_frozen_text_tower_gets_no_gradient_but_text_projection_does(tester):
     assert unfrozen.protst.word_projection.dense.weight.grad is not None
 
 
+def test_frozen_towers_eval_keeps_the_frozen_text_tower_without_dropout(tester, processor, rows):
+    """With `frozen_towers_eval`, `train()` on the pretraining model (as every loop calls it) leaves the frozen text
+    tower in eval mode: the same text embeds identically twice. Without it (the original), dropout stays on."""
+    from utils.builders import tiny_text_config
+
+    dropout_text = tiny_text_config(processor.tokenizer.vocab_size, hidden_dropout_prob=0.3,
+                                    attention_probs_dropout_prob=0.3)
+    batch = processor(text=[r["function"] for r in rows[:3]], return_tensors="pt")
+    for flag in (True, False):
+        model = tester.pretraining_model(text_config=dropout_text, frozen_towers_eval=flag).train()
+        protst = model.protst
+        assert protst.protein_model.training and protst.text_projection.training
+        assert protst.text_model.training is not flag
+        first, second = (protst.get_text_features(batch["text_input_ids"], batch["text_attention_mask"])
+                         for _ in range(2))
+        assert torch.equal(first, second) is flag
+        model.eval()
+        assert not protst.text_model.training
+    unfrozen = tester.pretraining_model(text_config=dropout_text, frozen_towers_eval=True,
+                                        freeze_text_model=False).train()
+    assert unfrozen.protst.text_model.training  # a trained tower keeps its dropout
+
+
+def test_text_bank_in_forward(tester, processor):
+    """Bank features and targets switch protein -> text to the bank: the loss equals `text_bank_loss` on the same
+    embeddings, text_projection gets gradient through the bank, and half an input is an error."""
+    from protst_hf.models.protst.losses_protst import text_bank_loss
+
+    model = tester.pretraining_model(mlm_weight=0, mmp_protein_weight=0, mmp_text_weight=0,
+                                     contrastive_text_bank=True)
+    batch = tester.pretraining_inputs(n=3)
+    protst = model.protst
+    bank_texts = ["SUBCELLULAR LOCATION: Cytoplasm.", "SUBCELLULAR LOCATION: Nucleus.", "FUNCTION: Binds DNA.",
+                  "SUBCELLULAR LOCATION: Secreted."]
+    tokens = processor(text=bank_texts, return_tensors="pt")
+    features = protst.get_text_features(tokens["text_input_ids"], tokens["text_attention_mask"], project=False,
+                                        normalize=False).detach()
+    targets = torch.tensor([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0, 1.0]])
+    output = model(**batch, text_bank_features=features, text_bank_targets=targets)
+    expected = text_bank_loss(output.protein_embeds, output.text_embeds, protst.project_text(features), targets,
+                              protst.logit_scale)
+    assert torch.allclose(output.contrastive_loss, expected.loss, rtol=1e-6, atol=1e-6)
+    assert output.logits_per_protein.shape == (3, 4)
+    assert 0 <= output.protein_to_text_accuracy.item() <= 1
+    output.loss.backward()
+    assert protst.text_projection.dense.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="together"):
+        model(**batch, text_bank_features=features)
+
+
+def test_text_bank_needs_a_frozen_text_tower(make_config):
+    with pytest.raises(ValueError, match="freeze_text_model"):
+        make_config(contrastive_text_bank=True, freeze_text_model=False)
+    with pytest.raises(ValueError, match="text_bank_part_weight"):
+        make_config(text_bank_part_weight=1.5)
+
+
 def test_residue_targets_map_esm_ids_to_the_original_classes(tester, protein_tokenizer):
     model = tester.pretraining_model()
     vocab = protein_tokenizer.get_vocab()
@@ -466,6 +523,31 @@ def test_from_protein_text_pretrained_keeps_tower_weights(tmp_path, text_tokeniz
     pairs = [{"sequence": "MKTAYIAKQRQISFVKSHFSRQ", "function": "binds dna"}] * 2
     batch = ProtSTDataCollatorForPretraining(processor)(pairs)
     assert torch.isfinite(model(**batch).loss)
+
+    # the task heads take the same call (it used to raise a TypeError): the protein tower's weights, no text tower
+    for head in (ProtSTForSequenceClassification, ProtSTForTokenClassification):
+        task = head.from_protein_text_pretrained(tmp_path / "esm", tmp_path / "bert", num_labels=3)
+        assert torch.equal(task.protein_model.embeddings.word_embeddings.weight,
+                           esm.esm.embeddings.word_embeddings.weight)
+        assert task.config.text_config.vocab_size == text_tokenizer.vocab_size and task.config.num_labels == 3
+        assert not hasattr(task, "text_model")
+    assert ProtSTForSequenceClassification.from_protein_text_pretrained(tmp_path / "esm").config.num_labels == 2
+
+
+def test_forward_refuses_arguments_it_does_not_implement(tester):
+    """`output_attentions=True` and the like are refused with a clear error instead of being ignored; their default
+    values and `return_dict=False` work."""
+    model = tester.pretraining_model()
+    inputs = tester.inputs(n=2)
+    with pytest.raises(TypeError, match="output_attentions"):
+        model.protst(**inputs, output_attentions=True)
+    with pytest.raises(TypeError, match="output_hidden_states"):
+        model(**tester.pretraining_inputs(n=2), output_hidden_states=True)
+    as_tuple = model.protst(**inputs, output_attentions=False, return_dict=False)
+    assert isinstance(as_tuple, tuple) and as_tuple[0].shape == (2, 2)  # logits_per_protein first (no loss)
+    classifier = ProtSTForSequenceClassification(tester.make_config(num_labels=3))
+    with pytest.raises(TypeError, match="does not support"):
+        classifier(inputs["protein_input_ids"], output_hidden_states=True)
 
 
 @pytest.mark.parametrize("esm_name", ["esm2_t6_8M_UR50D", "esm2_t12_35M_UR50D"])

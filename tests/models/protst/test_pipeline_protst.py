@@ -2,6 +2,7 @@
 remote code."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -247,3 +248,71 @@ def test_retrieval_over_an_index_and_a_mismatched_model_is_refused(model_folder,
         assert line.split("\t") == [str(rank), hit["id"], f"{hit['score']:.4f}", names[hit["id"]]]
     assert cli(["search", query, "--index", str(tmp_path / "cli-index"), "--model", str(other_folder)]) == 2
     assert "fingerprint" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def skewed_folder(tmp_path_factory, processor):
+    """The tiny model with a training_texts.json: trained in-batch (density-ratio scores) on texts that are mostly
+    "Nucleus"."""
+    from collections import Counter
+
+    from protst_hf.models.protst.scoring_protst import write_training_texts
+    from utils.builders import save_tiny_model
+
+    path = save_tiny_model(tmp_path_factory.mktemp("skewed") / "protst-tiny", processor)
+    counts = Counter({"SUBCELLULAR LOCATION: Nucleus.": 90, "SUBCELLULAR LOCATION: Cytoplasm. Nucleus.": 5,
+                      "SUBCELLULAR LOCATION: Cytoplasm.": 4, "SUBCELLULAR LOCATION: Secreted.": 1})
+    write_training_texts(path, counts, "in_batch")
+    return path
+
+
+def test_zero_shot_prior_is_bayes_rule_on_the_logits(skewed_folder, processor, rows):
+    """`prior="auto"` adds the training texts' log p(class) to a density-ratio model's logits (Nucleus: 95 of 105
+    statements); "uniform" leaves the original's scores; a dict gives the user's frequencies; a text-bank model's
+    "auto" adds nothing."""
+    model = ProtSTModel.from_pretrained(skewed_folder).eval()
+    classify = ZeroShotProteinClassificationPipeline(model=model, processor=processor, precision="float32")
+    labels = ["Nucleus", "Cytoplasm", "Secreted"]
+    sequences = [r["sequence"] for r in rows[:6]]
+
+    def logits(**kwargs):
+        out = classify(sequences, candidate_labels=labels, return_logits=True, **kwargs)
+        return torch.tensor([r["logits"] for r in out])
+
+    uniform, auto = logits(prior="uniform"), logits()
+    expected = torch.tensor([95 / 105, 9 / 105, 1 / 105]).log()
+    assert torch.allclose(auto - uniform, expected.expand_as(auto), atol=1e-4)
+    assert torch.allclose(logits(prior="training"), auto)
+    assert all(r["labels"][0] == "Nucleus" for r in classify(sequences, candidate_labels=labels))
+    given = logits(prior={"Nucleus": 1, "Cytoplasm": 1, "Secreted": 2})
+    assert torch.allclose(given - uniform, torch.tensor([0.25, 0.25, 0.5]).log().expand_as(given), atol=1e-4)
+    with pytest.raises(ValueError, match="no frequency"):
+        logits(prior={"Nucleus": 1})
+    with pytest.warns(UserWarning, match="no training text states"):
+        classify(sequences[0], candidate_labels=["Nucleus", "Plastid"])
+    record = json.loads((skewed_folder / "training_texts.json").read_text())
+    (skewed_folder / "training_texts.json").write_text(json.dumps({**record, "objective": "text_bank"}))
+    try:
+        bank = ZeroShotProteinClassificationPipeline(model=ProtSTModel.from_pretrained(skewed_folder).eval(),
+                                                     processor=processor, precision="float32")
+        assert torch.allclose(torch.tensor([r["logits"] for r in bank(sequences, candidate_labels=labels,
+                                                                       return_logits=True)]), uniform, atol=1e-5)
+    finally:
+        (skewed_folder / "training_texts.json").write_text(json.dumps(record))
+
+
+def test_protein_to_text_search_ranks_by_posterior_with_a_prior(skewed_folder, processor, rows):
+    model = ProtSTModel.from_pretrained(skewed_folder).eval()
+    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor, precision="float32")
+    texts = ["SUBCELLULAR LOCATION: Nucleus.", "SUBCELLULAR LOCATION: Cytoplasm.", "SUBCELLULAR LOCATION: Plastid."]
+    plain = retrieval(rows[0]["sequence"], direction="protein-to-text", candidate_texts=texts, prior="uniform")
+    assert all(h["score"] == pytest.approx(h["cosine"]) for h in plain)
+    ranked = retrieval(rows[0]["sequence"], direction="protein-to-text", candidate_texts=texts)
+    assert ranked[0]["text"] == texts[0]  # 90 of 100 training texts
+    scale = model.logit_scale.exp().item()
+    for hit in ranked:
+        count = {texts[0]: 90, texts[1]: 4, texts[2]: 0}[hit["text"]]
+        prior = math.log((count + 0.5) / (100 + 0.5 * (4 + 3)))
+        assert hit["score"] == pytest.approx(scale * hit["cosine"] + prior, abs=1e-4)
+    with pytest.raises(ValueError, match="a prior applies to protein -> text"):
+        retrieval("SUBCELLULAR LOCATION: Nucleus.", proteins=[rows[0]["sequence"]], prior="training")

@@ -107,6 +107,21 @@ class ProtSTConfig(PretrainedConfig):
         contrastive_gather (`bool`, *optional*, defaults to `True`):
             When `torch.distributed` is initialised with several processes, gather embeddings from all of them
             (with gradient) so the contrastive loss sees the global batch, as the original's `global_contrast`.
+        contrastive_text_bank (`bool`, *optional*, defaults to `False`):
+            Score each protein against a bank of every distinct training text instead of the batch's texts
+            (`losses_protst.text_bank_loss`; the pretraining loop builds the bank and passes `text_bank_features`
+            and `text_bank_targets`). The original scores in-batch texts only (`False`), which learns a density
+            ratio log p(t | x) - log p(t) that forgets how common each text is; the bank learns p(t | x). Needs a
+            frozen text tower (the bank's tower features are computed once).
+        text_bank_part_weight (`float`, *optional*, defaults to 0.0):
+            With the text bank, the share of a multi-statement text's target (e.g. "SUBCELLULAR LOCATION:
+            Cytoplasm. Nucleus.") spread evenly over its single statements ("...: Cytoplasm.", "...: Nucleus.",
+            see `processing_protst.text_parts`); the rest stays on the text itself. 0 treats every distinct text
+            as a class of its own.
+        frozen_towers_eval (`bool`, *optional*, defaults to `False`):
+            Keep a frozen tower (`freeze_text_model`) in eval mode when the model is put in training mode, so that
+            its dropout is off and the same text always gets the same embedding. The original calls `train()` on
+            the whole model, which leaves dropout active in the frozen text tower (`False`).
         freeze_text_model (`bool`, *optional*, defaults to `True`):
             Freeze the text tower (`requires_grad=False`), as the paper.
         freeze_word_projection (`bool`, *optional*, defaults to `True`):
@@ -184,6 +199,9 @@ class ProtSTConfig(PretrainedConfig):
         logit_scale_max=None,
         contrastive_positives="pair",
         contrastive_gather=True,
+        contrastive_text_bank=False,
+        text_bank_part_weight=0.0,
+        frozen_towers_eval=False,
         freeze_text_model=True,
         freeze_word_projection=True,
         protein_cls_token_id=0,
@@ -250,6 +268,11 @@ class ProtSTConfig(PretrainedConfig):
 
         if contrastive_positives not in ("pair", "same_text"):
             raise ValueError(f"`contrastive_positives` must be 'pair' or 'same_text', got {contrastive_positives!r}")
+        if not 0.0 <= text_bank_part_weight <= 1.0:
+            raise ValueError(f"`text_bank_part_weight` must be in [0, 1], got {text_bank_part_weight!r}")
+        if contrastive_text_bank and not freeze_text_model:
+            raise ValueError("`contrastive_text_bank` needs `freeze_text_model=True`: the bank's text features are "
+                             "computed once and would go stale under a trained text tower")
         if packed_attention_backend not in ("auto", "varlen", "flash_attn", "flex", "segments", "masked"):
             raise ValueError(f"unknown `packed_attention_backend` {packed_attention_backend!r}")
         self.protein_packed = bool(protein_packed)
@@ -273,6 +296,9 @@ class ProtSTConfig(PretrainedConfig):
         self.logit_scale_max = logit_scale_max
         self.contrastive_positives = contrastive_positives
         self.contrastive_gather = contrastive_gather
+        self.contrastive_text_bank = bool(contrastive_text_bank)
+        self.text_bank_part_weight = float(text_bank_part_weight)
+        self.frozen_towers_eval = bool(frozen_towers_eval)
         self.freeze_text_model = freeze_text_model
         self.freeze_word_projection = freeze_word_projection
         self.protein_cls_token_id = protein_cls_token_id

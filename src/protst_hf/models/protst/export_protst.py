@@ -33,7 +33,8 @@ PIPELINES = {
 
 # the code files a complete folder needs besides those transformers copies itself (the saved class's module and
 # its relative imports): the pipelines, with what they import
-PIPELINE_FILES = ("pipeline_protst.py", "inference_protst.py", "index_protst.py", "processing_protst.py")
+PIPELINE_FILES = ("pipeline_protst.py", "inference_protst.py", "index_protst.py", "processing_protst.py",
+                  "scoring_protst.py", "fasta_protst.py")
 LABEL_SETS = "label_sets"
 
 

@@ -1,80 +1,20 @@
-"""What every user of a trained ProtST model shares: FASTA reading, length-grouped batching, the embedding loops for
-proteins and texts, the built-in label sets, temperature calibration, and CPU/GPU precision settings.
+"""Embedding with a trained ProtST model: length-grouped batching, the one batched forward for proteins (and for
+texts) that the pipelines, `protst embed`, the evaluation protocols and pretraining's validation all call, and the
+precision the towers run at (float32, bf16 where native, int8 on CPU).
 
-The pipelines, `protst embed`, the evaluation protocols and pretraining's validation all call these functions. This
-file is shipped to the Hub with saved models (the pipelines import it): it imports its siblings only.
+This file is shipped to the Hub with saved models (the pipelines import it): it imports its siblings only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from .processing_protst import clean_protein, crop
-
-
-def iter_fasta(lines: Iterable[str], validate: bool = True) -> Iterator[tuple[str, str | None, str]]:
-    """Stream a FASTA file's lines: `("record", id, sequence)` for usable records and `("problem", None, why)` for
-    skipped ones (a sequence before any header, an empty sequence, a character that is not a residue; see
-    `clean_protein`). Sequences may span lines; ids are the header's first word. With `validate=False` every
-    record comes back with its residues joined as written (whitespace removed), for callers that count bad rows
-    themselves."""
-    identifier, parts, header_line, count = None, [], 0, 0
-
-    def close():
-        if not validate:
-            return ("record", identifier, "".join("".join(parts).split()))
-        try:
-            return ("record", identifier, clean_protein("".join(parts), f"record {identifier!r} (line {header_line})"))
-        except ValueError as err:
-            return ("problem", None, str(err))
-
-    for number, line in enumerate(lines, start=1):
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith(">"):
-            if identifier is not None:
-                yield close()
-            count += 1
-            identifier, parts, header_line = (line[1:].split() or [f"record_{count}"])[0], [], number
-        elif identifier is None:
-            yield ("problem", None, f"line {number}: sequence before any '>' header")
-        else:
-            parts.append(line)
-    if identifier is not None:
-        yield close()
-
-
-def is_fasta(source) -> bool:
-    """True for FASTA text (starts with `>`) or the path of an existing file."""
-    if not isinstance(source, (str, os.PathLike)):
-        return False
-    text = str(source)
-    return text.lstrip().startswith(">") or (len(text) < 4096 and os.path.isfile(text))
-
-
-def read_fasta(source: str | os.PathLike) -> tuple[list[tuple[str, str]], list[str]]:
-    """Records `(id, sequence)` of a FASTA file (or of FASTA text starting with `>`), and the problems of the
-    records that were skipped (see [`iter_fasta`])."""
-    text = str(source)
-    if text.lstrip().startswith(">"):
-        items = list(iter_fasta(text.splitlines()))
-    else:
-        with open(source) as f:
-            items = list(iter_fasta(f))
-    records = [(i, s) for kind, i, s in items if kind == "record"]
-    return records, [s for kind, _, s in items if kind == "problem"]
-
-
 
 
 def default_max_tokens(device) -> int:
@@ -124,6 +64,32 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def protein_features(model, protein_input_ids: torch.Tensor, protein_attention_mask: torch.Tensor,
+                     pad_token_id: int | None = None, dtype: str | None = None, project: bool = True,
+                     normalize: bool = True) -> torch.Tensor:
+    """The one batched protein forward: (B, D) float32 features of a tokenized batch, under autocast to `dtype`.
+
+    `pad_token_id` puts the tokenizer's padding back where `protein_attention_mask` is 0 (transformers' pipeline
+    collation pads with 0, which is a real token in the ESM alphabet)."""
+    if pad_token_id is not None:
+        protein_input_ids = protein_input_ids.masked_fill(protein_attention_mask == 0, pad_token_id)
+    with autocast(protein_input_ids.device, dtype):
+        return model.get_protein_features(protein_input_ids, protein_attention_mask, normalize=normalize,
+                                          project=project).float()
+
+
+def text_features(model, text_input_ids: torch.Tensor, text_attention_mask: torch.Tensor,
+                  pad_token_id: int | None = None, dtype: str | None = None, project: bool = True,
+                  normalize: bool = True) -> torch.Tensor:
+    """The one batched text forward: (B, D) float32 features, as [`protein_features`] for proteins."""
+    protst = getattr(model, "protst", model)
+    if pad_token_id is not None:
+        text_input_ids = text_input_ids.masked_fill(text_attention_mask == 0, pad_token_id)
+    with autocast(text_input_ids.device, dtype):
+        return protst.get_text_features(text_input_ids, text_attention_mask, normalize=normalize,
+                                        project=project).float()
+
+
 
 
 @torch.no_grad()  # not inference_mode: DeepSpeed ZeRO-3 swaps parameter storage in forward hooks
@@ -154,9 +120,8 @@ def embed_proteins(model, processor, sequences: Sequence[str], batch_size: int =
     result: list[torch.Tensor | None] = [None] * len(sequences)
     for chunk in length_batches(lengths, batch_size, budget):
         batch = {k: v.to(device) for k, v in protein_inputs(processor, [sequences[i] for i in chunk]).items()}
-        with autocast(device, dtype):
-            features = model.get_protein_features(batch["protein_input_ids"], batch["protein_attention_mask"],
-                                                  normalize=normalize, project=project)
+        features = protein_features(model, batch["protein_input_ids"], batch["protein_attention_mask"],
+                                    dtype=dtype, project=project, normalize=normalize)
         for row, i in enumerate(chunk):
             result[i] = features[row].float().cpu()
     return torch.stack(result) if result else torch.empty(0)
@@ -168,106 +133,12 @@ def embed_texts(model, processor, texts: Sequence, batch_size: int = 32, project
     """Text embeddings `(N, D)` float32 on the CPU, in input order: label prompts (strings) are `[CLS]` + tokens, no
     `[SEP]` (the original's zero-shot layout); mappings of ProtDescribe fields use the pretraining layout."""
     device = _device(model)
-    protst = getattr(model, "protst", model)
     parts = []
     for start in range(0, len(texts), batch_size):
         batch = processor(text=list(texts[start: start + batch_size]), return_tensors="pt").to(device)
-        with autocast(device, dtype):
-            parts.append(protst.get_text_features(batch["text_input_ids"], batch["text_attention_mask"],
-                                                  normalize=normalize, project=project).float().cpu())
+        parts.append(text_features(model, batch["text_input_ids"], batch["text_attention_mask"], dtype=dtype,
+                                   project=project, normalize=normalize).cpu())
     return torch.cat(parts) if parts else torch.empty(0)
-
-
-def logit_scale(model) -> float:
-    """exp(logit_scale), clamped as the model's config says: the factor of zero-shot logits."""
-    protst = getattr(model, "protst", model)
-    return float(protst.clamped_logit_scale().detach().float().exp())
-
-
-
-# name -> (file, text column, template, display-name file). A column of several `|`-separated values gives each class
-# several prompts, whose embeddings are averaged (prompt ensembling, as CLIP's zero-shot classifiers).
-LABEL_SETS = {
-    # the 10 DeepLoc classes as Swiss-Prot words them ("Secreted", "Endoplasmic reticulum membrane", ...), which
-    # is how ProtST's pretraining texts (ProtDescribe's SUBCELLULAR LOCATION field) name locations
-    "subcellular_location": ("subloc_swissprot.tsv", "keywords", "SUBCELLULAR LOCATION: {}.", "subloc_swissprot.tsv"),
-    # the original's prompts (ProtST's subloc_name.tsv): the DeepLoc class names, one prompt each
-    "subcellular_location_protst": ("subloc_name.tsv", "name", "SUBCELLULAR LOCATION: {}.", "subloc_name.tsv"),
-    "subcellular_location_description": ("subloc_template.tsv", "description", "{}", "subloc_name.tsv"),
-    "reaction": ("reaction_template.tsv", "name", "{}", "reaction_name.tsv"),
-    "reaction_description": ("reaction_template.tsv", "description", "{}", "reaction_name.tsv"),
-}
-LABEL_SETS_DIRECTORY = Path(__file__).parent / "label_sets"
-
-
-def label_set_files() -> list[str]:
-    """The files of `label_sets/` that the built-in sets read."""
-    return sorted({entry[0] for entry in LABEL_SETS.values()} | {entry[3] for entry in LABEL_SETS.values()})
-
-
-def label_set_prompts(name: str, directory: Path = LABEL_SETS_DIRECTORY) -> tuple[list[str], list[list[str]]]:
-    """(display names, the prompts of each class) of a built-in label set read from `directory`."""
-    if name not in LABEL_SETS:
-        raise ValueError(f"unknown label set {name!r}; built-in sets: {sorted(LABEL_SETS)}")
-    filename, column, template, names_file = LABEL_SETS[name]
-
-    def read(file):
-        with open(Path(directory) / file, newline="") as f:
-            return list(csv.DictReader(f, delimiter="\t"))
-
-    prompts = [[template.format(value.strip()) for value in row[column].split("|") if value.strip()]
-               if column == "keywords" else [template.format(row[column].strip())] for row in read(filename)]
-    names = [row["name"].strip() for row in read(names_file)]
-    return names, prompts
-
-
-def class_embeddings(model, processor, prompts: Sequence[Sequence[str]], dtype: str | None = None) -> torch.Tensor:
-    """(classes, D) normalised class embeddings: the mean of each class's normalised prompt embeddings, normalised."""
-    flat = [text for group in prompts for text in group]
-    embeds = embed_texts(model, processor, flat, dtype=dtype)
-    sizes = torch.tensor([len(group) for group in prompts])
-    owner = torch.repeat_interleave(torch.arange(len(prompts)), sizes)
-    sums = torch.zeros(len(prompts), embeds.shape[1]).index_add_(0, owner, embeds)
-    return torch.nn.functional.normalize(sums / sizes[:, None], dim=-1)
-
-
-
-
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """ECE: the mean gap between confidence and accuracy over equal-width confidence bins, weighted by bin size."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            total += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
-    return float(total)
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, steps: int = 200) -> float:
-    """Temperature scaling (Guo et al., 2017): the T > 0 minimising the NLL of softmax(logits / T) on a
-    labelled validation set, within [0.01, 100]. Stored as `model.config.zero_shot_temperature` (see
-    `ZeroShotProteinClassificationPipeline.calibrate`), the zero-shot pipeline divides by it."""
-    logits = torch.as_tensor(logits, dtype=torch.float64)
-    labels = torch.as_tensor(labels, dtype=torch.long)
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    temperature = float(log_t.detach().exp())
-    if not 1e-2 <= temperature <= 1e2:
-        warnings.warn(f"fitted temperature {temperature:.3g} clipped to [0.01, 100]: the logits rank the labels "
-                      "no better than chance (T -> infinity) or perfectly separate them (T -> 0)", stacklevel=2)
-        temperature = min(max(temperature, 1e-2), 1e2)
-    return temperature
 
 
 
@@ -283,28 +154,7 @@ def native_bfloat16(device) -> bool:
     if device.type != "cpu":
         return False
     checks = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
-    if any(check is not None for check in checks):
-        return any(check() for check in checks if check is not None)
-    try:  # older torch: the CPU's flags
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def cpu_model() -> str:
-    """The CPU's model name (what a speed figure measured on it needs beside it)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
+    return any(check() for check in checks if check is not None)
 
 
 def resolve_precision(precision: str, device) -> str:
@@ -348,25 +198,16 @@ def prepare_for_inference(model, packed: bool | None = True, precision: str = "f
 
 
 __all__ = [
-    "LABEL_SETS",
     "PRECISIONS",
     "autocast",
-    "class_embeddings",
-    "cpu_model",
     "default_max_tokens",
     "embed_proteins",
     "embed_texts",
-    "expected_calibration_error",
-    "fit_temperature",
-    "is_fasta",
-    "iter_fasta",
-    "label_set_files",
-    "label_set_prompts",
     "length_batches",
-    "logit_scale",
     "native_bfloat16",
     "prepare_for_inference",
+    "protein_features",
     "protein_inputs",
-    "read_fasta",
     "resolve_precision",
+    "text_features",
 ]

@@ -21,6 +21,9 @@ class ContrastiveLossOutput:
         logits_per_text (`torch.Tensor`): (local_batch, global_batch), local texts against all proteins.
         labels (`torch.Tensor`): (local_batch,), the column of each local pair in the global batch.
         text_groups (`torch.Tensor`, *optional*): (global_batch,) text group ids when positives were shared.
+        bank_targets (`torch.Tensor`, *optional*): (local_batch, bank_size) target distribution of each local
+            protein over the text bank, when protein -> text was scored against a bank ([`text_bank_loss`]);
+            `logits_per_protein` is then (local_batch, bank_size).
     """
 
     loss: torch.Tensor
@@ -28,6 +31,7 @@ class ContrastiveLossOutput:
     logits_per_text: torch.Tensor
     labels: torch.Tensor
     text_groups: torch.Tensor | None = None
+    bank_targets: torch.Tensor | None = None
 
 
 def _is_distributed() -> bool:
@@ -143,6 +147,73 @@ def contrastive_loss(
     return ContrastiveLossOutput(loss, logits_per_protein, logits_per_text, labels, all_groups)
 
 
+def text_bank_loss(
+    protein_embeds: torch.Tensor,
+    text_embeds: torch.Tensor,
+    bank_embeds: torch.Tensor,
+    bank_targets: torch.Tensor,
+    logit_scale: torch.Tensor,
+    gather: bool = True,
+    text_groups: torch.Tensor | None = None,
+) -> ContrastiveLossOutput:
+    """Contrastive loss with protein -> text scored against a bank of every distinct training text.
+
+    In-batch InfoNCE ([`contrastive_loss`]) learns, at its optimum, a density ratio log p(t | x) - log p(t): a
+    frequent text is a negative as often as it is a positive, so the scores forget how common each text is, and
+    each step sees only the batch's few distinct texts as negatives. Here each protein's softmax covers the whole
+    bank (with a frozen text tower the bank's tower features are computed once; only `text_projection` runs every
+    step), so the protein -> text term learns p(t | x) itself, prior included. The text -> protein term stays
+    in-batch, gathered across processes as in [`contrastive_loss`]: it is unchanged by a per-text offset, so it
+    does not fight the prior. The loss of each process is `world_size * sum_of_local_row_losses / global_batch`,
+    as in [`contrastive_loss`], so that process-averaged gradients equal the single-process ones exactly.
+
+    Args:
+        protein_embeds (`torch.Tensor`): (local_batch, dim), L2-normalised.
+        text_embeds (`torch.Tensor`): (local_batch, dim), L2-normalised, row i paired with protein i.
+        bank_embeds (`torch.Tensor`): (bank_size, dim), L2-normalised embeddings of the bank's texts (the same in
+            every process).
+        bank_targets (`torch.Tensor`): (local_batch, bank_size), each row a distribution over the bank: one-hot at
+            the protein's own text, or spread over the statements of a multi-statement text.
+        logit_scale (`torch.Tensor`): scalar log temperature (already clamped if clamping is wanted).
+        gather (`bool`): gather the in-batch proteins and texts across processes for the text -> protein term.
+        text_groups (`torch.Tensor`, *optional*): (local_batch,) text ids: identical texts are shared positives of
+            the text -> protein term (see [`contrastive_loss`]).
+
+    Returns:
+        [`ContrastiveLossOutput`] whose `logits_per_protein` is (local_batch, bank_size).
+    """
+    if protein_embeds.shape != text_embeds.shape:
+        raise ValueError(f"protein and text embeddings differ in shape: {protein_embeds.shape} vs {text_embeds.shape}")
+    if bank_embeds.shape[-1] != protein_embeds.shape[-1]:
+        raise ValueError(f"bank embeddings have dimension {bank_embeds.shape[-1]}, proteins "
+                         f"{protein_embeds.shape[-1]}")
+    if bank_targets.shape != (protein_embeds.shape[0], bank_embeds.shape[0]):
+        raise ValueError(f"`bank_targets` must have shape {(protein_embeds.shape[0], bank_embeds.shape[0])}, got "
+                         f"{tuple(bank_targets.shape)}")
+    local_batch = protein_embeds.shape[0]
+    if gather:
+        both, offset, world_size = gather_with_grad(torch.cat([protein_embeds, text_embeds], dim=-1))
+        all_protein = both[:, : protein_embeds.shape[-1]]
+        all_groups = gather_with_grad(text_groups)[0] if text_groups is not None else None
+    else:
+        all_protein, offset, world_size, all_groups = protein_embeds, 0, 1, text_groups
+    global_batch = all_protein.shape[0]
+    scale = logit_scale.exp()
+    logits_per_protein = scale * protein_embeds @ bank_embeds.t()  # (local_batch, bank_size)
+    logits_per_text = scale * text_embeds @ all_protein.t()  # (local_batch, global_batch)
+    labels = torch.arange(offset, offset + local_batch, device=protein_embeds.device)
+    targets = bank_targets.to(logits_per_protein.dtype)
+    loss_sum = F.cross_entropy(logits_per_protein, targets / targets.sum(1, keepdim=True), reduction="sum")
+    if all_groups is None:
+        loss_sum = loss_sum + F.cross_entropy(logits_per_text, labels, reduction="sum")
+    else:
+        positives = (text_groups[:, None] == all_groups[None, :]).to(logits_per_text.dtype)
+        loss_sum = loss_sum + F.cross_entropy(logits_per_text, positives / positives.sum(1, keepdim=True),
+                                              reduction="sum")
+    loss = loss_sum * (world_size / global_batch)
+    return ContrastiveLossOutput(loss, logits_per_protein, logits_per_text, labels, all_groups, bank_targets)
+
+
 def text_group_ids(text_input_ids: torch.Tensor, text_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) int64 id per text row, equal for rows with identical tokens (padding ignored): a 64-bit polynomial hash
     of the token ids (wrapping integer arithmetic; a collision between distinct texts has probability ~2^-64).
@@ -221,5 +292,6 @@ __all__ = [
     "masked_accuracy",
     "masked_cross_entropy",
     "task_loss",
+    "text_bank_loss",
     "text_group_ids",
 ]

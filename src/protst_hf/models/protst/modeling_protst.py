@@ -14,7 +14,14 @@ from transformers.utils import ModelOutput
 
 from .configuration_protst import ProtSTConfig
 from .export_protst import auto_map, custom_pipelines, write_hub_files
-from .losses_protst import contrastive_loss, masked_accuracy, masked_cross_entropy, task_loss, text_group_ids
+from .losses_protst import (
+    contrastive_loss,
+    masked_accuracy,
+    masked_cross_entropy,
+    task_loss,
+    text_bank_loss,
+    text_group_ids,
+)
 from .packing_protst import pack, packed_esm_forward, unpack
 
 
@@ -309,6 +316,14 @@ class ProtSTPreTrainedModel(PreTrainedModel):
                 f"text input has {text_input_ids.shape[-1]} tokens, over the text tower's limit of {limit}"
             )
 
+    def _reject_unsupported(self, kwargs: dict) -> None:
+        """Fail on forward arguments this model does not implement instead of ignoring them."""
+        given = sorted(k for k, v in kwargs.items() if v is not None and v is not False)
+        if given:
+            raise TypeError(f"{type(self).__name__}.forward() does not support {given}: it returns each tower's last "
+                            "hidden state; for attentions or every layer's hidden states call the tower itself "
+                            "(`protein_model` / `text_model`) with those arguments")
+
     def encode_protein(self, protein_input_ids, protein_attention_mask=None, **kwargs):
         """Protein tower (`self.protein_model`): last hidden state (B, L+2, H) and the residue mask (B, L+2)."""
         self._check_lengths(protein_input_ids=protein_input_ids)
@@ -525,6 +540,14 @@ class ProtSTModel(ProtSTPreTrainedModel):
         self.text_model.requires_grad_(not self.config.freeze_text_model)
         self.word_projection.requires_grad_(not self.config.freeze_word_projection)
 
+    def train(self, mode: bool = True):
+        """`nn.Module.train`; with `config.frozen_towers_eval`, a frozen text tower stays in eval mode (no dropout),
+        whichever loop calls `train()` on the model or on a module that holds it."""
+        super().train(mode)
+        if mode and getattr(self.config, "frozen_towers_eval", False) and self.config.freeze_text_model:
+            self.text_model.eval()
+        return self
+
     def get_input_embeddings(self):
         return self.protein_model.get_input_embeddings()
 
@@ -561,8 +584,13 @@ class ProtSTModel(ProtSTPreTrainedModel):
     def pool_text(self, hidden, content_mask, normalize: bool = True, project: bool = True) -> torch.Tensor:
         """The text readout: float32 mean over content tokens, then (optionally) `text_projection` and L2 norm."""
         features = masked_mean(hidden, content_mask)  # (B, H) float32
-        if project:
-            features = apply_head(self.text_projection, features)
+        return self.project_text(features, normalize=normalize) if project else (
+            F.normalize(features, dim=-1) if normalize else features)
+
+    def project_text(self, features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Pooled text tower features (N, H) -> text embeddings (N, projection_dim): `text_projection`, then the L2
+        norm. What `pool_text` applies after pooling; the text bank applies it to cached pooled features."""
+        features = apply_head(self.text_projection, features)
         return F.normalize(features, dim=-1) if normalize else features
 
     def forward(
@@ -589,6 +617,7 @@ class ProtSTModel(ProtSTPreTrainedModel):
         Returns:
             [`ProtSTOutput`]
         """
+        self._reject_unsupported(kwargs)
         protein_hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
         text_hidden, content_mask = self.encode_text(text_input_ids, text_attention_mask)
         protein_embeds = self.pool_protein(protein_hidden, residue_mask)
@@ -659,6 +688,8 @@ class ProtSTForPreTraining(ProtSTPreTrainedModel):
         text_attention_mask: torch.Tensor | None = None,
         protein_labels: torch.Tensor | None = None,
         text_labels: torch.Tensor | None = None,
+        text_bank_features: torch.Tensor | None = None,
+        text_bank_targets: torch.Tensor | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> ProtSTForPreTrainingOutput | tuple:
@@ -673,12 +704,18 @@ class ProtSTForPreTraining(ProtSTPreTrainedModel):
                 masked positions, -100 elsewhere; needed when `mlm_weight` or `mmp_protein_weight` > 0.
             text_labels (`torch.LongTensor` of shape `(batch, text_len)`): original text token ids at masked
                 positions, -100 elsewhere; needed when `mmp_text_weight` > 0.
+            text_bank_features (`torch.FloatTensor` of shape `(bank_size, text_hidden)`, *optional*): pooled text
+                tower features (`get_text_features(project=False, normalize=False)`) of every distinct training
+                text; with `text_bank_targets`, protein -> text is scored against the whole bank
+                ([`text_bank_loss`], `config.contrastive_text_bank`).
+            text_bank_targets (`torch.FloatTensor` of shape `(batch, bank_size)`, *optional*): each protein's
+                target distribution over the bank.
 
         Returns:
             [`ProtSTForPreTrainingOutput`]
         """
+        self._reject_unsupported(kwargs)
         config = self.config
-        protst = self.protst
         needs_fusion = config.mmp_protein_weight > 0 or config.mmp_text_weight > 0
         needs_residues = config.mlm_weight > 0 or config.mmp_protein_weight > 0
         if needs_residues and protein_labels is None:
@@ -691,65 +728,85 @@ class ProtSTForPreTraining(ProtSTPreTrainedModel):
         if text_labels is not None and text_labels.shape != text_input_ids.shape:
             raise ValueError(f"`text_labels` {tuple(text_labels.shape)} must match `text_input_ids` "
                              f"{tuple(text_input_ids.shape)}")
+        if (text_bank_features is None) != (text_bank_targets is None):
+            raise ValueError("give `text_bank_features` and `text_bank_targets` together")
         if text_attention_mask is None:
             text_attention_mask = self._text_attention_mask(text_input_ids)
 
-        protein_hidden, residue_mask = protst.encode_protein(protein_input_ids, protein_attention_mask)
-        text_hidden, content_mask = protst.encode_text(text_input_ids, text_attention_mask)
+        protein_hidden, residue_mask = self.protst.encode_protein(protein_input_ids, protein_attention_mask)
+        text_hidden, content_mask = self.protst.encode_text(text_input_ids, text_attention_mask)
         out = ProtSTForPreTrainingOutput()
-        loss = protein_hidden.new_zeros(())
-
         if config.contrastive_weight > 0:
-            out.protein_embeds = protst.pool_protein(protein_hidden, residue_mask)
-            out.text_embeds = protst.pool_text(text_hidden, content_mask)
-            groups = None
-            if config.contrastive_positives == "same_text":
-                # identity of the unmasked texts: masked positions restored from their labels
-                unmasked = text_input_ids if text_labels is None else torch.where(text_labels != -100, text_labels,
-                                                                                   text_input_ids)
-                groups = text_group_ids(unmasked, text_attention_mask)
-            result = contrastive_loss(out.protein_embeds, out.text_embeds, protst.clamped_logit_scale(),
-                                      gather=config.contrastive_gather, text_groups=groups)
-            out.contrastive_loss = result.loss
-            out.logits_per_protein, out.logits_per_text = result.logits_per_protein, result.logits_per_text
-            out.protein_to_text_accuracy = _retrieval_accuracy(result.logits_per_protein, result)
-            out.text_to_protein_accuracy = _retrieval_accuracy(result.logits_per_text, result)
-            loss = loss + config.contrastive_weight * result.loss
-
+            self._contrastive(out, protein_hidden, residue_mask, text_hidden, content_mask, text_input_ids,
+                              text_attention_mask, text_labels, text_bank_features, text_bank_targets)
         if needs_residues or needs_fusion:
             # residues only, the original's layout: (B, L, P), BOS dropped, EOS and padding masked
-            residue_embeds = apply_head(protst.residue_projection, protein_hidden[:, 1:-1])
-            residue_valid = residue_mask[:, 1:-1]
-        if needs_residues:
-            residue_targets = self._residue_targets(protein_labels[:, 1:-1])  # (B, L) classes or -100
-            masked_residues = residue_targets != -100
-            residue_targets = residue_targets[masked_residues]  # (num_masked,)
-
+            residue_embeds = apply_head(self.protst.residue_projection, protein_hidden[:, 1:-1])
+            residue_targets = self._residue_targets(protein_labels[:, 1:-1]) if needs_residues else None
         if config.mlm_weight > 0:
-            mlm_logits = self.mlm_head(residue_embeds[masked_residues])  # (num_masked, 20)
-            out.mlm_loss = masked_cross_entropy(mlm_logits, residue_targets)
-            out.mlm_accuracy = masked_accuracy(mlm_logits, residue_targets)
-            loss = loss + config.mlm_weight * out.mlm_loss
-
+            self._mlm(out, residue_embeds, residue_targets)
         if needs_fusion:
-            word_embeds = apply_head(protst.word_projection, text_hidden)  # (B, T, P)
-            fused_protein, fused_text = self.fusion(residue_embeds, residue_valid, word_embeds, text_attention_mask)
-            if config.mmp_protein_weight > 0:
-                mmp_logits = self.mmp_protein_head(fused_protein[masked_residues])  # (num_masked, 20)
-                out.mmp_protein_loss = masked_cross_entropy(mmp_logits, residue_targets)
-                out.mmp_protein_accuracy = masked_accuracy(mmp_logits, residue_targets)
-                loss = loss + config.mmp_protein_weight * out.mmp_protein_loss
-            if config.mmp_text_weight > 0:
-                masked_tokens = text_labels != -100
-                text_targets = text_labels[masked_tokens]
-                mmp_logits = self.mmp_text_head(fused_text[masked_tokens])  # (num_masked, text_vocab)
-                out.mmp_text_loss = masked_cross_entropy(mmp_logits, text_targets)
-                out.mmp_text_accuracy = masked_accuracy(mmp_logits, text_targets)
-                loss = loss + config.mmp_text_weight * out.mmp_text_loss
-
+            self._multimodal_mask_prediction(out, residue_embeds, residue_mask[:, 1:-1], residue_targets, text_hidden,
+                                             text_attention_mask, text_labels)
+        weights = {"contrastive_loss": config.contrastive_weight, "mlm_loss": config.mlm_weight,
+                   "mmp_protein_loss": config.mmp_protein_weight, "mmp_text_loss": config.mmp_text_weight}
+        loss = protein_hidden.new_zeros(())
+        for name, weight in weights.items():
+            if getattr(out, name) is not None:
+                loss = loss + weight * getattr(out, name)
         out.loss = loss
         return_dict = return_dict if return_dict is not None else config.return_dict
         return out if return_dict else out.to_tuple()
+
+    def _contrastive(self, out, protein_hidden, residue_mask, text_hidden, content_mask, text_input_ids,
+                     text_attention_mask, text_labels, text_bank_features, text_bank_targets) -> None:
+        """Objective 2: the symmetric InfoNCE of the pooled embeddings (in-batch, gathered across processes), or
+        protein -> text against the text bank; fills `out`'s embeddings, logits, loss and accuracies."""
+        protst, config = self.protst, self.config
+        out.protein_embeds = protst.pool_protein(protein_hidden, residue_mask)
+        out.text_embeds = protst.pool_text(text_hidden, content_mask)
+        groups = None
+        if config.contrastive_positives == "same_text":
+            # identity of the unmasked texts: masked positions restored from their labels
+            unmasked = text_input_ids if text_labels is None else torch.where(text_labels != -100, text_labels,
+                                                                               text_input_ids)
+            groups = text_group_ids(unmasked, text_attention_mask)
+        if text_bank_features is not None:
+            bank_embeds = protst.project_text(text_bank_features.float())  # (bank, P)
+            result = text_bank_loss(out.protein_embeds, out.text_embeds, bank_embeds, text_bank_targets,
+                                    protst.clamped_logit_scale(), gather=config.contrastive_gather, text_groups=groups)
+        else:
+            result = contrastive_loss(out.protein_embeds, out.text_embeds, protst.clamped_logit_scale(),
+                                      gather=config.contrastive_gather, text_groups=groups)
+        out.contrastive_loss = result.loss
+        out.logits_per_protein, out.logits_per_text = result.logits_per_protein, result.logits_per_text
+        out.protein_to_text_accuracy = _retrieval_accuracy(result.logits_per_protein, result)
+        out.text_to_protein_accuracy = _retrieval_accuracy(result.logits_per_text, result)
+
+    def _mlm(self, out, residue_embeds, residue_targets) -> None:
+        """Objective 1: unimodal masked residue prediction from the residue projections."""
+        masked = residue_targets != -100
+        logits = self.mlm_head(residue_embeds[masked])  # (num_masked, 20)
+        out.mlm_loss = masked_cross_entropy(logits, residue_targets[masked])
+        out.mlm_accuracy = masked_accuracy(logits, residue_targets[masked])
+
+    def _multimodal_mask_prediction(self, out, residue_embeds, residue_valid, residue_targets, text_hidden,
+                                    text_attention_mask, text_labels) -> None:
+        """Objective 3: the fusion of residue and word projections, then masked residues and masked text tokens
+        predicted from the fused states."""
+        config = self.config
+        word_embeds = apply_head(self.protst.word_projection, text_hidden)  # (B, T, P)
+        fused_protein, fused_text = self.fusion(residue_embeds, residue_valid, word_embeds, text_attention_mask)
+        if config.mmp_protein_weight > 0:
+            masked = residue_targets != -100
+            logits = self.mmp_protein_head(fused_protein[masked])  # (num_masked, 20)
+            out.mmp_protein_loss = masked_cross_entropy(logits, residue_targets[masked])
+            out.mmp_protein_accuracy = masked_accuracy(logits, residue_targets[masked])
+        if config.mmp_text_weight > 0:
+            masked = text_labels != -100
+            logits = self.mmp_text_head(fused_text[masked])  # (num_masked, text_vocab)
+            out.mmp_text_loss = masked_cross_entropy(logits, text_labels[masked])
+            out.mmp_text_accuracy = masked_accuracy(logits, text_labels[masked])
 
 
 class ProtSTProteinTaskModel(ProtSTPreTrainedModel):
@@ -777,6 +834,36 @@ class ProtSTProteinTaskModel(ProtSTPreTrainedModel):
 
     def set_input_embeddings(self, value):
         self.protein_model.set_input_embeddings(value)
+
+    @classmethod
+    def from_protein_text_pretrained(
+        cls,
+        protein_model_name_or_path: str,
+        text_model_name_or_path: str | None = None,
+        protein_model_kwargs: dict | None = None,
+        text_model_kwargs: dict | None = None,
+        **config_overrides,
+    ):
+        """A task head on a pretrained protein (ESM) checkpoint. A task model has no text tower: the text checkpoint,
+        when given, only sets the config's `text_config` (its config is read, not its weights).
+
+        Example:
+
+        ```python
+        >>> model = ProtSTForSequenceClassification.from_protein_text_pretrained("facebook/esm2_t6_8M_UR50D",
+        ...                                                                      num_labels=10)
+        ```
+        """
+        from transformers import AutoConfig
+
+        protein_model = load_protein_tower(protein_model_name_or_path, **(protein_model_kwargs or {}))
+        text_config = None
+        if text_model_name_or_path is not None:
+            kwargs = {k: v for k, v in (text_model_kwargs or {}).items() if k in ("revision", "token", "cache_dir",
+                                                                                  "local_files_only")}
+            text_config = AutoConfig.from_pretrained(text_model_name_or_path, **kwargs)
+        config = ProtSTConfig(protein_config=protein_model.config, text_config=text_config, **config_overrides)
+        return cls(config, protein_model=protein_model)
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
         """The task loss by `config.problem_type`, inferred and stored on first use as transformers does."""
@@ -825,6 +912,7 @@ class ProtSTForSequenceClassification(ProtSTProteinTaskModel):
         Returns:
             [`ProtSTSequenceClassifierOutput`]
         """
+        self._reject_unsupported(kwargs)
         hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
         pooled = self.pool_protein(hidden, residue_mask, normalize=False, project=False)  # (B, H) float32
         logits = apply_head(self.classifier, self.dropout(pooled))
@@ -864,6 +952,7 @@ class ProtSTForTokenClassification(ProtSTProteinTaskModel):
         Returns:
             [`ProtSTTokenClassifierOutput`]
         """
+        self._reject_unsupported(kwargs)
         hidden, _ = self.encode_protein(protein_input_ids, protein_attention_mask)
         logits = apply_head(self.classifier, self.dropout(hidden))  # (B, L+2, num_labels)
         loss = self._loss(logits, labels)
@@ -872,8 +961,11 @@ class ProtSTForTokenClassification(ProtSTProteinTaskModel):
 
 
 def _retrieval_accuracy(logits: torch.Tensor, result) -> torch.Tensor:
-    """Share of rows whose arg-max column is a positive: the own pair, or any pair with an identical text."""
+    """Share of rows whose arg-max column is a positive: the own pair, or any pair with an identical text (or, against
+    a text bank, any text with target weight)."""
     best = logits.argmax(-1)
+    if result.bank_targets is not None and logits is result.logits_per_protein:
+        return (result.bank_targets.gather(1, best[:, None])[:, 0] > 0).float().mean()
     if result.text_groups is None:
         return (best == result.labels).float().mean()
     return (result.text_groups[best] == result.text_groups[result.labels]).float().mean()

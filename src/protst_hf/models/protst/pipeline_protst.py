@@ -25,26 +25,28 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
+from .fasta_protst import is_fasta, read_fasta
 from .index_protst import MismatchedModelError, ProteinIndex, model_metadata
-from .inference_protst import (
-    LABEL_SETS,
-    autocast,
-    class_embeddings,
-    embed_proteins,
-    embed_texts,
-    expected_calibration_error,
-    fit_temperature,
-    is_fasta,
-    label_set_files,
-    label_set_prompts,
-    logit_scale,
-    read_fasta,
-    resolve_precision,
-)
+from .inference_protst import embed_proteins, embed_texts, protein_features, resolve_precision, text_features
 
 # transformers 5.3 (the oldest supported) copies only the *direct* relative imports of a code file out of a local
-# folder, and inference_protst needs this one: imported here so that it is copied
+# folder: every sibling the pipelines reach is imported here directly so that it is copied
 from .processing_protst import ProtSTProcessor  # noqa: F401
+from .scoring_protst import (
+    LABEL_SETS,
+    PROMPT_POOLINGS,
+    TRAINING_TEXTS_FILE,
+    class_log_prior,
+    class_logits,
+    expected_calibration_error,
+    fit_temperature,
+    label_set_files,
+    label_set_prompts,
+    read_training_texts,
+    resolve_prior,
+    text_log_prior,
+    zero_shot_logit_scale,
+)
 
 DEFAULT_TEMPLATE = "SUBCELLULAR LOCATION: {}."
 
@@ -103,21 +105,51 @@ class _ProtSTPipeline(Pipeline):
         return {"protein_input_ids": batch["protein_input_ids"], "protein_attention_mask":
                 batch["protein_attention_mask"], "id": identifier, "sequence": sequence}
 
-    def _protein_embeds(self, model_inputs: dict) -> torch.Tensor:
-        """(B, D) float32 normalised embeddings of a (collated) batch of `_protein_inputs`."""
-        ids, mask = model_inputs["protein_input_ids"], model_inputs["protein_attention_mask"]
-        # transformers' collation pads keys it does not know with 0: put the tokenizer's padding back
-        ids = ids.masked_fill(mask == 0, self.processor.protein_tokenizer.pad_token_id)
-        with autocast(self.device, self.autocast_dtype):
-            return self.protst.get_protein_features(ids, mask).float()
+    def _protein_embeds(self, model_inputs: dict, project: bool = True, normalize: bool = True) -> torch.Tensor:
+        """(B, D) float32 embeddings of a (collated) batch of `_protein_inputs`; transformers' collation pads keys it
+        does not know with 0, so the tokenizer's padding is put back."""
+        return protein_features(self.protst, model_inputs["protein_input_ids"], model_inputs["protein_attention_mask"],
+                                self.processor.protein_tokenizer.pad_token_id, self.autocast_dtype, project, normalize)
 
-
-    def label_embeds(self, prompts: Sequence[Sequence]) -> torch.Tensor:
-        """(classes, D) normalised class embeddings (the mean of each class's prompts), cached across calls."""
+    def prompt_embeds(self, prompts: Sequence[Sequence]) -> torch.Tensor:
+        """(prompts, D) normalised embeddings of every prompt of every class, in order, cached across calls."""
         key = tuple(tuple(t if isinstance(t, str) else tuple(sorted(t.items())) for t in group) for group in prompts)
         if key not in self._text_cache:
-            self._text_cache[key] = class_embeddings(self.model, self.processor, prompts, dtype=self.autocast_dtype)
+            self._text_cache[key] = embed_texts(self.model, self.processor, [t for group in prompts for t in group],
+                                                dtype=self.autocast_dtype)
         return self._text_cache[key]
+
+    def training_texts(self) -> dict | None:
+        """The model's training-text statistics (`training_texts.json`, written by protst-hf's pretraining), read
+        from the model folder or its Hub repository; None when the model has none."""
+        if not hasattr(self, "_training_texts"):
+            source = getattr(self.model.config, "_name_or_path", "") or ""
+            path = Path(source) / TRAINING_TEXTS_FILE
+            if not path.is_file() and source and not Path(source).exists():
+                from transformers.utils import cached_file
+
+                try:
+                    found = cached_file(source, TRAINING_TEXTS_FILE, _raise_exceptions_for_missing_entries=False)
+                except OSError:
+                    found = None
+                path = Path(found) if found else path
+            self._training_texts = read_training_texts(path) if path.is_file() else None
+        return self._training_texts
+
+    def log_prior(self, prior, names: list[str], prompts: list[list]) -> torch.Tensor | None:
+        """(classes,) log prior for `prior` (`"auto"`, `"uniform"`, `"training"`, or class frequencies by name or in
+        class order); None for a uniform prior. A training prior that cannot be estimated for every class falls
+        back to uniform with a warning that says why."""
+        record = self.training_texts()
+        prior = resolve_prior(prior, record)
+        if isinstance(prior, str):
+            if prior == "uniform":
+                return None
+            log_prior, why = class_log_prior(prompts, record, names=names)
+            if log_prior is None:
+                warnings.warn(f"prior {why}", stacklevel=4)
+            return log_prior
+        return class_log_prior(prompts, frequencies=prior, names=names)[0]
 
     def label_sets_directory(self) -> Path:
         """Where the built-in label sets are: beside this file (installed package), in the model folder, or in the
@@ -135,8 +167,9 @@ class _ProtSTPipeline(Pipeline):
 
     def labels(self, candidate_labels=None, hypothesis_template: str | None = None,
                label_set: str | None = None) -> tuple[list[str], list[list[str]]]:
-        """(display names, the prompts of each class): candidate labels put into the template (one prompt each), or a
-        built-in label set (which may give a class several prompts)."""
+        """(display names, the prompts of each class): candidate labels put into the template (one prompt each), a
+        mapping of label names to their prompts (used verbatim, several per label allowed), or a built-in label set
+        (which may give a class several prompts)."""
         if label_set is not None:
             if candidate_labels is not None:
                 raise ValueError("give `candidate_labels` or `label_set`, not both")
@@ -144,6 +177,13 @@ class _ProtSTPipeline(Pipeline):
         if candidate_labels is None:
             raise ValueError("give `candidate_labels` (a list of label names) or `label_set` "
                              f"(one of {sorted(LABEL_SETS)})")
+        if isinstance(candidate_labels, dict):
+            if hypothesis_template is not None:
+                raise ValueError("labels given with their prompts take no `hypothesis_template`")
+            prompts = [[p] if isinstance(p, str) else list(p) for p in candidate_labels.values()]
+            if not prompts or any(not group for group in prompts):
+                raise ValueError("every label given as a mapping needs at least one prompt")
+            return [str(name) for name in candidate_labels], prompts
         if isinstance(candidate_labels, str):
             candidate_labels = [c.strip() for c in candidate_labels.split(",") if c.strip()]
         template = hypothesis_template if hypothesis_template is not None else DEFAULT_TEMPLATE
@@ -186,10 +226,19 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
             inputs: a sequence, a list of sequences (or of `(id, sequence)`), a FASTA path or FASTA text, or an
                 iterable / dataset of sequences.
             candidate_labels: label names, each put into `hypothesis_template` (default
-                `"SUBCELLULAR LOCATION: {}."`, the original's recommended prompt).
+                `"SUBCELLULAR LOCATION: {}."`, the original's recommended prompt), or a dict of label names to their
+                prompts (a string or a list of strings each, used verbatim).
             label_set: a built-in set instead: `subcellular_location` (10 DeepLoc classes),
                 `subcellular_location_description`, `reaction` (384 EC reactions), `reaction_description`.
             batch_size: proteins per forward pass (transformers' pipeline batching).
+            prior: the class prior added to the logits (Bayes' rule). `"auto"` (default): the model's training
+                prior when its scores are density ratios (a model trained with the original's in-batch contrastive
+                loss, which records its training texts), uniform for a model trained against a text bank, whose
+                scores include the prior already, or without records; `"training"`: the prior estimated from the
+                model's training texts (`training_texts.json`); `"uniform"`: none (the original's scores); or a
+                dict of class frequencies by label name (e.g. of the population your proteins come from).
+            prompt_pooling: how a class with several prompts is scored: `"mean"` (default: the normalised mean of
+                its prompt embeddings) or `"logsumexp"` (log sum of the prompts' exp-logits).
             temperature: divides the logits before the softmax; defaults to the model's fitted
                 `zero_shot_temperature` (see `calibrate`), else 1.
             return_logits: also return the logits (before the temperature) in label order.
@@ -207,11 +256,15 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
         return super().__call__(inputs, **kwargs)
 
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, label_set=None, temperature=None,
-                             return_logits=None, supervised_model=None, alpha=None, **kwargs):
+                             return_logits=None, supervised_model=None, alpha=None, prior="auto",
+                             prompt_pooling="mean", **kwargs):
         forward, post = {}, {}
+        if prompt_pooling not in PROMPT_POOLINGS:
+            raise ValueError(f"prompt_pooling must be one of {', '.join(PROMPT_POOLINGS)}, got {prompt_pooling!r}")
         if candidate_labels is not None or label_set is not None:
             names, texts = self.labels(candidate_labels, hypothesis_template, label_set)
-            forward.update(label_texts=texts, names=names)
+            forward.update(label_texts=texts, names=names, pooling=prompt_pooling,
+                           log_prior=self.log_prior(prior, names, texts))
             post["names"] = names
         if supervised_model is not None:
             forward["supervised_model"] = supervised_model
@@ -228,9 +281,12 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
     def preprocess(self, inputs):
         return self._protein_inputs(inputs)
 
-    def _forward(self, model_inputs, label_texts, names, supervised_model=None, alpha=1.0):
+    def _forward(self, model_inputs, label_texts, names, pooling="mean", log_prior=None, supervised_model=None,
+                 alpha=1.0):
         proteins = self._protein_embeds(model_inputs)
-        logits = logit_scale(self.model) * proteins @ self.label_embeds(label_texts).to(proteins.device).t()
+        owner = [c for c, group in enumerate(label_texts) for _ in group]
+        logits = class_logits(proteins, self.prompt_embeds(label_texts), owner, len(label_texts),
+                              zero_shot_logit_scale(self.model), pooling, log_prior)
         if supervised_model is not None:
             logits = alpha * logits + self._supervised_logits(supervised_model, model_inputs, names).to(logits.device)
         return {"logits": logits, "id": model_inputs["id"], "sequence": model_inputs["sequence"]}
@@ -333,11 +389,7 @@ class ProteinFeatureExtractionPipeline(_ProtSTPipeline):
         return self._protein_inputs(inputs)
 
     def _forward(self, model_inputs, project=True, normalize=True):
-        ids, mask = model_inputs["protein_input_ids"], model_inputs["protein_attention_mask"]
-        ids = ids.masked_fill(mask == 0, self.processor.protein_tokenizer.pad_token_id)
-        with autocast(self.device, self.autocast_dtype):
-            features = self.protst.get_protein_features(ids, mask, normalize=normalize, project=project).float()
-        return {"protein_embeds": features, "id": model_inputs["id"]}
+        return {"protein_embeds": self._protein_embeds(model_inputs, project, normalize), "id": model_inputs["id"]}
 
     def postprocess(self, model_outputs):
         return {"id": model_outputs["id"], "protein_embeds": model_outputs["protein_embeds"][0].numpy()}
@@ -345,7 +397,8 @@ class ProteinFeatureExtractionPipeline(_ProtSTPipeline):
 
 class ProteinTextRetrievalPipeline(_ProtSTPipeline):
     """Text -> proteins over a `ProteinIndex` (or a list of proteins, brute force), and protein -> texts over a
-    label set, a list of texts or a text index. Scores are cosines in the shared space.
+    label set, a list of texts or a text index. Scores are cosines in the shared space; protein -> text over a label
+    set or a list of texts ranks by posterior when a prior applies (see `prior`).
 
     Example:
 
@@ -367,10 +420,19 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
             candidate_texts / label_set: instead of an index, the texts to rank (protein -> text).
             direction: `text-to-protein` (default) or `protein-to-text`.
             top_k, threshold (a cosine, or `"calibrated"` for the index's conformal threshold), nprobe, ef_search.
+            prior: protein -> text over a label set or a list of texts: the prior of each candidate text added to
+                its logit, `exp(logit_scale) * cosine + log p(text)`, so that texts are ranked by posterior (see
+                the zero-shot pipeline). `"auto"` (default): the training prior for a model whose scores are
+                density ratios (the original's in-batch objective), none for a text-bank model or a model without
+                recorded training texts; `"training"`, `"uniform"`, or a dict of frequencies by text (by class name
+                for a label set). A text never seen in training gets a count of 0.5. Not applicable to searches
+                over an index (FAISS ranks by cosine) or to text -> protein (a per-text term leaves the ranking of
+                proteins unchanged): an explicit prior there is an error, `"auto"` applies none.
 
         Returns:
-            per query, a list of `{"id", "score"}` (text -> protein) or `{"text", "score"}` (protein -> text),
-            best first; a single list for a single query.
+            per query, a list of `{"id", "score"}` (text -> protein) or `{"text", "score", "cosine"}` (protein ->
+            text; `score` is the cosine without a prior, the logit with one), best first; a single list for a
+            single query.
         """
         kwargs.setdefault("direction", "text-to-protein")
         if kwargs["direction"] == "text-to-protein" and kwargs.get("index") is None and kwargs.get("proteins") is None:
@@ -383,13 +445,20 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
         return False  # queries are texts or proteins; the call is cheap next to the candidates
 
     def _sanitize_parameters(self, index=None, proteins=None, candidate_texts=None, label_set=None,
-                             direction=None, top_k=10, threshold=None, nprobe=None, ef_search=None, **kwargs):
+                             direction=None, top_k=10, threshold=None, nprobe=None, ef_search=None, prior="auto",
+                             **kwargs):
         if direction is None:  # the pipeline's construction: everything is given per call
             return {}, {}, {}
         if direction not in ("text-to-protein", "protein-to-text"):
             raise ValueError(f"direction must be 'text-to-protein' or 'protein-to-text', got {direction!r}")
         kind = "protein" if direction == "text-to-protein" else "text"
         search = {"top_k": top_k, "threshold": threshold, "key": "id" if kind == "protein" else "text"}
+        if prior != "auto" and (index is not None or kind == "protein"):
+            resolve_prior(prior, self.training_texts())  # a bad value is reported as such
+            if not (isinstance(prior, str) and prior == "uniform"):
+                raise ValueError("a prior applies to protein -> text search over a label set or a list of texts only "
+                                 "(an index ranks by cosine; a per-text term leaves a text -> protein ranking "
+                                 "unchanged)")
         if index is not None:
             if isinstance(index, (str, os.PathLike)):  # an index object may come from protst_hf or Hub code
                 index = ProteinIndex.load(index)
@@ -407,10 +476,20 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
         else:
             if label_set is not None or candidate_texts is None:
                 names, prompts = self.labels(None, None, label_set or "subcellular_location")
+                log_prior = self.log_prior(prior, names, prompts)
             else:
                 names, prompts = list(candidate_texts), [[t] for t in candidate_texts]
-            search["candidates"], search["names"] = self.label_embeds(prompts).numpy(), names
+                log_prior = self._text_log_prior(prior, names)
+            search.update(prompts=self.prompt_embeds(prompts), owner=[c for c, g in enumerate(prompts) for _ in g],
+                          scale=zero_shot_logit_scale(self.model), log_prior=log_prior, names=names)
         return {"kind": kind}, {"kind": kind}, search
+
+    def _text_log_prior(self, prior, texts: list[str]) -> torch.Tensor | None:
+        record = self.training_texts()
+        prior = resolve_prior(prior, record)
+        if isinstance(prior, str):
+            return None if prior == "uniform" else text_log_prior(texts, record)
+        return class_log_prior([[t] for t in texts], frequencies=prior, names=texts)[0]
 
     def preprocess(self, inputs, kind):
         if kind == "text":  # protein -> text: the query is a protein
@@ -421,20 +500,26 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
     def _forward(self, model_inputs, kind):
         if kind == "text":
             return {"query": self._protein_embeds(model_inputs)}
-        ids, mask = model_inputs["text_input_ids"], model_inputs["text_attention_mask"]
-        ids = ids.masked_fill(mask == 0, self.processor.tokenizer.pad_token_id)
-        with autocast(self.device, self.autocast_dtype):
-            return {"query": self.protst.get_text_features(ids, mask).float()}
+        return {"query": text_features(self.protst, model_inputs["text_input_ids"],
+                                       model_inputs["text_attention_mask"], self.processor.tokenizer.pad_token_id,
+                                       self.autocast_dtype)}
 
     def postprocess(self, model_outputs, key, top_k=10, threshold=None, index=None, nprobe=None, ef_search=None,
-                    candidates=None, names=None):
-        query = model_outputs["query"].numpy()  # (1, D)
+                    candidates=None, names=None, prompts=None, owner=None, scale=1.0, log_prior=None):
+        query = model_outputs["query"]  # (1, D)
         if index is not None:
-            scores, ids = index.search(query, top_k, nprobe=nprobe, ef_search=ef_search, threshold=threshold)
+            scores, ids = index.search(query.numpy(), top_k, nprobe=nprobe, ef_search=ef_search, threshold=threshold)
             return [{key: i, "score": float(s)} for i, s in zip(ids[0], scores[0]) if not np.isnan(s)]
-        row = (query @ candidates.T)[0]
-        order = np.argsort(-row, kind="stable")[:top_k]
-        return [{key: names[i], "score": float(row[i])} for i in order if threshold is None or row[i] >= threshold]
+        if candidates is not None:  # text -> proteins, brute force
+            row = (query.numpy() @ candidates.T)[0]
+            order = np.argsort(-row, kind="stable")[:top_k]
+            return [{key: names[i], "score": float(row[i])} for i in order if threshold is None or row[i] >= threshold]
+        # protein -> texts: cosines to each candidate (the mean of its prompts), ranked by posterior with a prior
+        cosine = (class_logits(query, prompts, owner, len(names), 1.0))[0].double().numpy()
+        score = cosine if log_prior is None else scale * cosine + log_prior.double().numpy()
+        order = np.argsort(-score, kind="stable")[:top_k]
+        return [{key: names[i], "score": float(score[i]), "cosine": float(cosine[i])} for i in order
+                if threshold is None or cosine[i] >= threshold]
 
 
 __all__ = [

@@ -330,6 +330,31 @@ def crop(sequence: str, length: int, policy: str = "random", rng: np.random.Gene
     raise ValueError(f"unknown crop policy {policy!r}: one of {', '.join(CROP_POLICIES)}")
 
 
+def text_parts(text: str) -> list[str]:
+    """The statements of a Swiss-Prot style text, each as a text of its own with the field's heading:
+    `"SUBCELLULAR LOCATION: Cytoplasm. Nucleus."` -> `["SUBCELLULAR LOCATION: Cytoplasm.",
+    "SUBCELLULAR LOCATION: Nucleus."]`. A text without a `HEADING: ` prefix, or with one statement, is its own only
+    part. Statements are split at `". "`; each part ends with one `"."`. Used to read a multi-location (or
+    multi-term) text as the union of its single statements: the soft targets of the text bank and the class prior
+    of zero-shot classification.
+
+    Example:
+
+    ```python
+    >>> text_parts("SUBCELLULAR LOCATION: Cytoplasm. Nucleus.")
+    ['SUBCELLULAR LOCATION: Cytoplasm.', 'SUBCELLULAR LOCATION: Nucleus.']
+    ```
+    """
+    heading, colon, body = text.partition(": ")
+    if not colon or not heading or heading.upper() != heading:
+        return [text]
+    statements = [s.strip().rstrip(".").strip() for s in body.strip().split(". ")]
+    statements = [s for s in statements if s]
+    if len(statements) <= 1:
+        return [text]
+    return [f"{heading}: {s}." for s in statements]
+
+
 def fit_lengths(lengths: list[int], budget: int) -> list[int]:
     """Shorten the longest items first until the total fits `budget` (water-filling); short items are untouched.
 
@@ -368,4 +393,4 @@ def _pad(sequences: list[list[int]], pad_id: int, padding, max_length: int | Non
 
 
 __all__ = ["CROP_POLICIES", "PROTEIN_LETTERS", "TEXT_FIELDS", "ProtSTProcessor", "clean_protein", "crop",
-           "fit_lengths"]
+           "fit_lengths", "text_parts"]

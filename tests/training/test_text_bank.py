@@ -1,0 +1,60 @@
+"""The text bank of `contrastive_text_bank`: its texts, each training text's target, and a pretraining run that
+trains against it and records its training texts."""
+
+import json
+import os
+import sys
+
+import torch
+
+from protst_hf.training.text_bank import bank_targets, build_text_bank
+from utils.pretraining import CONFIGS, common_args, run
+
+MULTI = "SUBCELLULAR LOCATION: Cytoplasm. Nucleus."
+CYTOPLASM, NUCLEUS = "SUBCELLULAR LOCATION: Cytoplasm.", "SUBCELLULAR LOCATION: Nucleus."
+
+
+def test_bank_targets_spread_a_multi_statement_text_over_its_statements():
+    texts, targets = bank_targets([MULTI, CYTOPLASM, MULTI], part_weight=0.0)
+    assert texts == [MULTI, CYTOPLASM] and targets[MULTI] == ([0], [1.0])
+    texts, targets = bank_targets([MULTI, CYTOPLASM], part_weight=1.0)
+    assert texts == [MULTI, CYTOPLASM, NUCLEUS]  # the missing statement joins the bank
+    assert targets[MULTI] == ([1, 2], [0.5, 0.5]) and targets[CYTOPLASM] == ([1], [1.0])
+    _, targets = bank_targets([MULTI, CYTOPLASM], part_weight=0.5)
+    assert targets[MULTI] == ([1, 2, 0], [0.25, 0.25, 0.5])
+
+
+def test_bank_features_are_the_text_towers_pooled_features(make_config, processor):
+    from protst_hf import ProtSTModel
+
+    model = ProtSTModel(make_config(contrastive_text_bank=True, text_bank_part_weight=1.0)).train()
+    bank = build_text_bank(model, processor, [MULTI, CYTOPLASM, CYTOPLASM], part_weight=1.0)
+    assert model.training  # restored
+    tokens = processor(text=bank.texts, return_tensors="pt")
+    with torch.no_grad():
+        expected = model.eval().get_text_features(tokens["text_input_ids"], tokens["text_attention_mask"],
+                                                  project=False, normalize=False)
+    assert torch.allclose(bank.features, expected, atol=1e-5)
+    assert bank.targets([0, 2]).tolist() == [[0.0, 0.5, 0.5], [0.0, 1.0, 0.0]]
+
+
+def test_pretraining_against_the_text_bank_records_its_training_texts(pretraining_setup, tmp_path):
+    """A real run from configs with the bank and soft targets, under DDP on 2 gloo processes: it learns, and the
+    exported model says its scores are text-bank posteriors (training_texts.json)."""
+    out = tmp_path / "run"
+    args = common_args(pretraining_setup, steps=6, output_dir=out, model_name_or_path="",
+                       protein_config=pretraining_setup / "esm", text_config=pretraining_setup / "bert",
+                       text_tokenizer=pretraining_setup / "bert", projection_dim=16, mlm_weight=0,
+                       mmp_protein_weight=0, mmp_text_weight=0, config_overrides=json.dumps(
+                           {"fusion_num_attention_heads": 2, "contrastive_text_bank": True,
+                            "text_bank_part_weight": 1.0, "frozen_towers_eval": True}))
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / "ddp.yaml"),
+                "--num_processes", "2", "--main_process_port", str(29700 + os.getpid() % 200)]
+    completed = run(args + ["--cpu", "true"], launcher=launcher, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads((out / "final" / "training_texts.json").read_text())
+    assert record["objective"] == "text_bank" and record["rows"] == sum(record["texts"].values())
+    config = json.loads((out / "final" / "config.json").read_text())
+    assert config["contrastive_text_bank"] and config["frozen_towers_eval"]
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert all(r["train/contrastive_loss"] > 0 for r in logged if "train/contrastive_loss" in r)
