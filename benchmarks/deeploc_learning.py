@@ -203,7 +203,8 @@ VARIANT_ROWS = (
 
 def table(results: dict) -> str:
     z, variants = results["zero_shot"], results["zero_shot_variants"]
-    rows = [("zero-shot through the pipeline, its defaults (`prior=\"auto\"`, built-in `subcellular_location`)",
+    rows = [("zero-shot through the pipeline, its defaults (`prior=\"auto\"`, `prompt_pooling=\"auto\"`, built-in "
+             "`subcellular_location`)",
              z["accuracy"], z["balanced_accuracy"])]
     rows += [(label, variants[key]["accuracy"], variants[key]["balanced_accuracy"]) for key, label in VARIANT_ROWS
              if key in variants]
@@ -254,14 +255,15 @@ def evaluate(model_dir: Path, train: list[dict], test: list[dict], quick: bool =
     majority = deeploc_data.majority_class(train)
     results = {"train_proteins": len(train), "test_proteins": len(test),
                "majority_class": deeploc_data.CLASSES[majority], "machine": describe()}
-    from protst_hf.models.protst.scoring_protst import read_training_texts, resolve_prior
+    from protst_hf.models.protst.scoring_protst import read_training_texts, resolve_pooling, resolve_prior
 
     results["zero_shot"], pipeline_predictions = zero_shot(model_dir, test, "subcellular_location")
     variants = scoring_variants(model, processor, model_dir, test)
     predictions = variants.pop("predictions")
     # the pipeline's default is one of the variants: which, and how many proteins it predicts alike (float32 sums
     # in other batch shapes can flip a near-tie)
-    auto = "builtin/mean/" + resolve_prior("auto", read_training_texts(model_dir / "training_texts.json"))
+    record = read_training_texts(model_dir / "training_texts.json")
+    auto = f"builtin/{resolve_pooling('auto', record)}/{resolve_prior('auto', record)}"
     results["zero_shot"]["same_as_variant"] = {"variant": auto, "agreement": float(np.mean(
         np.asarray(predictions[auto]) == np.asarray(pipeline_predictions)))}
     results["zero_shot_variants"] = variants

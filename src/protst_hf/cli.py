@@ -388,8 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "scores are density ratios, i.e. trained with the original's in-batch loss; none for a "
                                "text-bank model), training, uniform (the original's scores), or a JSON / TSV file of "
                                "class frequencies")
-    classify.add_argument("--prompt-pooling", choices=("mean", "logsumexp"), default="mean",
-                          help="how a class with several prompts is scored (default mean: the mean prompt embedding)")
+    classify.add_argument("--prompt-pooling", choices=("auto", "mean", "logsumexp"), default="auto",
+                          help="how a class with several prompts is scored: mean (the mean prompt embedding), "
+                               "logsumexp (its prompts' probabilities summed), auto (default: logsumexp for a "
+                               "text-bank model, mean otherwise)")
     classify.add_argument("--batch-size", type=int, default=32, help="proteins per forward pass")
     classify.add_argument("--chunk-size", type=int, default=1024, help="proteins read and written at a time")
     classify.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",

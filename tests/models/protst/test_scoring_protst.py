@@ -12,6 +12,7 @@ from protst_hf.models.protst.scoring_protst import (
     class_log_prior,
     class_logits,
     read_training_texts,
+    resolve_pooling,
     resolve_prior,
     statement_counts,
     text_log_prior,
@@ -78,6 +79,14 @@ def test_auto_prior_follows_what_the_scores_estimate():
         resolve_prior("training", None)
     with pytest.raises(ValueError, match="prior must be one of"):
         resolve_prior("frequent", RECORD)
+
+
+def test_auto_pooling_sums_the_texts_of_a_text_bank_model():
+    assert resolve_pooling("auto", {**RECORD, "objective": "text_bank"}) == "logsumexp"
+    assert resolve_pooling("auto", RECORD) == "mean" and resolve_pooling("auto", None) == "mean"
+    assert resolve_pooling("logsumexp", None) == "logsumexp"
+    with pytest.raises(ValueError, match="prompt_pooling"):
+        resolve_pooling("max", None)
 
 
 def test_text_log_prior_smooths_unseen_texts():

@@ -34,7 +34,6 @@ from .inference_protst import embed_proteins, embed_texts, protein_features, res
 from .processing_protst import ProtSTProcessor  # noqa: F401
 from .scoring_protst import (
     LABEL_SETS,
-    PROMPT_POOLINGS,
     TRAINING_TEXTS_FILE,
     class_log_prior,
     class_logits,
@@ -43,6 +42,7 @@ from .scoring_protst import (
     label_set_files,
     label_set_prompts,
     read_training_texts,
+    resolve_pooling,
     resolve_prior,
     text_log_prior,
     zero_shot_logit_scale,
@@ -237,8 +237,10 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
                 scores include the prior already, or without records; `"training"`: the prior estimated from the
                 model's training texts (`training_texts.json`); `"uniform"`: none (the original's scores); or a
                 dict of class frequencies by label name (e.g. of the population your proteins come from).
-            prompt_pooling: how a class with several prompts is scored: `"mean"` (default: the normalised mean of
-                its prompt embeddings) or `"logsumexp"` (log sum of the prompts' exp-logits).
+            prompt_pooling: how a class with several prompts is scored: `"mean"` (the normalised mean of its prompt
+                embeddings, CLIP's prompt ensembling) or `"logsumexp"` (the log sum of the prompts' exp-logits: a
+                class is as likely as its texts together); `"auto"` (default): log-sum-exp for a model trained
+                against a text bank, whose logits are log-probabilities of texts, the mean otherwise.
             temperature: divides the logits before the softmax; defaults to the model's fitted
                 `zero_shot_temperature` (see `calibrate`), else 1.
             return_logits: also return the logits (before the temperature) in label order.
@@ -257,10 +259,9 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
 
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, label_set=None, temperature=None,
                              return_logits=None, supervised_model=None, alpha=None, prior="auto",
-                             prompt_pooling="mean", **kwargs):
+                             prompt_pooling="auto", **kwargs):
         forward, post = {}, {}
-        if prompt_pooling not in PROMPT_POOLINGS:
-            raise ValueError(f"prompt_pooling must be one of {', '.join(PROMPT_POOLINGS)}, got {prompt_pooling!r}")
+        prompt_pooling = resolve_pooling(prompt_pooling, self.training_texts())
         if candidate_labels is not None or label_set is not None:
             names, texts = self.labels(candidate_labels, hypothesis_template, label_set)
             forward.update(label_texts=texts, names=names, pooling=prompt_pooling,

@@ -93,7 +93,7 @@ def zero_shot_logit_scale(model) -> float:
     return float(protst.clamped_logit_scale().detach().float().exp())
 
 
-PROMPT_POOLINGS = ("mean", "logsumexp")
+PROMPT_POOLINGS = ("auto", "mean", "logsumexp")
 
 
 def class_logits(protein_embeds: torch.Tensor, prompt_embeds: torch.Tensor, prompt_class: Sequence[int],
@@ -113,8 +113,8 @@ def class_logits(protein_embeds: torch.Tensor, prompt_embeds: torch.Tensor, prom
             against a text bank scores a class named by several texts).
         log_prior: (classes,) added to the logits (see [`class_log_prior`]); None adds nothing (a uniform prior).
     """
-    if pooling not in PROMPT_POOLINGS:
-        raise ValueError(f"prompt pooling must be one of {', '.join(PROMPT_POOLINGS)}, got {pooling!r}")
+    if pooling not in ("mean", "logsumexp"):
+        raise ValueError(f"prompt pooling must be mean or logsumexp, got {pooling!r}")
     owner = torch.as_tensor(list(prompt_class), dtype=torch.long)
     if owner.numel() != prompt_embeds.shape[0] or bool(owner.bincount(minlength=num_classes).eq(0).any()):
         raise ValueError("every prompt needs a class and every class at least one prompt")
@@ -226,6 +226,17 @@ def resolve_prior(prior, record: Mapping | None) -> str | Mapping | Sequence:
 PRIORS = ("auto", "uniform", "training")
 
 
+def resolve_pooling(pooling: str, record: Mapping | None) -> str:
+    """`"auto"` -> `"logsumexp"` for a model trained against a text bank (its logits are log p(t | x) + const, so a
+    class named by several texts is as likely as those texts together), else `"mean"` (CLIP's prompt ensembling,
+    which suits density-ratio scores); `mean` and `logsumexp` are returned as given."""
+    if pooling not in PROMPT_POOLINGS:
+        raise ValueError(f"prompt_pooling must be one of {', '.join(PROMPT_POOLINGS)}, got {pooling!r}")
+    if pooling == "auto":
+        return "logsumexp" if record is not None and record.get("objective") == "text_bank" else "mean"
+    return pooling
+
+
 def read_training_texts(path: str | Path) -> dict:
     """The record written by [`write_training_texts`]; a clear `ValueError` on a damaged file."""
     try:
@@ -287,6 +298,7 @@ __all__ = [
     "label_set_files",
     "label_set_prompts",
     "read_training_texts",
+    "resolve_pooling",
     "resolve_prior",
     "statement_counts",
     "text_log_prior",
