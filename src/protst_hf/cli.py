@@ -294,9 +294,12 @@ def _convert(args: argparse.Namespace) -> int:
         print(f"warning: model saved without a processor ({err}); pass --text-tokenizer with the tokenizer of the "
               "checkpoint's text model (a folder, or a Hub id when online)", file=sys.stderr)
         return 1
-    cls_id, sep_id = processor.tokenizer.cls_token_id, processor.tokenizer.sep_token_id
-    if (model.config.text_cls_token_id, model.config.text_sep_token_id) != (cls_id, sep_id):
-        model.config.text_cls_token_id, model.config.text_sep_token_id = cls_id, sep_id
+    from .models.protst.configuration_protst import text_special_token_ids
+
+    ids = text_special_token_ids(processor.tokenizer)
+    if any(getattr(model.config, k) != v for k, v in ids.items()):
+        for key, value in ids.items():
+            setattr(model.config, key, value)
         model.config.save_pretrained(args.output)
     processor.save_pretrained(args.output)
     print(f"  processor saved (text tokenizer {args.text_tokenizer})")

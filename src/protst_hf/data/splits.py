@@ -93,27 +93,31 @@ def mmseqs_cluster(
     return clusters
 
 
+def _easy_search(purpose: str, query_fasta, target_fasta, options: list[str], columns: list[str],
+                 threads: int | None, workdir) -> list[list[str]]:
+    """`mmseqs easy-search` of `query_fasta` against `target_fasta` with `options`: the rows of the `columns` asked
+    for (`--format-output`), as strings. The one wrapper of the two searches below."""
+    binary = require_mmseqs(purpose)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        out = Path(tmp) / "hits.m8"
+        command = [binary, "easy-search", str(query_fasta), str(target_fasta), str(out), str(Path(tmp) / "work"),
+                   *options, "--format-output", ",".join(columns), "-v", "1"]
+        if threads:
+            command += ["--threads", str(threads)]
+        _run(command)
+        with open(out) as f:
+            return [line.rstrip("\n").split("\t") for line in f]
+
+
 def mmseqs_search(
     query_fasta: str | Path, target_fasta: str | Path, identity: float = 0.5, coverage: float = 0.5,
     threads: int | None = None, workdir: str | Path | None = None,
 ) -> list[tuple[str, str, float]]:
     """`mmseqs easy-search` hits `(query, target, identity in [0, 1])` at or above `identity`."""
-    binary = require_mmseqs("a leakage report")
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        out = Path(tmp) / "hits.m8"
-        command = [binary, "easy-search", str(query_fasta), str(target_fasta), str(out), str(Path(tmp) / "work"),
-                   "--min-seq-id", str(identity), "-c", str(coverage), "--cov-mode", "0",
-                   "--format-output", "query,target,fident", "-v", "1"]
-        if threads:
-            command += ["--threads", str(threads)]
-        _run(command)
-        hits = []
-        with open(out) as f:
-            for line in f:
-                query, target, fident = line.rstrip("\n").split("\t")
-                if float(fident) >= identity:
-                    hits.append((query, target, float(fident)))
-    return hits
+    rows = _easy_search("a leakage report", query_fasta, target_fasta,
+                        ["--min-seq-id", str(identity), "-c", str(coverage), "--cov-mode", "0"],
+                        ["query", "target", "fident"], threads, workdir)
+    return [(query, target, float(fident)) for query, target, fident in rows if float(fident) >= identity]
 
 
 def mmseqs_best_hits(
@@ -122,23 +126,15 @@ def mmseqs_best_hits(
 ) -> dict[str, tuple[str, float, float]]:
     """Each query's best `mmseqs easy-search` hit by bit score: `{query: (target, identity in [0, 1], bits)}`.
     Queries without a hit (e-value 10, `sensitivity` -s, no coverage limit) are absent."""
-    binary = require_mmseqs("nearest-homolog label transfer")
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        out = Path(tmp) / "hits.m8"
-        command = [binary, "easy-search", str(query_fasta), str(target_fasta), str(out), str(Path(tmp) / "work"),
-                   "--min-seq-id", str(min_identity), "-s", str(sensitivity), "-e", "10",
-                   "--format-output", "query,target,fident,bits", "-v", "1"]
-        if threads:
-            command += ["--threads", str(threads)]
-        _run(command)
-        best: dict[str, tuple[str, float, float]] = {}
-        with open(out) as f:
-            for line in f:
-                query, target, fident, bits = line.rstrip("\n").split("\t")
-                # ties on bit score: the higher identity, then the first listed
-                key = (float(bits), float(fident))
-                if query not in best or key > (best[query][2], best[query][1]):
-                    best[query] = (target, float(fident), float(bits))
+    rows = _easy_search("nearest-homolog label transfer", query_fasta, target_fasta,
+                        ["--min-seq-id", str(min_identity), "-s", str(sensitivity), "-e", "10"],
+                        ["query", "target", "fident", "bits"], threads, workdir)
+    best: dict[str, tuple[str, float, float]] = {}
+    for query, target, fident, bits in rows:
+        # ties on bit score: the higher identity, then the first listed
+        key = (float(bits), float(fident))
+        if query not in best or key > (best[query][2], best[query][1]):
+            best[query] = (target, float(fident), float(bits))
     return best
 
 

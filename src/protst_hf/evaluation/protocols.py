@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.protst.inference_protst import default_max_tokens, embed_proteins, length_batches, protein_inputs
+from ..models.protst.configuration_protst import protein_residue_limit
+from ..models.protst.inference_protst import embed_proteins, protein_batches, protein_inputs
 from ..models.protst.losses_protst import task_loss
 from ..models.protst.modeling_protst import ProtSTForSequenceClassification, ProtSTProjectionHead, load_protein_tower
 from ..models.protst.processing_protst import crop
@@ -136,10 +137,7 @@ def load_task_model(name_or_path, data: TaskData, dtype=None):
         tokenizer = AutoProcessor.from_pretrained(name_or_path)
         # a pretraining run saves its crop (e.g. 256) as the processor's limit; tasks read whole proteins up to
         # the encoder's limit, and the protocols crop explicitly (`max_length`, `crop`)
-        protein = model.config.protein_config
-        absolute = protein.position_embedding_type == "absolute"  # ESM-1b: a hard position limit
-        tokenizer.protein_max_length = min(1022, protein.max_position_embeddings - protein.pad_token_id - 3
-                                           if absolute else 1022)
+        tokenizer.protein_max_length = min(1022, protein_residue_limit(model.config.protein_config) or 1022)
     elif config.model_type == "esm":
         encoder = load_protein_tower(name_or_path)
         model = ProtSTForSequenceClassification(ProtSTConfig(protein_config=encoder.config.to_dict(), **label_kwargs),
@@ -373,16 +371,15 @@ def train_end_to_end(model, tokenizer, data: TaskData, args: FinetuneArguments, 
 @torch.no_grad()
 def predict(model, tokenizer, sequences: list[str], data: TaskData, args: FinetuneArguments, stats=None,
             accelerator=None) -> np.ndarray:
-    """Scores for `sequences` (first `max_length` residues), length-batched; with several processes each scores a
-    strided share and the shares are gathered back into input order."""
+    """Scores for `sequences` (`max_length` residues, cut as the processor cuts them), length-batched; with several
+    processes each scores a strided share and the shares are gathered back into input order."""
     model.eval()
     device = accelerator.device if accelerator else next(model.parameters()).device
     world, rank = (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
-    mine = list(range(rank, len(sequences), world))
-    cropped = [sequences[i][: args.max_length] for i in mine]
+    mine = [sequences[i] for i in range(rank, len(sequences), world)]
     out = np.zeros((len(mine), data.num_labels), dtype=np.float32)
-    for chunk in length_batches([len(s) + 2 for s in cropped], 64, args.max_tokens or default_max_tokens(device)):
-        batch = {k: v.to(device) for k, v in protein_inputs(tokenizer, [cropped[i] for i in chunk]).items()}
+    # the proteins read as for embedding: `max_length` residues cut by the processor's truncation policy
+    for chunk, batch in protein_batches(tokenizer, mine, 64, args.max_tokens or "auto", device, args.max_length):
         out[chunk] = model(**batch).logits.float().cpu().numpy()
     if world > 1:
         padded = np.zeros((math.ceil(len(sequences) / world), data.num_labels), dtype=np.float32)

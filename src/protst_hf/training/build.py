@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from ..models.protst.configuration_protst import ProtSTConfig
+from ..models.protst.configuration_protst import ProtSTConfig, text_special_token_ids
 from ..models.protst.modeling_protst import ProtSTForPreTraining, load_protein_tower, load_text_tower
 from ..models.protst.processing_protst import ProtSTProcessor
 from ..resources import RESOURCES, demo_config
@@ -84,8 +84,7 @@ def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtS
                                "using a small random text tower on the demo vocabulary")
             text_config = demo_config().text_config
         config = ProtSTConfig(protein_config=protein_config, text_config=text_config,
-                              text_cls_token_id=processor.tokenizer.cls_token_id,
-                              text_sep_token_id=processor.tokenizer.sep_token_id, **values)
+                              **text_special_token_ids(processor.tokenizer), **values)
         model = ProtSTForPreTraining(config, protein_model=protein, text_model=text)
     if model_args.protein_packed is not None:  # a speed setting: also applies to a loaded checkpoint
         model.config.protein_packed = model.protst.config.protein_packed = model_args.protein_packed

@@ -49,6 +49,22 @@ RESIDUE_CLASSES = "GASPVTCILNDQKEMHFRYW"
 ESM_RESIDUE_TOKEN_IDS = [6, 5, 8, 14, 7, 11, 23, 12, 4, 17, 13, 16, 15, 9, 20, 21, 18, 10, 19, 22]
 
 
+def text_special_token_ids(tokenizer) -> dict:
+    """`{"text_cls_token_id", "text_sep_token_id"}` of a text tokenizer (a `None` id is left out): the ids the text
+    readout excludes, which differ between vocabularies (2 / 3 in PubMedBERT's, 101 / 102 in bert-base-uncased's)."""
+    ids = {"text_cls_token_id": tokenizer.cls_token_id, "text_sep_token_id": tokenizer.sep_token_id}
+    return {k: v for k, v in ids.items() if v is not None}
+
+
+def protein_residue_limit(protein_config) -> int | None:
+    """The most residues a protein tower can read (BOS and EOS take two positions): a tower with absolute position
+    embeddings (ESM-1b) has `max_position_embeddings - pad_token_id - 3`; a rotary one (ESM-2) has no hard limit
+    (None), ESM's 1,022 residues being a training convention."""
+    if protein_config.position_embedding_type != "absolute":
+        return None
+    return protein_config.max_position_embeddings - protein_config.pad_token_id - 3
+
+
 class ProtSTConfig(PretrainedConfig):
     r"""
     Configuration of a ProtST model: a protein language model (ESM) and a biomedical text model (BERT-family)
@@ -322,4 +338,4 @@ class ProtSTConfig(PretrainedConfig):
                     getattr(self, key)._attn_implementation = implementation
 
 
-__all__ = ["ProtSTConfig"]
+__all__ = ["ProtSTConfig", "protein_residue_limit", "text_special_token_ids"]

@@ -92,15 +92,32 @@ def text_features(model, text_input_ids: torch.Tensor, text_attention_mask: torc
 
 
 
+def protein_batches(processor, sequences: Sequence[str], batch_size: int = 64,
+                    max_tokens: int | str | None = "auto", device=None, max_length: int | None = None):
+    """Length-grouped tokenized batches of `sequences` on `device`: yields `(positions, batch)`, `positions` the
+    indices into `sequences`. Proteins are read as the processor reads them: at most `max_length` residues
+    (default: the processor's own limit), a longer one cut by its `truncation_policy` (N-terminal, or both termini
+    for a model trained on termini crops). Batches hold at most `batch_size` proteins and `max_tokens` padded
+    tokens (`"auto"`: `default_max_tokens` of the device; `None`: no token budget, so the number of batches
+    depends on N alone, as distributed evaluation needs). The one reading of proteins for a model: the embedding
+    loop and the evaluation protocols iterate these batches."""
+    device = torch.device(device if device is not None else "cpu")
+    limit = max_length or getattr(processor, "protein_max_length", 1022)
+    if max_length:  # cut as the processor cuts proteins over its own limit
+        policy = getattr(processor, "truncation_policy", "n_terminal")
+        sequences = [crop(s, max_length, policy) for s in sequences]
+    lengths = [min(len(s), limit) + 2 for s in sequences]
+    budget = default_max_tokens(device) if max_tokens == "auto" else max_tokens
+    for chunk in length_batches(lengths, batch_size, budget):
+        yield chunk, {k: v.to(device) for k, v in protein_inputs(processor, [sequences[i] for i in chunk]).items()}
+
+
 @torch.no_grad()  # not inference_mode: DeepSpeed ZeRO-3 swaps parameter storage in forward hooks
 def embed_proteins(model, processor, sequences: Sequence[str], batch_size: int = 64, max_tokens: int | str | None =
                    "auto", project: bool = True, normalize: bool = True, dtype: str | None = None,
                    max_length: int | None = None) -> torch.Tensor:
-    """Protein embeddings `(N, D)` float32 on the CPU, in input order.
-
-    Proteins are grouped by length into batches of at most `batch_size` proteins and `max_tokens` padded tokens
-    (`"auto"`: `default_max_tokens` of the model's device; `None`: no token budget, so the number of batches depends
-    on N alone, as distributed evaluation needs), and run under autocast to `dtype` when given.
+    """Protein embeddings `(N, D)` float32 on the CPU, in input order ([`protein_batches`], under autocast to
+    `dtype` when given).
 
     Args:
         model: a ProtST model (`get_protein_features`); a task model gives raw features only (`project=False`).
@@ -110,20 +127,12 @@ def embed_proteins(model, processor, sequences: Sequence[str], batch_size: int =
         max_length: keep `max_length` residues of each protein, cut by the processor's `truncation_policy` (default:
             the processor's own limit).
     """
-    device = _device(model)
-    limit = max_length or getattr(processor, "protein_max_length", 1022)
-    if max_length:  # cut as the processor cuts proteins over its own limit
-        policy = getattr(processor, "truncation_policy", "n_terminal")
-        sequences = [crop(s, max_length, policy) for s in sequences]
-    lengths = [min(len(s), limit) + 2 for s in sequences]
-    budget = default_max_tokens(device) if max_tokens == "auto" else max_tokens
     result: list[torch.Tensor | None] = [None] * len(sequences)
-    for chunk in length_batches(lengths, batch_size, budget):
-        batch = {k: v.to(device) for k, v in protein_inputs(processor, [sequences[i] for i in chunk]).items()}
+    for chunk, batch in protein_batches(processor, sequences, batch_size, max_tokens, _device(model), max_length):
         features = protein_features(model, batch["protein_input_ids"], batch["protein_attention_mask"],
                                     dtype=dtype, project=project, normalize=normalize)
         for row, i in enumerate(chunk):
-            result[i] = features[row].float().cpu()
+            result[i] = features[row].cpu()
     return torch.stack(result) if result else torch.empty(0)
 
 
@@ -206,6 +215,7 @@ __all__ = [
     "length_batches",
     "native_bfloat16",
     "prepare_for_inference",
+    "protein_batches",
     "protein_features",
     "protein_inputs",
     "resolve_precision",

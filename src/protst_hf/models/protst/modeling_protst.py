@@ -12,7 +12,7 @@ from torch import nn
 from transformers import MODEL_MAPPING, AutoModel, EsmModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_protst import ProtSTConfig
+from .configuration_protst import ProtSTConfig, protein_residue_limit, text_special_token_ids
 from .export_protst import auto_map, custom_pipelines, write_hub_files
 from .losses_protst import (
     contrastive_loss,
@@ -303,13 +303,12 @@ class ProtSTPreTrainedModel(PreTrainedModel):
     def _check_lengths(self, protein_input_ids=None, text_input_ids=None):
         """Fail clearly, instead of with an index error deep in a tower, on inputs over a tower's position limit."""
         protein_config, text_config = self.config.protein_config, self.config.text_config
-        if protein_input_ids is not None and protein_config.position_embedding_type == "absolute":
-            limit = protein_config.max_position_embeddings - protein_config.pad_token_id - 1
-            if protein_input_ids.shape[-1] > limit:
-                raise ValueError(
-                    f"protein input has {protein_input_ids.shape[-1]} tokens, over the protein tower's limit of "
-                    f"{limit}: truncate or crop proteins to {limit - 2} residues (the processor does this)"
-                )
+        residues = protein_residue_limit(protein_config)
+        if protein_input_ids is not None and residues is not None and protein_input_ids.shape[-1] > residues + 2:
+            raise ValueError(
+                f"protein input has {protein_input_ids.shape[-1]} tokens, over the protein tower's limit of "
+                f"{residues + 2}: truncate or crop proteins to {residues} residues (the processor does this)"
+            )
         limit = getattr(text_config, "max_position_embeddings", None)
         if text_input_ids is not None and limit is not None and text_input_ids.shape[-1] > limit:
             raise ValueError(
@@ -483,8 +482,7 @@ def _text_special_token_ids(text_model_name_or_path, text_model_kwargs) -> dict:
         tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path, **kwargs)
     except (OSError, ValueError, TypeError):
         return {}
-    ids = {"text_cls_token_id": tokenizer.cls_token_id, "text_sep_token_id": tokenizer.sep_token_id}
-    return {k: v for k, v in ids.items() if v is not None}
+    return text_special_token_ids(tokenizer)
 
 
 class ProtSTModel(ProtSTPreTrainedModel):
