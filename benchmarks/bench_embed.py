@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from stock_esm import stock_embed
 
 
 def load(n: int):
@@ -34,18 +35,8 @@ def load(n: int):
 
 
 def naive(esm, tokenizer, records, batch_size, padding, bf16=False) -> tuple[float, np.ndarray]:
-    """Stock loop: file order, the tokenizer pads, `last_hidden_state` averaged over the residues."""
-    features, start = [], time.perf_counter()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for s in range(0, len(records), batch_size):
-            batch = tokenizer([seq for _, seq in records[s : s + batch_size]], padding=padding, truncation=True,
-                              max_length=1024, return_tensors="pt")
-            hidden = esm(**batch).last_hidden_state
-            residues = batch["attention_mask"].clone()
-            residues[:, 0] = 0  # <cls>
-            residues[torch.arange(len(residues)), batch["attention_mask"].sum(1) - 1] = 0  # <eos>
-            features.append((hidden.float() * residues[..., None]).sum(1) / residues.sum(1, keepdim=True))
-    return len(records) / (time.perf_counter() - start), torch.cat(features).numpy()
+    """Stock loop (`stock_esm.stock_embed`): file order, the tokenizer pads."""
+    return stock_embed(esm, tokenizer, [seq for _, seq in records], batch_size, "input", padding, bf16=bf16)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from stock_esm import stock_embed
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_35M = ROOT.parent / "shared" / "data" / "esm2_hf_configs" / "esm2_t12_35M_UR50D"
@@ -40,22 +41,6 @@ def load_sequences(n: int) -> list[str]:
     from protst_hf.resources import UNIPROT_SAMPLE
 
     return [r.sequence[:1022] for r in iter_uniprot(UNIPROT_SAMPLE)][:n]
-
-
-def stock_embed(esm, tokenizer, sequences, sort: bool, batch_size: int = 16) -> tuple[float, np.ndarray]:
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i])) if sort else list(range(len(sequences)))
-    out = np.zeros((len(sequences), esm.config.hidden_size), dtype=np.float32)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            chunk = order[s:s + batch_size]
-            batch = tokenizer([sequences[i] for i in chunk], padding=True, return_tensors="pt")
-            hidden = esm(**batch).last_hidden_state
-            residues = batch["attention_mask"].clone()
-            residues[:, 0] = 0
-            residues[torch.arange(len(chunk)), batch["attention_mask"].sum(1) - 1] = 0
-            out[chunk] = ((hidden * residues[..., None]).sum(1) / residues.sum(1, keepdim=True)).numpy()
-    return len(sequences) / (time.perf_counter() - start), out
 
 
 def accuracy(features: np.ndarray, reference: np.ndarray) -> dict:
@@ -95,12 +80,12 @@ def embedding_rows(args) -> list[dict]:
     print(f"embedding {len(sequences)} Swiss-Prot proteins (median length "
           f"{int(np.median([len(s) for s in sequences]))}) with {name}, {torch.get_num_threads()} threads", flush=True)
 
-    stock_embed(esm, tokenizer, sequences[:16], sort=True)  # warm-up
+    stock_embed(esm, tokenizer, sequences[:16], order="ascending")  # warm-up
     results = {}
-    padded_rate, _ = max((stock_embed(esm, tokenizer, sequences, sort=False) for _ in range(args.repeats)),
+    padded_rate, _ = max((stock_embed(esm, tokenizer, sequences) for _ in range(args.repeats)),
                          key=lambda r: r[0])
-    bucketed_rate, reference = max((stock_embed(esm, tokenizer, sequences, sort=True) for _ in range(args.repeats)),
-                                   key=lambda r: r[0])
+    bucketed_rate, reference = max((stock_embed(esm, tokenizer, sequences, order="ascending")
+                                    for _ in range(args.repeats)), key=lambda r: r[0])
     results["stock, padded (file order, batch 16)"] = (padded_rate, None)
     results["stock, bucketed (sorted, batch 16)"] = (bucketed_rate, None)
     for precision in ("float32", "bfloat16", "int8"):

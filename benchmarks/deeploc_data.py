@@ -19,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from protst_hf.evaluation.tasks import DEEPLOC_CLASSES
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 DEEPLOC = DATA / "deeploc2_swissprot" / "deeploc2_swissprot_filtered.csv"
 KEYWORDS = DATA / "swissprot_subcellular_keywords" / "swissprot2020_subloc_keywords.csv"
-# the 10 classes in PEER's label order: the order of the built-in `subcellular_location` label set
-CLASSES = ("Cell membrane", "Cytoplasm", "Endoplasmic reticulum", "Golgi apparatus", "Lysosome/Vacuole",
-           "Mitochondrion", "Nucleus", "Peroxisome", "Plastid", "Extracellular")
+# the 10 classes in PEER's label order (the order of the built-in `subcellular_location` label set): the package's
+# DeepLoc task defines them
+CLASSES = DEEPLOC_CLASSES
 SWISSPROT_WORDS = {"Extracellular": "Secreted", "Lysosome/Vacuole": "Vacuole"}
 
 

@@ -23,26 +23,16 @@ import time
 import numpy as np
 import torch
 from gpu_pretrain import configs, lengths_like_swissprot
+from stock_esm import stock_embed
 
 LETTERS = "ACDEFGHIKLMNPQRSTVWY"
 
 
 def stock(esm, tokenizer, sequences, device, sort: bool, batch_size: int = 32) -> float:
-    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i])) if sort else range(len(sequences))
-    order = list(order)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            chunk = [sequences[i] for i in order[s : s + batch_size]]
-            batch = tokenizer(chunk, padding=True if sort else "max_length", max_length=1024, truncation=True,
-                              return_tensors="pt").to(device)
-            hidden = esm(**batch).last_hidden_state
-            (hidden * batch["attention_mask"][..., None]).sum(1).float().cpu()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return len(sequences) / (time.perf_counter() - start)
+    """Stock transformers (`stock_esm.stock_embed`): length-sorted and padded to the batch's longest, or in input
+    order padded to 1,024 tokens (the anchors' setting)."""
+    return stock_embed(esm, tokenizer, sequences, batch_size, "descending" if sort else "input",
+                       True if sort else "max_length", device)[0]
 
 
 def setup(proteins: int, tiny: bool, device: str):

@@ -226,7 +226,7 @@ def _search(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import logging
 
-    from .evaluation.harness import run_evaluation
+    from .evaluation.harness import EvaluationArguments, run_evaluation
     from .evaluation.protocols import FinetuneArguments
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -241,10 +241,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     overrides = FinetuneArguments(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                                   head_lr=args.lr, encoder_lr_ratio=args.encoder_lr_ratio, crop=args.crop,
                                   lora_r=args.lora_r, cache_dir=args.cache_dir)
-    results = run_evaluation(args.model, [t for t in args.tasks.split(",") if t], args.protocol, args.seeds,
-                             args.output, args.data_root, overrides, limits,
-                             tuple(b for b in args.baselines.split(",") if b), files, args.save_models,
-                             tuple(args.few_shot or ()))
+    results = run_evaluation(EvaluationArguments(
+        model=args.model, tasks=[t for t in args.tasks.split(",") if t], protocol=args.protocol, seeds=args.seeds,
+        output_dir=args.output, data_root=args.data_root, finetune_args=overrides, limits=limits,
+        baselines=tuple(b for b in args.baselines.split(",") if b), files=files, save_models=args.save_models,
+        few_shot=tuple(args.few_shot or ())))
     from .evaluation.harness import markdown_table
 
     print(markdown_table(results))
@@ -443,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int)
     evaluate.add_argument("--lr", type=float, help="head learning rate (default: the original's for the protocol)")
     evaluate.add_argument("--encoder-lr-ratio", type=float, help="encoder lr / head lr for full tuning")
-    evaluate.add_argument("--crop", type=int, default=550, help="training crop of full / LoRA tuning")
+    evaluate.add_argument("--crop", type=int, help="training crop of full / LoRA tuning (default: the task's, 550)")
     evaluate.add_argument("--lora-r", type=int, default=8)
     evaluate.add_argument("--limit-train", type=int, help="at most this many training proteins (quick runs)")
     evaluate.add_argument("--limit-eval", type=int, help="at most this many validation and test proteins")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,18 +49,17 @@ def _summary(values: list[dict]) -> dict:
     return out
 
 
-def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds: int = 3,
-                   output_dir: str | Path = "evaluation", data_root: str | Path | None = None,
-                   finetune_args=None, limits: dict[str, int] | None = None,
-                   baselines: tuple[str, ...] = BASELINES, files: dict[str, dict[str, str]] | None = None,
-                   save_models: bool = False, few_shot: tuple[int, ...] = ()) -> dict:
-    """Evaluate `model` (a ProtST or ESM checkpoint) on `tasks`; returns (and writes) the results.
+@dataclass
+class EvaluationArguments:
+    """What `run_evaluation` runs (`protst evaluate` builds one from its flags).
 
     Args:
-        model: folder or Hub id.
+        model: folder or Hub id of a ProtST or ESM checkpoint.
         tasks: registry names (`protst_hf.evaluation.tasks.TASKS`).
         protocol: `frozen`, `full` or `lora`.
         seeds: runs per task (seeds 0..n-1), reported as mean and sample std.
+        output_dir: where results.json, results.md, the plots (and saved models) go.
+        data_root: where local tasks find their files.
         finetune_args: a `FinetuneArguments` whose non-None fields override the original's defaults.
         limits: split -> at most this many rows (quick runs; recorded in the report).
         baselines: which of `majority`, `knn`, `homology` to score (k-NN uses the initial encoder's features;
@@ -70,6 +69,24 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
         few_shot: shots per class for the original's few-shot baselines on single-label tasks: the frozen head
             trained on the shots (`fewshot_<k>`) and the non-parametric kernel classifier (`nonparam_<k>`), each
             over `seeds` draws.
+    """
+
+    model: str
+    tasks: list[str]
+    protocol: str = "frozen"
+    seeds: int = 3
+    output_dir: str | Path = "evaluation"
+    data_root: str | Path | None = None
+    finetune_args: object = None
+    limits: dict[str, int] | None = None
+    baselines: tuple[str, ...] = BASELINES
+    files: dict[str, dict[str, str]] | None = None
+    save_models: bool = False
+    few_shot: tuple[int, ...] = field(default_factory=tuple)
+
+
+def run_evaluation(arguments: EvaluationArguments) -> dict:
+    """Evaluate `arguments.model` on `arguments.tasks`; returns (and writes) the results (see the module docstring).
     """
     import torch
     from accelerate import PartialState
@@ -82,8 +99,12 @@ def run_evaluation(model: str, tasks: list[str], protocol: str = "frozen", seeds
         save_result,
     )
 
+    a = arguments
+    model, tasks, protocol, seeds, data_root, limits = a.model, a.tasks, a.protocol, a.seeds, a.data_root, a.limits
+    baselines, files, save_models, few_shot, finetune_args = a.baselines, a.files, a.save_models, a.few_shot, \
+        a.finetune_args
     state = PartialState(cpu=not torch.cuda.is_available())
-    output_dir = Path(output_dir)
+    output_dir = Path(a.output_dir)
     finetune_args = finetune_args or FinetuneArguments()
     finetune_args = replace(finetune_args, protocol=protocol,
                             cache_dir=finetune_args.cache_dir or str(output_dir / "feature_cache"))
@@ -244,4 +265,4 @@ def _plot(name: str, entry: dict, data: TaskData, run, path: Path) -> None:
     plt.close(fig)
 
 
-__all__ = ["BASELINES", "markdown_table", "run_evaluation", "subsample"]
+__all__ = ["BASELINES", "EvaluationArguments", "markdown_table", "run_evaluation", "subsample"]

@@ -57,7 +57,8 @@ class FinetuneArguments:
         head_lr: the original: 5e-5 frozen, 2e-4 full, 1e-4 multi-label; LoRA default 1e-3 for adapters and head.
         encoder_lr_ratio: encoder lr = head_lr * ratio (full): 0.02 for ESM-2 (rotary positions), 0.1 for
             ESM-1b (absolute positions) and multi-label tasks.
-        crop: random training crop for full / LoRA (the original: 550); evaluation keeps `max_length` residues.
+        crop: random training crop for full / LoRA; None: the task's (`Task.crop`, the original's 550);
+            evaluation keeps `max_length` residues.
         max_length: residues kept at evaluation and for frozen features (1022, ESM's limit).
         lora_r, lora_alpha, lora_dropout, lora_target_modules: the LoRA adapters.
         eval_every: validate every this many epochs.
@@ -72,7 +73,7 @@ class FinetuneArguments:
     batch_size: int | None = None
     head_lr: float | None = None
     encoder_lr_ratio: float | None = None
-    crop: int = 550
+    crop: int | None = None
     max_length: int = 1022
     lora_r: int = 8
     lora_alpha: int = 16
@@ -82,7 +83,6 @@ class FinetuneArguments:
     max_tokens: int | None = None
     cache_dir: str | None = None
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def resolved(self, data: TaskData, model) -> FinetuneArguments:
         """A copy with every None replaced by the original's value for this protocol, task and encoder."""
@@ -96,6 +96,8 @@ class FinetuneArguments:
             out.batch_size = 32 if out.protocol == "frozen" else 8
         if out.head_lr is None:
             out.head_lr = {"frozen": 5e-5, "full": 1e-4 if multi else 2e-4, "lora": 1e-3}[out.protocol]
+        if out.crop is None:
+            out.crop = data.task.crop
         if out.encoder_lr_ratio is None:
             rotary = getattr(model.config.protein_config, "position_embedding_type", "") == "rotary"
             out.encoder_lr_ratio = 0.1 if multi or not rotary else 0.02

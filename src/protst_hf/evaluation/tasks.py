@@ -28,7 +28,6 @@ import numpy as np
 
 from ..models.protst.processing_protst import clean_protein
 
-SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "validation", "validation": "validation",
                   "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
 SEQUENCE_COLUMNS = ("sequence", "prot_seq", "primary", "seq", "aa_seq", "protein")
@@ -52,7 +51,7 @@ class Task:
             optional `"_skipped"` entry counts rows it left out, by reason).
         sequence_column / label_column: column names to try, in order.
         label_separator: multi-label classes in one cell are joined by it.
-        crop: training crop of the full fine-tuning protocol (the original: 550).
+        crop: training crop of the full / LoRA protocols (the original: 550); `FinetuneArguments.crop` overrides it.
         paper: reference numbers from the ProtST paper, shown beside results.
     """
 
@@ -115,8 +114,6 @@ def clean_sequence(sequence) -> str | None:
         return None
 
 
-
-
 def read_table(path: str | Path) -> list[dict]:
     """Rows of a CSV / TSV / parquet file, or of a FASTA file as `{"id", "sequence", "label"}` where the label is
     the header's last `|`-separated field (the ESM variant files: `>index|name|fitness`)."""
@@ -167,8 +164,6 @@ def _from_hub(task: Task) -> dict[str, tuple[list, list]]:
         rows = split.to_list()
         out[split_key] = _from_rows(task, rows, f"{task.hub_id}[{split_name}]")
     return out
-
-
 
 
 def _encode(task: Task, raw: dict[str, tuple[list, list]]) -> TaskData:
@@ -312,8 +307,6 @@ def default_data_root() -> Path:
     return Path(env)
 
 
-
-
 def _peer_binary(task: Task, root: Path) -> dict:
     """PEER binary localization: the shared train and valid CSVs. Validation: 10% of train (set by load_task); the
     PEER valid split is the test split here (the PEER test split is not in ../shared)."""
@@ -395,7 +388,6 @@ def _undo_mutation(sequence: str, code: str) -> str:
         return sequence
     position = int(match[2]) - 1
     return sequence[:position] + match[1] + sequence[position + 1:]
-
 
 
 DEEPLOC_CLASSES = ("Cell membrane", "Cytoplasm", "Endoplasmic reticulum", "Golgi apparatus", "Lysosome/Vacuole",

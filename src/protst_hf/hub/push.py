@@ -45,9 +45,6 @@ def push_folder(
     return commit.commit_url
 
 
-
-
-
 KINDS = ("model", "adapter", "dataset", "index")
 
 

@@ -90,8 +90,6 @@ def text_features(model, text_input_ids: torch.Tensor, text_attention_mask: torc
                                         project=project).float()
 
 
-
-
 def protein_batches(processor, sequences: Sequence[str], batch_size: int = 64,
                     max_tokens: int | str | None = "auto", device=None, max_length: int | None = None):
     """Length-grouped tokenized batches of `sequences` on `device`: yields `(positions, batch)`, `positions` the
@@ -148,7 +146,6 @@ def embed_texts(model, processor, texts: Sequence, batch_size: int = 32, project
         parts.append(text_features(model, batch["text_input_ids"], batch["text_attention_mask"], dtype=dtype,
                                    project=project, normalize=normalize).cpu())
     return torch.cat(parts) if parts else torch.empty(0)
-
 
 
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")
