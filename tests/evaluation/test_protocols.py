@@ -111,3 +111,22 @@ def test_full_protocol_under_accelerate_launch_ddp(tiny_model, tmp_path):
     tokenizer = AutoProcessor.from_pretrained(tmp_path / "out" / "models" / "peer_binloc")
     scores = predict(saved, tokenizer, data.splits["test"].sequences, data, FinetuneArguments())
     assert reported == pytest.approx(metrics.accuracy(data.splits["test"].labels, scores))
+
+
+def test_predictions_read_proteins_as_the_embeddings_do(tiny_model, rows):
+    """A model trained on termini crops: the protocols' predictions and the frozen features cut long proteins the
+    same way (the processor's truncation policy), one reading of proteins for both."""
+    data = toy_task(rows)
+    model, tokenizer = load_task_model(tiny_model, data)
+    args = FinetuneArguments(protocol="frozen", max_length=40)
+    sequences = [s for s in data.splits["test"].sequences if len(s) > 60][:4]
+    assert len(sequences) == 4
+    cuts = {}
+    for policy in ("termini", "n_terminal"):
+        tokenizer.truncation_policy = policy
+        features = torch.as_tensor(protein_features(model, tokenizer, sequences, max_length=40))
+        with torch.no_grad():
+            from_features = model.classifier(features).softmax(-1).numpy()  # the head on the cached features
+        assert np.allclose(predict(model, tokenizer, sequences, data, args), from_features, atol=1e-5), policy
+        cuts[policy] = features
+    assert (cuts["termini"] - cuts["n_terminal"]).abs().max() > 1e-2  # the two cuts are different residues
