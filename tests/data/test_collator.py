@@ -127,3 +127,18 @@ def test_from_config_masks_only_what_an_objective_predicts(processor, rows, make
     # the unmasked inputs are the masked batch's originals, with the same crops
     restored = torch.where(full["protein_labels"] != -100, full["protein_labels"], full["protein_input_ids"])
     assert torch.equal(restored, plain["protein_input_ids"])
+
+
+def test_the_text_of_a_row_is_one_definition(processor):
+    """An empty `text` counts as absent everywhere (the collator used to keep "" and fail on it, while the batches,
+    validation and the frequency counts fell back to the fields)."""
+    from protst_hf.data.texts import row_text, text_key, text_of_key
+
+    row = {"sequence": "MKTAYIAKQR", "text": "", "subloc": "SUBCELLULAR LOCATION: Nucleus."}
+    assert row_text(row) == {"prot_name": "", "function": "", "subloc": "SUBCELLULAR LOCATION: Nucleus.",
+                             "similarity": ""}
+    batch = ProtSTDataCollatorForPretraining(processor, seed=0, mask_text=False)([row])
+    expected = processor(text=[row_text(row)], return_tensors="pt")["text_input_ids"]
+    assert torch.equal(batch["text_input_ids"], expected)
+    assert text_of_key(text_key(row_text(row))) == row_text(row)
+    assert text_of_key(text_key("SUBCELLULAR LOCATION: Nucleus.")) == "SUBCELLULAR LOCATION: Nucleus."

@@ -5,7 +5,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..models.protst.processing_protst import CROP_POLICIES, TEXT_FIELDS, ProtSTProcessor
+from ..models.protst.processing_protst import CROP_POLICIES, ProtSTProcessor
+from .texts import row_text
 
 
 def mask_protein_tokens(
@@ -158,7 +159,7 @@ class ProtSTDataCollatorForPretraining:
             if "sequence" not in row:
                 raise ValueError(f"row {index} has no `sequence`")
             proteins.append(row["sequence"])
-            texts.append(row["text"] if "text" in row else {k: row.get(k) for k in TEXT_FIELDS})
+            texts.append(row_text(row))
         batch = self.processor(
             proteins=proteins,
             text=texts,

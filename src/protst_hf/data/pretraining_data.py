@@ -2,7 +2,6 @@
 token-budget) batches that are a pure function of (seed, epoch), sharded across processes, and collated with masks
 keyed by the batch."""
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import torch
 
 from ..models.protst.processing_protst import TEXT_FIELDS, clean_protein
 from .collator import ProtSTDataCollatorForPretraining
+from .texts import row_text, text_key, text_of_key  # noqa: F401  (re-exported: the pretraining data's texts)
 
 logger = logging.getLogger(__name__)
 
@@ -25,29 +25,6 @@ def load_pairs(source: str, config: str | None = None, split: str = "train", str
     if source.endswith(".parquet") or "*" in source:
         return load_dataset("parquet", data_files={split: source}, split=split, streaming=streaming)
     return load_dataset(source, config, split=split, streaming=streaming)
-
-
-def row_text(row: dict, fields: tuple[str, ...] = TEXT_FIELDS) -> dict | str:
-    """The text of a pretraining row: its `text` column when that is a non-empty string, else its ProtDescribe
-    fields (a missing or empty field is `""`). The one definition that training, validation and the text bank use."""
-    return row["text"] if row.get("text") else {f: row.get(f) or "" for f in fields}
-
-
-def text_key(text: dict | str) -> str:
-    """The identity of a text (a string, or a mapping of fields), as texts are compared and counted."""
-    return text if isinstance(text, str) else json.dumps({f: text.get(f) or "" for f in TEXT_FIELDS}, sort_keys=True)
-
-
-def text_of_key(key: str) -> dict | str:
-    """The text whose [`text_key`] is `key`."""
-    if key.startswith("{"):
-        try:
-            value = json.loads(key)
-        except json.JSONDecodeError:
-            return key
-        if isinstance(value, dict) and set(value) <= set(TEXT_FIELDS):
-            return value
-    return key
 
 
 def count_texts(dataset, indices, fields: tuple[str, ...] = TEXT_FIELDS) -> tuple[Counter, list[str]]:

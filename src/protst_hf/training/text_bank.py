@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.pretraining_data import text_of_key
+from ..data.texts import text_of_key
 from ..models.protst.inference_protst import embed_texts
 from ..models.protst.processing_protst import text_parts
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.pretraining_data import row_text, text_key
+from ..data.texts import row_text, text_key
 from ..evaluation.metrics import zero_shot_report
 from ..evaluation.retrieval_metrics import retrieval_metrics
 from ..models.protst.inference_protst import embed_proteins, embed_texts
