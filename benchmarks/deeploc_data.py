@@ -19,20 +19,26 @@ from pathlib import Path
 
 import numpy as np
 
-from protst_hf.evaluation.tasks import DEEPLOC_CLASSES
-
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 DEEPLOC = DATA / "deeploc2_swissprot" / "deeploc2_swissprot_filtered.csv"
 KEYWORDS = DATA / "swissprot_subcellular_keywords" / "swissprot2020_subloc_keywords.csv"
-# the 10 classes in PEER's label order (the order of the built-in `subcellular_location` label set): the package's
-# DeepLoc task defines them
-CLASSES = DEEPLOC_CLASSES
+# the 10 classes in PEER's label order: the order of the built-in `subcellular_location` label set (and of the
+# `deeploc2_subloc` task of shared_tasks.py)
+CLASSES = ("Cell membrane", "Cytoplasm", "Endoplasmic reticulum", "Golgi apparatus", "Lysosome/Vacuole",
+           "Mitochondrion", "Nucleus", "Peroxisome", "Plastid", "Extracellular")
 SWISSPROT_WORDS = {"Extracellular": "Secreted", "Lysosome/Vacuole": "Vacuole"}
 
 
 def available() -> bool:
     return DEEPLOC.is_file() and KEYWORDS.is_file()
+
+
+def read_deeploc() -> list[dict]:
+    """The rows of DeepLoc 2.0's CSV (`accession`, `sequence`, `partition`, `label` (classes joined by `|`),
+    `membrane`, `kingdom`, ...): the one reader of the file, for the pretraining pairs and the evaluation tasks."""
+    with open(DEEPLOC, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def load(validation_size: int = 1000, seed: int = 0, held_out: int = 4) -> dict:
@@ -46,20 +52,19 @@ def load(validation_size: int = 1000, seed: int = 0, held_out: int = 4) -> dict:
         for row in csv.DictReader(f):
             keywords[row["accession"]].add(row["location"])
     splits = {"train": [], "test": []}
-    with open(DEEPLOC, newline="") as f:
-        for row in csv.DictReader(f):
-            classes = row["label"].split("|")
-            words = sorted(keywords.get(row["accession"], ())) or sorted(
-                ("Lysosome" if c == "Lysosome/Vacuole" and row["kingdom"] == "Metazoa" else SWISSPROT_WORDS.get(c, c))
-                for c in classes)
-            item = {"accession": row["accession"], "sequence": row["sequence"], "partition": int(row["partition"]),
-                    "text": "SUBCELLULAR LOCATION: " + ". ".join(words) + ".",
-                    "labels": [CLASSES.index(c) for c in classes]}
-            partition = int(row["partition"])
-            if partition == held_out:
-                splits["test"].append(item)
-            elif partition != 4:
-                splits["train"].append(item)
+    for row in read_deeploc():
+        classes = row["label"].split("|")
+        words = sorted(keywords.get(row["accession"], ())) or sorted(
+            ("Lysosome" if c == "Lysosome/Vacuole" and row["kingdom"] == "Metazoa" else SWISSPROT_WORDS.get(c, c))
+            for c in classes)
+        item = {"accession": row["accession"], "sequence": row["sequence"], "partition": int(row["partition"]),
+                "text": "SUBCELLULAR LOCATION: " + ". ".join(words) + ".",
+                "labels": [CLASSES.index(c) for c in classes]}
+        partition = int(row["partition"])
+        if partition == held_out:
+            splits["test"].append(item)
+        elif partition != 4:
+            splits["train"].append(item)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(splits["test"]), min(validation_size, len(splits["test"])), replace=False))
     splits["validation"] = [splits["test"][i] for i in chosen]

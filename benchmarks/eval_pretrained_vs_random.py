@@ -3,20 +3,18 @@
     python benchmarks/eval_pretrained_vs_random.py --model outputs/pretrain/best [--tasks betalac_esm,peer_binloc]
         [--protocol frozen] [--seeds 3] [--limit-train 2000] [--limit-eval 1000] [--output outputs/eval]
 
-Both models run through `protst evaluate` on the same splits with the same baselines (majority, k-NN over each
-model's own features, MMseqs2 nearest homolog); the script prints each table and a ratio line per task:
-pretrained / random on the task's first metric. Local tasks read `../shared/data` in place (no redistribution
-licence) and the script exits cleanly when it is absent.
+Both models run through the evaluation harness (`run_evaluation`, what `protst evaluate` runs) on the same splits
+with the same baselines (majority, k-NN over each model's own features, MMseqs2 nearest homolog); the script prints
+a ratio line per task: pretrained / random on the task's first metric. The tasks read `../shared/data` in place (no
+redistribution licence; `shared_tasks.py`) and the script exits cleanly when it is absent.
 """
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared_tasks import DATA, register  # noqa: E402
 
 
 def random_copy(model: str, output: Path) -> Path:
@@ -37,6 +35,9 @@ def random_copy(model: str, output: Path) -> Path:
 def main() -> int:
     from hardware import describe
 
+    from protst_hf.evaluation.harness import EvaluationArguments, run_evaluation
+    from protst_hf.evaluation.protocols import FinetuneArguments
+
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="outputs/pretrain/best")
@@ -52,16 +53,17 @@ def main() -> int:
         return 0
     output = Path(args.output)
     models = {"pretrained": args.model, "random": str(random_copy(args.model, output / "random_init"))}
+    register()  # the machine-local tasks, by name
     results = {}
     for name, model in models.items():
-        command = [sys.executable, "-m", "protst_hf.cli", "evaluate", "--model", model, "--tasks", args.tasks,
-                   "--data-root", str(DATA),
-                   "--protocol", args.protocol, "--seeds", str(args.seeds), "--limit-train", str(args.limit_train),
-                   "--limit-eval", str(args.limit_eval), "--output", str(output / f"{args.protocol}_{name}"),
-                   "--cache-dir", str(output / "cache" / name)]
-        print("$ " + " ".join(command), flush=True)
-        subprocess.run(command, check=True)
-        results[name] = json.loads((output / f"{args.protocol}_{name}" / "results.json").read_text())
+        # in process: the machine-local tasks are registered by importing shared_tasks (not by the package)
+        arguments = EvaluationArguments(
+            model=model, tasks=[t for t in args.tasks.split(",") if t], protocol=args.protocol, seeds=args.seeds,
+            output_dir=output / f"{args.protocol}_{name}", data_root=DATA,
+            finetune_args=FinetuneArguments(cache_dir=str(output / "cache" / name)),
+            limits={"train": args.limit_train, "validation": args.limit_eval, "test": args.limit_eval})
+        print(f"$ evaluate {name}: {arguments}", flush=True)
+        results[name] = run_evaluation(arguments)
     print(f"\npretrained vs random weights, protocol {args.protocol}, {args.seeds} seeds (test split):")
     for task, entry in results["pretrained"]["tasks"].items():
         metric = entry["metrics"][0]

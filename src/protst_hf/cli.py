@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="fine-tune / probe on benchmark tasks beside baselines")
     evaluate.add_argument("--model", required=True, help="a ProtST or ESM model folder or Hub id")
     evaluate.add_argument("--tasks", required=True, help="comma-separated task names (see protst_hf.evaluation."
-                          "tasks.TASKS: binloc, subloc, betalac, ..., peer_binloc, betalac_esm, deeploc2_*)")
+                          "tasks.TASKS: binloc, subloc, betalac, ...; a task's data of your own: --files)")
     evaluate.add_argument("--protocol", choices=("frozen", "full", "lora"), default="frozen")
     evaluate.add_argument("--seeds", type=int, default=3)
     evaluate.add_argument("--output", default="evaluation", help="results.json, results.md, one PNG per task")

@@ -93,22 +93,22 @@ def test_full_protocol_under_accelerate_launch_ddp(tiny_model, tmp_path):
     for split, part in (("train", usable[:40]), ("validation", usable[40:52]), ("test", usable[52:67])):
         lines = ["sequence,label"] + [f"{r['sequence'][:150]},{int('Secreted' in r['subloc'])}" for r in part]
         (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")
-    files = [f"peer_binloc:{s}={tmp_path / f'{s}.csv'}" for s in ("train", "validation", "test")]
+    files = [f"binloc:{s}={tmp_path / f'{s}.csv'}" for s in ("train", "validation", "test")]
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "protst_hf.cli",
-               "evaluate", "--model", str(tiny_model), "--tasks", "peer_binloc", "--protocol", "full", "--seeds", "1",
+               "evaluate", "--model", str(tiny_model), "--tasks", "binloc", "--protocol", "full", "--seeds", "1",
                "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--crop", "100", "--baselines", "majority",
                "--output", str(tmp_path / "out"), "--save-models", "--files", *files]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    reported = results["tasks"]["peer_binloc"]["model"]["test"]["accuracy"]["values"][0]
-    data = load_task("peer_binloc", files={s: str(tmp_path / f"{s}.csv") for s in ("train", "validation", "test")})
-    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out" / "models" / "peer_binloc").eval()
+    reported = results["tasks"]["binloc"]["model"]["test"]["accuracy"]["values"][0]
+    data = load_task("binloc", files={s: str(tmp_path / f"{s}.csv") for s in ("train", "validation", "test")})
+    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out" / "models" / "binloc").eval()
     from transformers import AutoProcessor
 
-    tokenizer = AutoProcessor.from_pretrained(tmp_path / "out" / "models" / "peer_binloc")
+    tokenizer = AutoProcessor.from_pretrained(tmp_path / "out" / "models" / "binloc")
     scores = predict(saved, tokenizer, data.splits["test"].sequences, data, FinetuneArguments())
     assert reported == pytest.approx(metrics.accuracy(data.splits["test"].labels, scores))
 

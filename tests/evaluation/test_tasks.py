@@ -1,10 +1,8 @@
-"""Task loading: local files, bad rows counted, the residue alphabet, the local tasks."""
+"""Task loading: local files, bad rows counted, the residue alphabet; the registry holds loadable tasks only."""
 
-import numpy as np
 import pytest
 
 from protst_hf.evaluation.tasks import Task, load_task
-from utils.builders import SHARED_DATA
 
 stats = pytest.importorskip("scipy.stats")
 
@@ -40,19 +38,6 @@ def test_multi_label_and_fasta_regression_sources(tmp_path):
     assert data.splits["test"].labels.tolist() == [1.5, -0.25]
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "beta_lactamase_esm").exists(), reason="../shared/data absent")
-def test_beta_lactamase_mutations_are_applied_to_the_mature_sequence():
-    data = load_task("betalac_esm")
-    assert {k: len(v) for k, v in data.splits.items()} == {"train": 3996, "validation": 500, "test": 500}
-    assert data.report["skipped"] == {}  # every mutant's wild-type residue matched the mature TEM-1 sequence
-    sequences = data.splits["train"].sequences
-    assert {len(s) for s in sequences} == {263}
-    columns = np.array([list(s) for s in sequences])
-    wild_type = "".join(max(set(c), key=list(c).count) for c in columns.T)
-    assert wild_type.startswith("HPETLVKVKDAEDQ")  # the mature TEM-1 sequence of ESM's numbering
-    assert {int((row != np.array(list(wild_type))).sum()) for row in columns} <= {0, 1}  # single mutants
-
-
 def test_a_residue_the_processor_refuses_is_refused_by_the_task_loader_too(tmp_path, processor):
     """'J' is a letter but no residue: the loader, the processor and the pipelines apply one alphabet."""
     (tmp_path / "train.csv").write_text("sequence,label\nMKTJAYIAK,0\nMKTAYIAK,1\nMKTAYIAKQ,0\n")
@@ -63,3 +48,13 @@ def test_a_residue_the_processor_refuses_is_refused_by_the_task_loader_too(tmp_p
                                       "test: empty sequence or a character that is not a residue": 1}
     with pytest.raises(ValueError, match="invalid character 'J' at position 3"):
         processor(proteins=["MKTJAYIAK"])
+
+
+def test_the_registry_holds_tasks_a_user_can_load():
+    """Every registered task has a public source (a Hub dataset) or is loaded from files the user passes; loaders of
+    machine-local data live in benchmarks/shared_tasks.py."""
+    from protst_hf.evaluation.tasks import TASKS
+
+    assert all(task.loader is None for task in TASKS.values())
+    assert {"binloc", "subloc", "betalac", "ec", "go_mf"} <= set(TASKS)
+    assert not {"peer_binloc", "betalac_esm", "deeploc2_subloc"} & set(TASKS)
