@@ -114,16 +114,21 @@ def scoring_variants(model, processor, model_dir: Path, rows: list[dict]) -> dic
 def training_text_prompts(model_dir: Path) -> dict:
     """Each class of the built-in `subcellular_location` set with every training text (recorded in the model folder)
     one of whose statements is a keyword of the class: the prompts of the log-sum-exp over training texts."""
-    from protst_hf.models.protst.processing_protst import text_parts
-    from protst_hf.models.protst.scoring_protst import label_set_prompts, read_training_texts
+    from protst_hf.models.protst.scoring_protst import (
+        label_set_prompts,
+        normalise_statement,
+        read_training_texts,
+        statements,
+    )
 
     names, prompts = label_set_prompts("subcellular_location")
     record = read_training_texts(model_dir / "training_texts.json")
     out = {}
     for name, group in zip(names, prompts):
-        keywords = {p.lower() for p in group}
-        out[name] = [t for t in record["texts"] if any(part.lower() in keywords for part in text_parts(t))] or group
+        keywords = {normalise_statement(p) for p in group}
+        out[name] = [t for t in record["texts"] if keywords & set(statements(t))] or group
     return out
+
 
 def features(model, processor, rows: list[dict]) -> np.ndarray:
     from protst_hf.models.protst.inference_protst import embed_proteins

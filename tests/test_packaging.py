@@ -11,14 +11,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SAVED = ROOT / "tests" / "fixtures" / "saved_model_2077500"  # a model folder saved by an earlier version
 
 
-def test_wheel_carries_every_module_and_data_file(tmp_path):
-    # build from a clean copy: setuptools reuses a `build/` folder, which can hold modules the config leaves out
-    tree = tmp_path / "tree"
+def clean_copy(tree: Path) -> Path:
+    """What a build reads (the project files, src/, model_cards/, the backend in scripts/), without build leftovers:
+    setuptools reuses a `build/` folder, which can hold modules the config leaves out."""
     tree.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE", "src", "model_cards", "scripts"):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, tree / name, **({"ignore": shutil.ignore_patterns("*.egg-info", "__pycache__")}
                                           if (ROOT / name).is_dir() else {}))
+    return tree
+
+
+def test_wheel_carries_every_module_and_data_file(tmp_path):
+    tree = clean_copy(tmp_path / "tree")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                             str(tmp_path / "dist"), str(tree)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
@@ -59,12 +64,7 @@ def test_wheel_carries_every_module_and_data_file(tmp_path):
 def test_editable_install_is_quiet_and_finds_the_card_templates(tmp_path):
     """`pip install -e .` (the build backend's editable hook, run directly) prints no setuptools notice, and the
     mapped `model_cards/` is what `protst_hf.model_cards` imports in an editable install."""
-    tree = tmp_path / "tree"
-    tree.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE", "src", "model_cards", "scripts"):
-        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
-        copy(ROOT / name, tree / name, **({"ignore": shutil.ignore_patterns("*.egg-info", "__pycache__")}
-                                          if (ROOT / name).is_dir() else {}))
+    tree = clean_copy(tmp_path / "tree")
     hook = ("import sys; sys.path.insert(0, 'scripts'); import build_backend; "
             "print(build_backend.build_editable(sys.argv[1]))")
     built = subprocess.run([sys.executable, "-W", "always", "-c", hook, str(tmp_path / "dist")], cwd=tree,

@@ -75,6 +75,27 @@ def gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     return gathered, sum(rows[:rank]), world_size
 
 
+def _gather_batch(protein_embeds, text_embeds, text_groups, gather: bool):
+    """The (global) batch both losses score against: proteins, texts and text groups of every process (one
+    collective for both modalities), this process's offset in it, and the number of processes."""
+    if not gather:
+        return protein_embeds, text_embeds, text_groups, 0, 1
+    both, offset, world_size = gather_with_grad(torch.cat([protein_embeds, text_embeds], dim=-1))  # (global, 2 dim)
+    all_protein, all_text = both.split(protein_embeds.shape[-1], dim=-1)
+    all_groups = gather_with_grad(text_groups)[0] if text_groups is not None else None
+    return all_protein, all_text, all_groups, offset, world_size
+
+
+def _in_batch_cross_entropy(logits, labels, text_groups, all_groups) -> torch.Tensor:
+    """Summed cross-entropy of (local, global) in-batch logits: the own pair as target, or, with text groups, the
+    target spread evenly over every pair with an identical text (the same positives in both directions, since
+    protein j matches text i exactly when text j is identical to text i)."""
+    if all_groups is None:
+        return F.cross_entropy(logits, labels, reduction="sum")
+    positives = (text_groups[:, None] == all_groups[None, :]).to(logits.dtype)  # own pair included
+    return F.cross_entropy(logits, positives / positives.sum(1, keepdim=True), reduction="sum")
+
+
 def contrastive_loss(
     protein_embeds: torch.Tensor,
     text_embeds: torch.Tensor,
@@ -116,33 +137,16 @@ def contrastive_loss(
     local_batch = protein_embeds.shape[0]
     if text_groups is not None and text_groups.shape != (local_batch,):
         raise ValueError(f"`text_groups` must have shape ({local_batch},), got {tuple(text_groups.shape)}")
-    if gather:
-        # one collective for both modalities: (global_batch, 2 * dim)
-        both, offset, world_size = gather_with_grad(torch.cat([protein_embeds, text_embeds], dim=-1))
-        all_protein, all_text = both.split(protein_embeds.shape[-1], dim=-1)
-        all_groups = gather_with_grad(text_groups)[0] if text_groups is not None else None
-    else:
-        all_protein, all_text, offset, world_size = protein_embeds, text_embeds, 0, 1
-        all_groups = text_groups
+    all_protein, all_text, all_groups, offset, world_size = _gather_batch(protein_embeds, text_embeds, text_groups,
+                                                                          gather)
     global_batch = all_protein.shape[0]
 
     scale = logit_scale.exp()
     logits_per_protein = scale * protein_embeds @ all_text.t()  # (local_batch, global_batch)
     logits_per_text = scale * text_embeds @ all_protein.t()  # (local_batch, global_batch)
     labels = torch.arange(offset, offset + local_batch, device=protein_embeds.device)
-
-    if all_groups is None:
-        loss_sum = F.cross_entropy(logits_per_protein, labels, reduction="sum") + F.cross_entropy(
-            logits_per_text, labels, reduction="sum"
-        )
-    else:
-        # (local_batch, global_batch): positives of each local row, its own pair included; the same for both
-        # directions, since protein j matches text i exactly when text j is identical to text i
-        positives = (text_groups[:, None] == all_groups[None, :]).to(logits_per_protein.dtype)
-        targets = positives / positives.sum(1, keepdim=True)
-        loss_sum = F.cross_entropy(logits_per_protein, targets, reduction="sum") + F.cross_entropy(
-            logits_per_text, targets, reduction="sum"
-        )
+    loss_sum = _in_batch_cross_entropy(logits_per_protein, labels, text_groups, all_groups) + \
+        _in_batch_cross_entropy(logits_per_text, labels, text_groups, all_groups)
     loss = loss_sum * (world_size / global_batch)
     return ContrastiveLossOutput(loss, logits_per_protein, logits_per_text, labels, all_groups)
 
@@ -191,25 +195,15 @@ def text_bank_loss(
         raise ValueError(f"`bank_targets` must have shape {(protein_embeds.shape[0], bank_embeds.shape[0])}, got "
                          f"{tuple(bank_targets.shape)}")
     local_batch = protein_embeds.shape[0]
-    if gather:
-        both, offset, world_size = gather_with_grad(torch.cat([protein_embeds, text_embeds], dim=-1))
-        all_protein = both[:, : protein_embeds.shape[-1]]
-        all_groups = gather_with_grad(text_groups)[0] if text_groups is not None else None
-    else:
-        all_protein, offset, world_size, all_groups = protein_embeds, 0, 1, text_groups
+    all_protein, _, all_groups, offset, world_size = _gather_batch(protein_embeds, text_embeds, text_groups, gather)
     global_batch = all_protein.shape[0]
     scale = logit_scale.exp()
     logits_per_protein = scale * protein_embeds @ bank_embeds.t()  # (local_batch, bank_size)
     logits_per_text = scale * text_embeds @ all_protein.t()  # (local_batch, global_batch)
     labels = torch.arange(offset, offset + local_batch, device=protein_embeds.device)
     targets = bank_targets.to(logits_per_protein.dtype)
-    loss_sum = F.cross_entropy(logits_per_protein, targets / targets.sum(1, keepdim=True), reduction="sum")
-    if all_groups is None:
-        loss_sum = loss_sum + F.cross_entropy(logits_per_text, labels, reduction="sum")
-    else:
-        positives = (text_groups[:, None] == all_groups[None, :]).to(logits_per_text.dtype)
-        loss_sum = loss_sum + F.cross_entropy(logits_per_text, positives / positives.sum(1, keepdim=True),
-                                              reduction="sum")
+    loss_sum = F.cross_entropy(logits_per_protein, targets / targets.sum(1, keepdim=True), reduction="sum") + \
+        _in_batch_cross_entropy(logits_per_text, labels, text_groups, all_groups)
     loss = loss_sum * (world_size / global_batch)
     return ContrastiveLossOutput(loss, logits_per_protein, logits_per_text, labels, all_groups, bank_targets)
 

@@ -133,12 +133,16 @@ def class_logits(protein_embeds: torch.Tensor, prompt_embeds: torch.Tensor, prom
     return logits
 
 
-def _normalise(text: str) -> str:
+def normalise_statement(text: str) -> str:
+    """A statement as statements are matched: lower case, spaces collapsed, no final period."""
     return " ".join(text.lower().split()).rstrip(".")
 
 
-def _statements(key: str) -> list[str]:
-    """The single statements of a recorded training text (a string, or the JSON of ProtDescribe fields)."""
+def statements(key: str) -> list[str]:
+    """The normalised single statements of a recorded training text (a string, or the JSON of ProtDescribe fields):
+    "SUBCELLULAR LOCATION: Cytoplasm. Nucleus." -> ["subcellular location: cytoplasm", "subcellular location:
+    nucleus"]. The one matching of training texts to class prompts (the prior, and whatever groups texts by
+    class)."""
     texts = [key]
     if key.startswith("{"):
         try:
@@ -146,7 +150,7 @@ def _statements(key: str) -> list[str]:
             texts = [v for v in fields.values() if isinstance(v, str) and v] if isinstance(fields, dict) else [key]
         except json.JSONDecodeError:
             pass
-    return [part for text in texts for part in text_parts(text)]
+    return [normalise_statement(part) for text in texts for part in text_parts(text)]
 
 
 def statement_counts(record: Mapping) -> Counter:
@@ -155,7 +159,7 @@ def statement_counts(record: Mapping) -> Counter:
     "...: cytoplasm" and once for "...: nucleus"."""
     counts = Counter()
     for key, count in record["texts"].items():
-        for statement in set(map(_normalise, _statements(key))):
+        for statement in set(statements(key)):
             counts[statement] += int(count)
     return counts
 
@@ -188,7 +192,7 @@ def class_log_prior(prompts: Sequence[Sequence[str]], record: Mapping | None = N
     if record is None:
         return None, "uniform: the model records no training texts"
     counts = statement_counts(record)
-    per_class = [sum(counts.get(_normalise(p), 0) for p in set(group)) for group in prompts]
+    per_class = [sum(counts.get(normalise_statement(p), 0) for p in set(group)) for group in prompts]
     unmatched = [i for i, c in enumerate(per_class) if c == 0]
     if unmatched:
         shown = [(names[i] if names else prompts[i][0]) for i in unmatched[:5]]
@@ -201,9 +205,9 @@ def text_log_prior(texts: Sequence[str], record: Mapping, smoothing: float = 0.5
     """(len(texts),) log p(text) of candidate texts from a model's training texts: each text's training count plus
     `smoothing` (texts never seen in training get `smoothing`), normalised over the training rows. For ranking
     texts for a protein (protein -> text search) by posterior instead of density ratio."""
-    counts = {_normalise(k): int(v) for k, v in record["texts"].items()}
+    counts = {normalise_statement(k): int(v) for k, v in record["texts"].items()}
     total = float(record["rows"]) + smoothing * (len(counts) + len(texts))
-    values = [(counts.get(_normalise(t), 0) + smoothing) / total for t in texts]
+    values = [(counts.get(normalise_statement(t), 0) + smoothing) / total for t in texts]
     return torch.tensor(values, dtype=torch.float64).log().float()
 
 
@@ -297,10 +301,12 @@ __all__ = [
     "fit_temperature",
     "label_set_files",
     "label_set_prompts",
+    "normalise_statement",
     "read_training_texts",
     "resolve_pooling",
     "resolve_prior",
     "statement_counts",
+    "statements",
     "text_log_prior",
     "write_training_texts",
     "zero_shot_logit_scale",
