@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,12 +20,47 @@ logger = logging.getLogger(__name__)
 
 def load_pairs(source: str, config: str | None = None, split: str = "train", streaming: bool = False):
     """A ProtDescribe split from a folder written by `protst build-protdescribe`, a Hub dataset id, or parquet
-    file(s) (`*.parquet`, globs allowed)."""
+    file(s) (`*.parquet`, globs allowed).
+
+    A local folder is read through the parquet files its card's `configs` name (or `data/<split>-*.parquet`
+    without a card), so that the `datasets` cache is keyed by those files: `load_dataset(folder)` keys it by the
+    folder's name and layout, and two different folders named alike would load the same cached rows."""
     from datasets import load_dataset
 
     if source.endswith(".parquet") or "*" in source:
         return load_dataset("parquet", data_files={split: source}, split=split, streaming=streaming)
+    folder = Path(source)
+    if folder.is_dir():
+        files = local_split_files(folder, config, split)
+        return load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming)
     return load_dataset(source, config, split=split, streaming=streaming)
+
+
+def local_split_files(folder: Path, config: str | None, split: str) -> list[str]:
+    """The absolute parquet files of `split` in a local dataset folder: from the card's `configs` (the named
+    config, else the default one), else `data/<split>-*.parquet`. A clear error when none match."""
+    from huggingface_hub import metadata_load
+
+    readme = folder / "README.md"
+    configs = (metadata_load(readme) or {}).get("configs", []) if readme.is_file() else []
+    if config is not None and configs and not any(entry.get("config_name") == config for entry in configs):
+        raise ValueError(f"{folder}: no config {config!r} in its card (has "
+                         f"{[entry.get('config_name') for entry in configs]})")
+    chosen = [entry for entry in configs if entry.get("config_name") == config] if config is not None else (
+        [entry for entry in configs if entry.get("default")] or
+        [entry for entry in configs if entry.get("config_name") == "default"] or configs[:1])
+    if chosen:
+        data_files = chosen[0].get("data_files", [])
+        if isinstance(data_files, str):
+            data_files = [{"split": "train", "path": data_files}]
+        patterns = [path for entry in data_files if entry.get("split") == split
+                    for path in ([entry["path"]] if isinstance(entry["path"], str) else entry["path"])]
+    else:
+        patterns = [f"data/{split}-*.parquet"]
+    files = sorted({str(path.resolve()) for pattern in patterns for path in folder.glob(pattern)})
+    if not files:
+        raise ValueError(f"{folder}: no parquet files for split {split!r} (looked for {patterns})")
+    return files
 
 
 def count_texts(dataset, indices, fields: tuple[str, ...] = TEXT_FIELDS) -> tuple[Counter, list[str]]:
