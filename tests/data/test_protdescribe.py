@@ -128,13 +128,15 @@ def test_remove_leaking_rows(tmp_path, benchmark_file):
 @needs_mmseqs
 def test_load_dataset_offline_features_streaming_and_card(built):
     folder, report = built
-    dataset = load_dataset(str(folder))
+    # a private cache: `load_dataset(folder)` keys its cache by the folder's name and layout, not its content
+    cache = str(folder.parent / f"{folder.name}_hf_cache")
+    dataset = load_dataset(str(folder), cache_dir=cache)
     assert {k: len(v) for k, v in dataset.items()} == report["rows"]["written"]
     assert dataset["train"].features == PROTDESCRIBE_FEATURES
     assert dataset["train"].to_list() == rows_by_split(folder)["train"]
-    streamed = load_dataset(str(folder), split="validation", streaming=True)
+    streamed = load_dataset(str(folder), split="validation", streaming=True, cache_dir=cache)
     assert [row["accession"] for row in streamed] == dataset["validation"]["accession"]
-    original = load_dataset(str(folder), "original", split="train")
+    original = load_dataset(str(folder), "original", split="train", cache_dir=cache)
     assert original.column_names == ["Sequence", "ProteinName", "Function", "SubcellularLocation", "Similarity"]
     assert len(original) == 310 and any("{ECO:" in text for text in original["Function"])
     card = DatasetCard.load(folder / "README.md")

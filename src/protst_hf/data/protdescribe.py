@@ -31,6 +31,11 @@ from .splits import SPLIT_NAMES, assign_splits, mmseqs_cluster, mmseqs_search, r
 from .uniprot import ParseReport, UniProtInputError, UniProtRecord, clean_text, iter_uniprot
 
 TEXT_COLUMNS = ("prot_name", "function", "subloc", "similarity")
+# the names of a protein's GO terms per namespace, joined by "; " (filled by the GO reader, `gene_ontology.py`;
+# empty in a UniProt build)
+GO_TEXT_COLUMNS = ("go_function", "go_process", "go_component")
+# the texts a row is kept, deduplicated and counted by
+DESCRIPTION_COLUMNS = TEXT_COLUMNS + GO_TEXT_COLUMNS
 
 PROTDESCRIBE_FEATURES = Features(
     {
@@ -44,6 +49,9 @@ PROTDESCRIBE_FEATURES = Features(
         "function": Value("string"),
         "subloc": Value("string"),
         "similarity": Value("string"),
+        "go_function": Value("string"),
+        "go_process": Value("string"),
+        "go_component": Value("string"),
         "location_terms": List(Value("string")),
         "go_terms": List(Value("string")),
         "ec_numbers": List(Value("string")),
@@ -71,6 +79,7 @@ def protdescribe_row(record: UniProtRecord) -> dict:
         "function": clean_text(" ".join(record.function)),
         "subloc": clean_text(" ".join(record.subcellular_location)),
         "similarity": clean_text(" ".join(record.similarity)),
+        **{column: "" for column in GO_TEXT_COLUMNS},
         "location_terms": record.location_terms,
         "go_terms": record.go_terms,
         "ec_numbers": record.ec_numbers,
@@ -184,15 +193,43 @@ def build_protdescribe(
             gzip or XML file cut short); the message names the file and how many entries were read before the
             damage. Nothing is written then: the build happens in a staging folder renamed into place at the end.
     """
-    if split not in ("mmseqs", "random", "none"):
-        raise ValueError(f"split must be 'mmseqs', 'random' or 'none', got {split!r}")
-    started = time.perf_counter()
     inputs = [Path(p) for p in inputs]
     for path in inputs:  # before anything is written
         if path.is_dir():
             raise UniProtInputError(f"{path} is a directory, not a UniProt file")
         if not path.exists():
             raise UniProtInputError(f"{path} does not exist")
+    return build_from_rows(
+        lambda report: _uniprot_rows(inputs, report, with_original), output_dir, split=split, identity=identity,
+        coverage=coverage, ratios=ratios, seed=seed, leakage_against=leakage_against,
+        leakage_identity=leakage_identity, remove_leaking=remove_leaking, with_original=with_original,
+        rows_per_shard=rows_per_shard, release=release, threads=threads, progress=progress)
+
+
+def build_from_rows(
+    read,
+    output_dir: str | Path,
+    split: str = "mmseqs",
+    identity: float = 0.5,
+    coverage: float = 0.8,
+    ratios: tuple[float, float, float] = (0.98, 0.01, 0.01),
+    seed: int = 0,
+    leakage_against: Iterable[str | Path] = (),
+    leakage_identity: float = 0.5,
+    remove_leaking: bool = False,
+    with_original: bool = False,
+    rows_per_shard: int = 100_000,
+    release: str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """The build behind [`build_protdescribe`] for any source of rows: `read(report)` yields `(row, original_row or
+    None)` pairs (rows of `PROTDESCRIBE_FEATURES`) and fills `report` (a dict) with `inputs`, `parse` (read /
+    parsed / skipped / recovered counts, as a UniProt build reports them) and optionally `newest_entry_date`.
+    Deduplication, the split, leakage, the shards, the card and the report are the same for every source."""
+    if split not in ("mmseqs", "random", "none"):
+        raise ValueError(f"split must be 'mmseqs', 'random' or 'none', got {split!r}")
+    started = time.perf_counter()
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "build_report.json").is_file():
         raise ValueError(f"{output_dir} exists and holds something else than a ProtDescribe build: choose an empty or "
@@ -205,7 +242,7 @@ def build_protdescribe(
     work = staging / ".work"
     work.mkdir(parents=True)
     try:
-        rows = _read_rows(inputs, staging, work, with_original, rows_per_shard, progress)
+        rows = _read_rows(read, staging, work, with_original, rows_per_shard, progress)
         group_ids, assignment, split_info = _split(rows["groups"], split, identity, coverage, ratios, seed, work,
                                                    threads)
         leakage, removed = _leakage(leakage_against, work, assignment, leakage_identity, threads, remove_leaking)
@@ -224,50 +261,57 @@ def build_protdescribe(
     return report
 
 
-def _read_rows(inputs: list[Path], staging: Path, work: Path, with_original: bool, rows_per_shard: int,
-               progress: bool) -> dict:
-    """First pass: parse every input, clean each record into a row, drop exact duplicates and rows without text,
-    and write the rows (plus a FASTA for MMseqs2) into `work`. Fails on an input that is not UniProtKB or is damaged,
-    after counting what was read."""
+def _uniprot_rows(inputs: list[Path], report: dict, with_original: bool):
+    """(row, original row) of every UniProt record; fails on an input that is not UniProtKB or is damaged, after
+    counting what was read."""
     parse_report = ParseReport()
+    report["inputs"] = [str(p) for p in inputs]
+    report["parse"] = parse_report
+    newest = None
+    for path in inputs:
+        for record in iter_uniprot(path, parse_report):
+            if record.modified and (newest is None or record.modified > newest):
+                newest = report["newest_entry_date"] = record.modified
+            yield protdescribe_row(record), original_row(record) if with_original else None
+        bad = parse_report.damaged_files.get(str(path)) or parse_report.skipped_files.get(str(path))
+        if bad:
+            raise UniProtInputError(f"{path}: {bad}")
+
+
+def _read_rows(read, staging: Path, work: Path, with_original: bool, rows_per_shard: int, progress: bool) -> dict:
+    """First pass: take the rows of `read` (see [`build_from_rows`]), drop exact duplicates and rows without
+    text, and write the rows (plus a FASTA for MMseqs2) into `work`."""
+    source: dict = {}
     counts = {"parsed": 0, "no_description_text": 0, "exact_duplicates": 0}
     examples: dict[str, list[str]] = {"no_description_text": [], "exact_duplicates": []}
     seen: set[bytes] = set()
     sequence_groups: dict[bytes, int] = {}
     groups: list[int] = []
-    newest_entry = None
     all_rows = ShardedParquetWriter(work, "rows", PROTDESCRIBE_FEATURES, rows_per_shard=1 << 62)
     original = ShardedParquetWriter(staging / "original", "train", ORIGINAL_FEATURES, rows_per_shard) \
         if with_original else None
     bar = _progress(progress)
     try:
         with open(work / "rows.fasta", "w") as fasta:
-            for path in inputs:
-                for record in iter_uniprot(path, parse_report):
-                    counts["parsed"] += 1
-                    if bar is not None and counts["parsed"] % 500 == 0:
-                        bar.update(500)
-                    if record.modified and (newest_entry is None or record.modified > newest_entry):
-                        newest_entry = record.modified
-                    row = protdescribe_row(record)
-                    if not any(row[c] for c in TEXT_COLUMNS):
-                        _count(counts, examples, "no_description_text", record.accession)
-                        continue
-                    if original is not None:
-                        original.write(original_row(record))
-                    key = hashlib.blake2b("\x00".join([row["sequence"], *(row[c] for c in TEXT_COLUMNS)]).encode(),
-                                          digest_size=16).digest()
-                    if key in seen:
-                        _count(counts, examples, "exact_duplicates", record.accession)
-                        continue
-                    seen.add(key)
-                    sequence_key = hashlib.blake2b(row["sequence"].encode(), digest_size=16).digest()
-                    groups.append(sequence_groups.setdefault(sequence_key, len(sequence_groups)))
-                    fasta.write(f">{len(groups) - 1}\n{row['sequence']}\n")
-                    all_rows.write(row)
-                bad = parse_report.damaged_files.get(str(path)) or parse_report.skipped_files.get(str(path))
-                if bad:
-                    raise UniProtInputError(f"{path}: {bad}")
+            for row, original_values in read(source):
+                counts["parsed"] += 1
+                if bar is not None and counts["parsed"] % 500 == 0:
+                    bar.update(500)
+                if not any(row[c] for c in DESCRIPTION_COLUMNS):
+                    _count(counts, examples, "no_description_text", row["accession"])
+                    continue
+                if original is not None and original_values is not None:
+                    original.write(original_values)
+                key = hashlib.blake2b("\x00".join([row["sequence"], *(row[c] or "" for c in DESCRIPTION_COLUMNS)]).encode(),
+                                      digest_size=16).digest()
+                if key in seen:
+                    _count(counts, examples, "exact_duplicates", row["accession"])
+                    continue
+                seen.add(key)
+                sequence_key = hashlib.blake2b(row["sequence"].encode(), digest_size=16).digest()
+                groups.append(sequence_groups.setdefault(sequence_key, len(sequence_groups)))
+                fasta.write(f">{len(groups) - 1}\n{row['sequence']}\n")
+                all_rows.write(row)
         if bar is not None:
             bar.update(counts["parsed"] % 500)
     finally:
@@ -277,11 +321,13 @@ def _read_rows(inputs: list[Path], staging: Path, work: Path, with_original: boo
     original_rows = original.rows if original is not None else 0
     if original is not None:
         original.close()
+    parse = source.get("parse")
+    parse = parse.to_dict() if hasattr(parse, "to_dict") else dict(parse or {})
     if not groups:
-        raise UniProtInputError(f"no usable UniProt records in {[str(p) for p in inputs]}:\n"
-                                f"{parse_report.summary()}")
-    return {"parse_report": parse_report, "counts": counts, "examples": examples, "groups": groups,
-            "newest_entry": newest_entry, "original_rows": original_rows}
+        raise UniProtInputError(f"no usable records in {source.get('inputs')}:\n"
+                                f"{source['parse'].summary() if hasattr(source.get('parse'), 'summary') else parse}")
+    return {"inputs": source.get("inputs", []), "parse": parse, "counts": counts, "examples": examples,
+            "groups": groups, "newest_entry": source.get("newest_entry_date"), "original_rows": original_rows}
 
 
 def _split(groups: list[int], split: str, identity: float, coverage: float, ratios, seed: int, work: Path,
@@ -311,7 +357,7 @@ def _write_splits(staging: Path, work: Path, group_ids: np.ndarray, assignment: 
     coverage counts."""
     writers = {name: ShardedParquetWriter(staging / "data", name, PROTDESCRIBE_FEATURES, rows_per_shard)
                for name in SPLIT_NAMES}
-    coverage_counts = {c: 0 for c in (*TEXT_COLUMNS, "location_terms", "go_terms", "ec_numbers", "keywords")}
+    coverage_counts = {c: 0 for c in (*DESCRIPTION_COLUMNS, "location_terms", "go_terms", "ec_numbers", "keywords")}
     index = 0
     for shard in sorted(work.glob("rows-*.parquet")):
         for batch in pq.ParquetFile(shard).iter_batches(batch_size=10_000):
@@ -331,13 +377,12 @@ def _write_splits(staging: Path, work: Path, group_ids: np.ndarray, assignment: 
 
 def _build_report(rows: dict, written: dict, coverage_counts: dict, split_info: dict, leakage: dict,
                   assignment: np.ndarray, removed: np.ndarray, release: str | None, elapsed: float) -> dict:
-    parse_report = rows["parse_report"]
     total_written = sum(written.values())
     return {
-        "inputs": [str(p) for p in parse_report.files],
-        "uniprot_release": release or _stated_release(parse_report.files),
+        "inputs": rows["inputs"],
+        "uniprot_release": release or _stated_release(rows["inputs"]),
         "newest_entry_date": rows["newest_entry"],
-        "parse": parse_report.to_dict(),
+        "parse": rows["parse"],
         "rows": {
             **rows["counts"],
             "rows_after_deduplication": len(rows["groups"]),
@@ -350,7 +395,8 @@ def _build_report(rows: dict, written: dict, coverage_counts: dict, split_info: 
         "split": split_info,
         "leakage": leakage,
         "elapsed_seconds": round(elapsed, 2),
-        "build_records_per_second": round(parse_report.records_read / max(elapsed, 1e-9), 1),
+        "build_records_per_second": round(rows["parse"].get("records_read", rows["counts"]["parsed"]) /
+                                          max(elapsed, 1e-9), 1),
     }
 
 
@@ -406,9 +452,12 @@ def _leakage(files, work: Path, assignment: np.ndarray, identity: float, threads
 
 
 __all__ = [
+    "DESCRIPTION_COLUMNS",
+    "GO_TEXT_COLUMNS",
     "ORIGINAL_FEATURES",
     "PROTDESCRIBE_FEATURES",
     "ShardedParquetWriter",
+    "build_from_rows",
     "build_protdescribe",
     "original_row",
     "protdescribe_row",

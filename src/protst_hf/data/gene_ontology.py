@@ -1,0 +1,241 @@
+"""The Gene Ontology: term names, the is_a / part_of graph, annotation propagation (the CAFA convention), and
+GO-annotated proteins read into ProtDescribe rows.
+
+Input tables (tab-separated, plain or gzipped, with a header line), as in `swissprot_go_2014`:
+
+- terms: `go_id`, `name`, `namespace` (`molecular_function`, `biological_process`, `cellular_component`; empty for
+  a term not reachable from a root, e.g. an obsolete one);
+- graph: `child`, `parent`, `relation` (only `is_a` and `part_of` are followed, as CAFA propagates);
+- annotations: `accession`, `sequence`, `go_mf`, `go_bp`, `go_cc` (GO ids joined by `;`).
+
+A row's GO texts are the names of its annotated terms per namespace, joined by `"; "`, in the columns `go_function`,
+`go_process` and `go_component` (the ids, with their aspect, `F:GO:0005524`, in `go_terms`, as a UniProt build
+writes them). The texts are the terms as annotated (not propagated: a protein is described by its most specific
+terms); evaluation propagates the truth with [`GeneOntology.propagate`].
+
+Example:
+
+```python
+>>> ontology = GeneOntology.from_files("go_terms.tsv.gz", "go_graph.tsv.gz")
+>>> ontology.propagate(["GO:0005524"])  # ATP binding -> its ancestors, roots excluded
+>>> report = build_go_protdescribe("swissprot_go_2014.tsv.gz", ontology, "protdescribe_go", identity=0.3)
+```
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..models.protst.processing_protst import clean_protein
+
+# namespace -> (annotation column, ProtDescribe text column, aspect letter of `go_terms`, root term)
+NAMESPACES = {
+    "molecular_function": ("go_mf", "go_function", "F", "GO:0003674"),
+    "biological_process": ("go_bp", "go_process", "P", "GO:0008150"),
+    "cellular_component": ("go_cc", "go_component", "C", "GO:0005575"),
+}
+ROOTS = frozenset(entry[3] for entry in NAMESPACES.values())
+PROPAGATED_RELATIONS = ("is_a", "part_of")
+# how the names of a namespace are joined in its text column
+NAME_SEPARATOR = "; "
+
+
+def _open_table(path: str | Path) -> Iterator[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    raw = gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="")
+    with raw as handle:
+        yield from csv.DictReader(handle, delimiter="\t")
+
+
+@dataclass
+class GeneOntology:
+    """GO terms (name, namespace) and their is_a / part_of parents."""
+
+    names: dict[str, str]
+    namespaces: dict[str, str]
+    parents: dict[str, tuple[str, ...]]
+    _ancestors: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_files(cls, terms: str | Path, graph: str | Path,
+                   relations: Iterable[str] = PROPAGATED_RELATIONS) -> GeneOntology:
+        """Read the terms and graph tables; a term with an empty name or namespace is kept (its namespace is then
+        taken from the annotation column it appears in)."""
+        names, namespaces = {}, {}
+        for row in _open_table(terms):
+            if not row.get("go_id"):
+                continue
+            names[row["go_id"]] = (row.get("name") or "").strip()
+            namespaces[row["go_id"]] = (row.get("namespace") or "").strip()
+        followed = set(relations)
+        parents: dict[str, set[str]] = {}
+        for row in _open_table(graph):
+            if row.get("relation") in followed and row.get("child") and row.get("parent"):
+                parents.setdefault(row["child"], set()).add(row["parent"])
+        return cls(names, namespaces, {child: tuple(sorted(p)) for child, p in parents.items()})
+
+    def in_graph(self, term: str) -> bool:
+        """Whether the graph knows the term (as a child, or as a root)."""
+        return term in self.parents or term in ROOTS
+
+    def ancestors(self, term: str) -> frozenset[str]:
+        """The term and every term above it by is_a / part_of (a term unknown to the graph: itself)."""
+        cached = self._ancestors.get(term)
+        if cached is not None:
+            return cached
+        seen, stack = {term}, [term]
+        while stack:
+            for parent in self.parents.get(stack.pop(), ()):
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        result = frozenset(seen)
+        self._ancestors[term] = result
+        return result
+
+    def propagate(self, terms: Iterable[str], keep_roots: bool = False) -> set[str]:
+        """The terms and all their ancestors (the true-path rule), without the three namespace roots (which every
+        annotated protein has: CAFA does not score them) unless `keep_roots`."""
+        out = set()
+        for term in terms:
+            out |= self.ancestors(term)
+        return out if keep_roots else out - ROOTS
+
+    def name(self, term: str) -> str:
+        return self.names.get(term, "")
+
+
+@dataclass
+class GOReadReport:
+    """What the annotation reader read, kept and skipped (counts, with a few examples of each)."""
+
+    files: list[str] = field(default_factory=list)
+    records_read: int = 0
+    records_parsed: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    recovered: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, counter: Counter, reason: str, example: str, count: int = 1) -> None:
+        counter[reason] += count
+        shown = self.examples.setdefault(reason, [])
+        if len(shown) < 5 and example not in shown:
+            shown.append(example)
+
+    def to_dict(self) -> dict:
+        """The layout of a UniProt build's parse report (the dataset card reads both)."""
+        return {"files": list(self.files), "skipped_files": {}, "damaged_files": {},
+                "records_read": self.records_read, "records_parsed": self.records_parsed,
+                "skipped": dict(self.skipped), "recovered": dict(self.recovered), "examples": dict(self.examples)}
+
+    def summary(self) -> str:
+        lines = [f"read {self.records_read:,} proteins, kept {self.records_parsed:,}"]
+        lines += [f"  skipped, {reason}: {count:,}" for reason, count in self.skipped.items()]
+        lines += [f"  kept, {reason}: {count:,}" for reason, count in self.recovered.items()]
+        return "\n".join(lines)
+
+
+# reasons, as reported
+SKIP_MALFORMED = "malformed line (no accession or sequence column)"
+SKIP_INVALID_SEQUENCE = "invalid or empty sequence"
+SKIP_NO_ANNOTATION = "no GO annotation in any namespace"
+SKIP_DUPLICATE_ACCESSION = "accession seen before"
+KEPT_UNNAMED = "GO id without a name (kept in go_terms, absent from the texts)"
+KEPT_NOT_IN_GRAPH = "GO id missing from the graph (kept, propagates to itself only)"
+KEPT_OTHER_NAMESPACE = "GO id listed under another namespace than its own (kept under its own)"
+KEPT_MALFORMED_ID = "malformed GO id (not GO:nnnnnnn; dropped from the row)"
+
+
+def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadReport) -> Iterator[dict]:
+    """ProtDescribe rows (`PROTDESCRIBE_FEATURES`) of a GO annotation table; every skipped protein and every odd GO
+    id is counted in `report`, with examples."""
+    from .protdescribe import PROTDESCRIBE_FEATURES
+
+    report.files.append(str(annotations))
+    empty = {name: ([] if hasattr(feature, "feature") else "") for name, feature in PROTDESCRIBE_FEATURES.items()}
+    seen: set[str] = set()
+    columns = {entry[0]: namespace for namespace, entry in NAMESPACES.items()}
+    for line_number, record in enumerate(_open_table(annotations), start=2):
+        report.records_read += 1
+        accession = (record.get("accession") or "").strip()
+        if not accession or record.get("sequence") is None:
+            report.note(report.skipped, SKIP_MALFORMED, f"line {line_number}")
+            continue
+        try:
+            sequence = clean_protein(record["sequence"], accession)
+        except ValueError as err:
+            report.note(report.skipped, SKIP_INVALID_SEQUENCE, str(err)[:120])
+            continue
+        if accession in seen:
+            report.note(report.skipped, SKIP_DUPLICATE_ACCESSION, accession)
+            continue
+        by_namespace: dict[str, list[str]] = {namespace: [] for namespace in NAMESPACES}
+        for column, listed_under in columns.items():
+            for term in (t.strip() for t in (record.get(column) or "").split(";")):
+                if not term:
+                    continue
+                if not (term.startswith("GO:") and term[3:].isdigit() and len(term) == 10):
+                    report.note(report.recovered, KEPT_MALFORMED_ID, f"{accession}: {term!r}")
+                    continue
+                namespace = ontology.namespaces.get(term) or listed_under
+                if namespace != listed_under and namespace in by_namespace:
+                    report.note(report.recovered, KEPT_OTHER_NAMESPACE, f"{accession}: {term}")
+                else:
+                    namespace = listed_under
+                if term not in by_namespace[namespace]:
+                    by_namespace[namespace].append(term)
+                if not ontology.name(term):
+                    report.note(report.recovered, KEPT_UNNAMED, term)
+                if not ontology.in_graph(term):
+                    report.note(report.recovered, KEPT_NOT_IN_GRAPH, term)
+        if not any(by_namespace.values()):
+            report.note(report.skipped, SKIP_NO_ANNOTATION, accession)
+            continue
+        seen.add(accession)
+        report.records_parsed += 1
+        row = dict(empty, accession=accession, sequence=sequence, length=len(sequence), taxon_id=-1, cluster=-1)
+        row["go_terms"] = [f"{NAMESPACES[n][2]}:{t}" for n, terms in by_namespace.items() for t in terms]
+        for namespace, terms in by_namespace.items():
+            row[NAMESPACES[namespace][1]] = NAME_SEPARATOR.join(
+                dict.fromkeys(ontology.name(t) for t in terms if ontology.name(t)))
+        yield row
+
+
+def build_go_protdescribe(annotations: str | Path, ontology: GeneOntology, output_dir: str | Path,
+                          split: str = "mmseqs", identity: float = 0.3, coverage: float = 0.8,
+                          ratios: tuple[float, float, float] = (0.9, 0.02, 0.08), **kwargs) -> dict:
+    """ProtDescribe from a GO annotation table: the same features, splits, card and report as a UniProt build
+    ([`build_protdescribe`]), texts in the GO text columns. Default split: MMseqs2 clusters at 30% identity (whole
+    clusters to one split). The report's `parse` counts what was skipped and kept-with-a-note, per reason."""
+    from .protdescribe import build_from_rows
+
+    def read(report: dict):
+        go_report = GOReadReport()
+        report["inputs"] = [str(annotations)]
+        report["parse"] = go_report
+        for row in go_rows(annotations, ontology, go_report):
+            yield row, None
+
+    return build_from_rows(read, output_dir, split=split, identity=identity, coverage=coverage, ratios=ratios,
+                           with_original=False, **kwargs)
+
+
+def term_frequencies(go_terms: Iterable[Iterable[str]], ontology: GeneOntology) -> tuple[Counter, int]:
+    """(propagated term -> proteins annotated with it, proteins) over rows' `go_terms` (`F:GO:...`): CAFA's
+    naive predictor scores a term by its frequency among the training proteins."""
+    counts, proteins = Counter(), 0
+    for terms in go_terms:
+        proteins += 1
+        counts.update(ontology.propagate(t.split(":", 1)[1] for t in terms))
+    return counts, proteins
+
+
+__all__ = ["NAMESPACES", "ROOTS", "GOReadReport", "GeneOntology", "build_go_protdescribe", "go_rows",
+           "term_frequencies"]
