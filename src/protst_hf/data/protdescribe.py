@@ -302,8 +302,8 @@ def _read_rows(read, staging: Path, work: Path, with_original: bool, rows_per_sh
                     continue
                 if original is not None and original_values is not None:
                     original.write(original_values)
-                key = hashlib.blake2b("\x00".join([row["sequence"], *(row[c] or "" for c in DESCRIPTION_COLUMNS)]).encode(),
-                                      digest_size=16).digest()
+                texts = (row[c] or "" for c in DESCRIPTION_COLUMNS)
+                key = hashlib.blake2b("\x00".join([row["sequence"], *texts]).encode(), digest_size=16).digest()
                 if key in seen:
                     _count(counts, examples, "exact_duplicates", row["accession"])
                     continue
