@@ -142,3 +142,33 @@ def test_the_text_of_a_row_is_one_definition(processor):
     assert torch.equal(batch["text_input_ids"], expected)
     assert text_of_key(text_key(row_text(row))) == row_text(row)
     assert text_of_key(text_key("SUBCELLULAR LOCATION: Nucleus.")) == "SUBCELLULAR LOCATION: Nucleus."
+
+
+def test_a_go_row_reads_as_its_go_layout_and_statement_units_draw_one_term(processor):
+    """A GO build's row (no UniProt texts) reads as "MOLECULAR FUNCTION: a. b. BIOLOGICAL PROCESS: c."; with
+    text_unit="statement" each protein gets one of those statements, drawn by the batch key, with the crops of
+    text_unit="text"."""
+    from protst_hf.data.texts import row_text
+    from protst_hf.models.protst.processing_protst import text_parts
+
+    row = {"sequence": "MKTAYIAKQR" * 30, "prot_name": "", "go_function": "ATP binding; DNA binding",
+           "go_process": "DNA repair", "go_component": ""}
+    text = "MOLECULAR FUNCTION: ATP binding. DNA binding. BIOLOGICAL PROCESS: DNA repair."
+    assert row_text(row) == text
+    assert row_text({**row, "subloc": "SUBCELLULAR LOCATION: Nucleus."})["subloc"]  # UniProt texts come first
+    rows = [row] * 8
+    whole = ProtSTDataCollatorForPretraining(processor, seed=3, mask_text=False, crop_length=50)
+    unit = ProtSTDataCollatorForPretraining(processor, seed=3, mask_text=False, crop_length=50,
+                                            text_unit="statement")
+    seen = set()
+    for key in range(6):
+        a, b = whole(rows, batch_key=(0, key)), unit(rows, batch_key=(0, key))
+        assert torch.equal(a["protein_input_ids"], b["protein_input_ids"])  # same crops
+        assert torch.equal(b["text_input_ids"], unit(rows, batch_key=(0, key))["text_input_ids"])  # reproducible
+        decoded = processor.tokenizer.batch_decode(b["text_input_ids"], skip_special_tokens=True)
+        seen.update(decoded)
+    options = {processor.tokenizer.decode(processor.tokenizer(p)["input_ids"], skip_special_tokens=True)
+               for p in text_parts(text)}
+    assert seen == options  # every statement drawn, nothing else
+    with pytest.raises(ValueError, match="text_unit"):
+        ProtSTDataCollatorForPretraining(processor, text_unit="sentence")

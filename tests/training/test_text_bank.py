@@ -18,10 +18,10 @@ def test_bank_targets_spread_a_multi_statement_text_over_its_statements():
     texts, targets = bank_targets([MULTI, CYTOPLASM, MULTI], part_weight=0.0)
     assert texts == [MULTI, CYTOPLASM] and targets[MULTI] == ([0], [1.0])
     texts, targets = bank_targets([MULTI, CYTOPLASM], part_weight=1.0)
-    assert texts == [MULTI, CYTOPLASM, NUCLEUS]  # the missing statement joins the bank
-    assert targets[MULTI] == ([1, 2], [0.5, 0.5]) and targets[CYTOPLASM] == ([1], [1.0])
-    _, targets = bank_targets([MULTI, CYTOPLASM], part_weight=0.5)
-    assert targets[MULTI] == ([1, 2, 0], [0.25, 0.25, 0.5])
+    assert texts == [CYTOPLASM, NUCLEUS]  # the missing statement joins the bank; MULTI, no target, leaves it
+    assert targets[MULTI] == ([0, 1], [0.5, 0.5]) and targets[CYTOPLASM] == ([0], [1.0])
+    texts, targets = bank_targets([MULTI, CYTOPLASM], part_weight=0.5)
+    assert texts == [MULTI, CYTOPLASM, NUCLEUS] and targets[MULTI] == ([1, 2, 0], [0.25, 0.25, 0.5])
 
 
 def test_bank_features_are_the_text_towers_pooled_features(make_config, processor):
@@ -35,7 +35,8 @@ def test_bank_features_are_the_text_towers_pooled_features(make_config, processo
         expected = model.eval().get_text_features(tokens["text_input_ids"], tokens["text_attention_mask"],
                                                   project=False, normalize=False)
     assert torch.allclose(bank.features, expected, atol=1e-5)
-    assert bank.targets([0, 2]).tolist() == [[0.0, 0.5, 0.5], [0.0, 1.0, 0.0]]
+    assert bank.texts == [CYTOPLASM, NUCLEUS]
+    assert bank.targets([0, 2]).tolist() == [[0.5, 0.5], [1.0, 0.0]]
 
 
 def test_pretraining_against_the_text_bank_records_its_training_texts(pretraining_setup, tmp_path):

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..models.protst.processing_protst import CROP_POLICIES, ProtSTProcessor
+from ..models.protst.processing_protst import CROP_POLICIES, ProtSTProcessor, text_parts
 from .texts import row_text
 
 
@@ -90,6 +90,11 @@ class ProtSTDataCollatorForPretraining:
         pad_to_multiple_of (`int`, *optional*).
         mask_protein, mask_text (`bool`, *optional*, default to `True`): mask that modality. A modality that no
             objective predicts (e.g. contrastive-only training) is better left intact: `from_config` does so.
+        text_unit (`str`, *optional*, defaults to `"text"`): `"text"` pairs each protein with its whole text (the
+            original); `"statement"` with one of its text's single statements (`processing_protst.text_parts`:
+            one GO term, one location), drawn per batch key, so that a protein annotated with many terms is seen
+            with each of them over the epochs and short texts keep the text tower cheap. Texts made of
+            ProtDescribe fields are used whole either way.
 
     Example:
 
@@ -111,11 +116,15 @@ class ProtSTDataCollatorForPretraining:
         crop_policy: str = "random",
         mask_protein: bool = True,
         mask_text: bool = True,
+        text_unit: str = "text",
     ):
         if not 0 < protein_mask_rate < 1 or not 0 < text_mask_rate < 1:
             raise ValueError("mask rates must be in (0, 1)")
         if crop_policy not in CROP_POLICIES:
             raise ValueError(f"unknown crop policy {crop_policy!r}: one of {', '.join(CROP_POLICIES)}")
+        if text_unit not in TEXT_UNITS:
+            raise ValueError(f"text_unit must be one of {', '.join(TEXT_UNITS)}, got {text_unit!r}")
+        self.text_unit = text_unit
         self.processor = processor
         self.protein_mask_rate = protein_mask_rate
         self.text_mask_rate = text_mask_rate
@@ -160,6 +169,10 @@ class ProtSTDataCollatorForPretraining:
                 raise ValueError(f"row {index} has no `sequence`")
             proteins.append(row["sequence"])
             texts.append(row_text(row))
+        if self.text_unit == "statement":
+            # a stream of its own: the crops and masks of a batch are those of text_unit="text"
+            choose = np.random.default_rng([self.seed, *batch_key, 1])
+            texts = [_one_statement(text, choose) for text in texts]
         batch = self.processor(
             proteins=proteins,
             text=texts,
@@ -203,4 +216,14 @@ class ProtSTDataCollatorForPretraining:
         }
 
 
-__all__ = ["ProtSTDataCollatorForPretraining", "mask_protein_tokens", "mask_text_tokens"]
+TEXT_UNITS = ("text", "statement")
+
+
+def _one_statement(text, rng: np.random.Generator):
+    if not isinstance(text, str):
+        return text
+    parts = text_parts(text)
+    return parts[int(rng.integers(len(parts)))] if len(parts) > 1 else text
+
+
+__all__ = ["TEXT_UNITS", "ProtSTDataCollatorForPretraining", "mask_protein_tokens", "mask_text_tokens"]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models.protst.processing_protst import clean_protein
+from .texts import GO_NAME_SEPARATOR
 
 # namespace -> (annotation column, ProtDescribe text column, aspect letter of `go_terms`, root term)
 NAMESPACES = {
@@ -41,8 +42,6 @@ NAMESPACES = {
 }
 ROOTS = frozenset(entry[3] for entry in NAMESPACES.values())
 PROPAGATED_RELATIONS = ("is_a", "part_of")
-# how the names of a namespace are joined in its text column
-NAME_SEPARATOR = "; "
 
 
 def _open_table(path: str | Path) -> Iterator[dict]:
@@ -203,7 +202,7 @@ def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadRepor
         row = dict(empty, accession=accession, sequence=sequence, length=len(sequence), taxon_id=-1, cluster=-1)
         row["go_terms"] = [f"{NAMESPACES[n][2]}:{t}" for n, terms in by_namespace.items() for t in terms]
         for namespace, terms in by_namespace.items():
-            row[NAMESPACES[namespace][1]] = NAME_SEPARATOR.join(
+            row[NAMESPACES[namespace][1]] = GO_NAME_SEPARATOR.join(
                 dict.fromkeys(ontology.name(t) for t in terms if ontology.name(t)))
         yield row
 

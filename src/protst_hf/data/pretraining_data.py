@@ -13,7 +13,7 @@ import torch
 
 from ..models.protst.processing_protst import TEXT_FIELDS, clean_protein
 from .collator import ProtSTDataCollatorForPretraining
-from .texts import row_text, text_key, text_of_key  # noqa: F401  (re-exported: the pretraining data's texts)
+from .texts import TEXT_SOURCES, row_text, text_key, text_of_key  # noqa: F401  (re-exported: the pretraining data's texts)
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def local_split_files(folder: Path, config: str | None, split: str) -> list[str]
 def count_texts(dataset, indices, fields: tuple[str, ...] = TEXT_FIELDS) -> tuple[Counter, list[str]]:
     """How often each text ([`text_key`]) occurs among the rows `indices` of a map-style split, and the key of
     each of those rows in order."""
-    columns = [c for c in ("text", *fields) if c in dataset.column_names]
+    columns = [c for c in dict.fromkeys((*TEXT_SOURCES, *fields)) if c in dataset.column_names]
     keys = [text_key(row_text(row, fields)) for row in dataset.select_columns(columns).select(list(indices))]
     return Counter(keys), keys
 
@@ -94,7 +94,7 @@ class RowIndex:
 
 
 def index_rows(dataset, fields: tuple[str, ...] = TEXT_FIELDS) -> RowIndex:
-    columns = [c for c in ("sequence", "text", *fields) if c in dataset.column_names]
+    columns = [c for c in ("sequence", *dict.fromkeys((*TEXT_SOURCES, *fields))) if c in dataset.column_names]
     if "sequence" not in columns:
         raise ValueError(f"the dataset has no `sequence` column (columns: {dataset.column_names})")
     text_columns = [c for c in columns if c != "sequence"]
@@ -222,7 +222,7 @@ def streaming_batches(
             yield batch
 
     for row in stream:
-        reason = usable(row.get("sequence"), [row.get(f) for f in ("text", *fields)])
+        reason = usable(row.get("sequence"), [row.get(f) for f in dict.fromkeys((*TEXT_SOURCES, *fields))])
         if reason is not None:
             excluded[reason] = excluded.get(reason, 0) + 1
             continue

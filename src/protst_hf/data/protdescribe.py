@@ -27,13 +27,13 @@ import pyarrow.parquet as pq
 from datasets import Features, List, Value
 
 from .dataset_card import render_dataset_card
+from .texts import GO_TEXT_COLUMNS
 from .splits import SPLIT_NAMES, assign_splits, mmseqs_cluster, mmseqs_search, read_sequences, write_fasta
 from .uniprot import ParseReport, UniProtInputError, UniProtRecord, clean_text, iter_uniprot
 
 TEXT_COLUMNS = ("prot_name", "function", "subloc", "similarity")
-# the names of a protein's GO terms per namespace, joined by "; " (filled by the GO reader, `gene_ontology.py`;
-# empty in a UniProt build)
-GO_TEXT_COLUMNS = ("go_function", "go_process", "go_component")
+# GO_TEXT_COLUMNS: the names of a protein's GO terms per namespace, joined by "; " (filled by the GO reader,
+# `gene_ontology.py`; empty in a UniProt build)
 # the texts a row is kept, deduplicated and counted by
 DESCRIPTION_COLUMNS = TEXT_COLUMNS + GO_TEXT_COLUMNS
 

@@ -53,7 +53,8 @@ def export_model(trainer, folder: Path, metrics: dict | None = None) -> None:
         (tmp / "training_info.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
         if trainer.text_counts is not None:
             write_training_texts(tmp, trainer.text_counts,
-                                 "text_bank" if trainer.unwrapped.config.contrastive_text_bank else "in_batch")
+                                 "text_bank" if trainer.unwrapped.config.contrastive_text_bank else "in_batch",
+                                 text_unit=trainer.data_args.text_unit)
         if folder.exists():
             shutil.rmtree(folder)
         os.rename(tmp, folder)

@@ -34,24 +34,27 @@ class TextBank:
 
 
 def bank_targets(keys: list[str], part_weight: float) -> tuple[list[str], dict[str, tuple[list[int], list[float]]]]:
-    """The bank's texts (every key, then the single statements that are not keys themselves) and each key's target:
-    all on itself, or `part_weight` of it spread evenly over its statements ([`text_parts`]) when it has several."""
-    texts = list(dict.fromkeys(keys))
+    """The bank's texts and each key's target: all on itself, or `part_weight` of it spread evenly over its statements
+    ([`text_parts`]) when it has several. The bank holds every key, then the single statements that are not keys
+    themselves; with `part_weight=1` a multi-statement key is no target of anything and stays out of the bank (the
+    bank is then the statements: e.g. one text per GO term instead of one per combination of terms)."""
+    unique = list(dict.fromkeys(keys))
     parts = {}
     if part_weight > 0:
-        for key in texts:
-            pieces = text_parts(key) if isinstance(text_of_key(key), str) else [key]
+        for key in unique:
+            pieces = list(dict.fromkeys(text_parts(key))) if isinstance(text_of_key(key), str) else [key]
             if len(pieces) > 1:
                 parts[key] = pieces
-        seen = set(texts)
-        for pieces in parts.values():
-            for piece in pieces:
-                if piece not in seen:
-                    seen.add(piece)
-                    texts.append(piece)
+    texts = [key for key in unique if not (part_weight >= 1 and key in parts)]
+    seen = set(texts)
+    for pieces in parts.values():
+        for piece in pieces:
+            if piece not in seen:
+                seen.add(piece)
+                texts.append(piece)
     index = {t: i for i, t in enumerate(texts)}
     targets = {}
-    for key in dict.fromkeys(keys):
+    for key in unique:
         if key in parts:
             share = part_weight / len(parts[key])
             columns = [index[p] for p in parts[key]]

@@ -11,6 +11,7 @@ from protst_hf.models.protst.processing_protst import text_parts
 from protst_hf.models.protst.scoring_protst import (
     class_log_prior,
     class_logits,
+    field_template,
     read_training_texts,
     resolve_pooling,
     resolve_prior,
@@ -31,6 +32,12 @@ def test_text_parts_split_statements_under_their_heading():
     assert text_parts("Binds DNA. Repairs it.") == ["Binds DNA. Repairs it."]  # no heading: one text
     assert text_parts("SUBCELLULAR LOCATION: Cell membrane.  Golgi apparatus membrane") == [
         "SUBCELLULAR LOCATION: Cell membrane.", "SUBCELLULAR LOCATION: Golgi apparatus membrane."]
+    # several topics in one text (the GO layout): each statement under its own heading
+    assert text_parts("MOLECULAR FUNCTION: ATP binding. DNA binding. BIOLOGICAL PROCESS: DNA repair. CELLULAR "
+                      "COMPONENT: nucleus.") == ["MOLECULAR FUNCTION: ATP binding.", "MOLECULAR FUNCTION: DNA binding.",
+                                                 "BIOLOGICAL PROCESS: DNA repair.", "CELLULAR COMPONENT: nucleus."]
+    assert text_parts("FUNCTION: Cleaves ATP:ADP bonds. Note=X: y.") == ["FUNCTION: Cleaves ATP:ADP bonds.",
+                                                                        "FUNCTION: Note=X: y."]
 
 
 def test_class_prior_counts_every_statement_of_a_training_text():
@@ -103,6 +110,19 @@ def test_training_texts_round_trip_and_a_damaged_file(tmp_path):
     record = read_training_texts(path)
     assert record["rows"] == 4 and record["distinct_texts"] == 2 and record["objective"] == "text_bank"
     assert record["texts"] == {CYTOPLASM: 3, NUCLEUS: 1} and record["omitted_rows"] == 0
+    assert record["templates"] == {"subcellular_location": "SUBCELLULAR LOCATION: {}."}
+    assert field_template(record, "subcellular_location") == "SUBCELLULAR LOCATION: {}."
+    with pytest.raises(ValueError, match="no text field 'molecular_function'.*subcellular_location"):
+        field_template(record, "molecular_function")
+    # statement-level training records each statement with the rows that state it (a term's frequency)
+    go = "MOLECULAR FUNCTION: ATP binding. DNA binding. BIOLOGICAL PROCESS: DNA repair."
+    record = read_training_texts(write_training_texts(tmp_path, Counter({go: 2, "MOLECULAR FUNCTION: ATP binding.": 3}),
+                                                      "in_batch", text_unit="statement"))
+    assert record["rows"] == 5 and record["text_unit"] == "statement"
+    assert record["texts"] == {"MOLECULAR FUNCTION: ATP binding.": 5, "MOLECULAR FUNCTION: DNA binding.": 2,
+                               "BIOLOGICAL PROCESS: DNA repair.": 2}
+    assert record["templates"] == {"biological_process": "BIOLOGICAL PROCESS: {}.",
+                                   "molecular_function": "MOLECULAR FUNCTION: {}."}
     path.write_text('{"texts": ')
     with pytest.raises(ValueError, match="cannot be read"):
         read_training_texts(path)

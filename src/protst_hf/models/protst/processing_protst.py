@@ -331,12 +331,14 @@ def crop(sequence: str, length: int, policy: str = "random", rng: np.random.Gene
 
 
 def text_parts(text: str) -> list[str]:
-    """The statements of a Swiss-Prot style text, each as a text of its own with the field's heading:
+    """The statements of a Swiss-Prot style text, each as a text of its own with its topic's heading:
     `"SUBCELLULAR LOCATION: Cytoplasm. Nucleus."` -> `["SUBCELLULAR LOCATION: Cytoplasm.",
-    "SUBCELLULAR LOCATION: Nucleus."]`. A text without a `HEADING: ` prefix, or with one statement, is its own only
-    part. Statements are split at `". "`; each part ends with one `"."`. Used to read a multi-location (or
-    multi-term) text as the union of its single statements: the soft targets of the text bank and the class prior
-    of zero-shot classification.
+    "SUBCELLULAR LOCATION: Nucleus."]`. A text may hold several topics, each starting `HEADING: ` after a statement
+    (`"MOLECULAR FUNCTION: ATP binding. BIOLOGICAL PROCESS: DNA repair."`: two parts). A text without a `HEADING: `
+    prefix, or with one statement, is its own only part. Statements are split at `". "`; each part ends with one
+    `"."`. Used to read a multi-location (or multi-term) text as the union of its single statements: the soft
+    targets of the text bank, statement-level training (`text_unit="statement"`) and the class prior of zero-shot
+    classification.
 
     Example:
 
@@ -346,13 +348,25 @@ def text_parts(text: str) -> list[str]:
     ```
     """
     heading, colon, body = text.partition(": ")
-    if not colon or not heading or heading.upper() != heading:
+    if not colon or not _is_heading(heading):
         return [text]
-    statements = [s.strip().rstrip(".").strip() for s in body.strip().split(". ")]
-    statements = [s for s in statements if s]
-    if len(statements) <= 1:
-        return [text]
-    return [f"{heading}: {s}." for s in statements]
+    parts, statements = [], []
+    for piece in body.strip().split(". "):
+        piece = piece.strip().rstrip(".").strip()
+        next_heading, next_colon, rest = piece.partition(": ")
+        if statements and next_colon and _is_heading(next_heading):
+            parts += [f"{heading}: {s}." for s in statements]
+            heading, statements, piece = next_heading, [], rest.strip()
+        if piece:
+            statements.append(piece)
+    parts += [f"{heading}: {s}." for s in statements]
+    return parts if len(parts) > 1 else [text]
+
+
+def _is_heading(words: str) -> bool:
+    """A Swiss-Prot topic heading: upper-case words ("SUBCELLULAR LOCATION", "MOLECULAR FUNCTION")."""
+    return bool(words) and words.upper() == words and any(c.isalpha() for c in words) and \
+        all(c.isalpha() or c == " " for c in words)
 
 
 def fit_lengths(lengths: list[int], budget: int) -> list[int]:

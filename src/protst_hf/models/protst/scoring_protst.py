@@ -32,23 +32,54 @@ TRAINING_TEXTS_FILE = "training_texts.json"
 MAX_RECORDED_TEXTS = 100_000
 
 
-def write_training_texts(folder: str | Path, counts: Counter, objective: str) -> Path:
+def write_training_texts(folder: str | Path, counts: Counter, objective: str, text_unit: str = "text") -> Path:
     """Record the training texts' counts in `folder/training_texts.json`.
 
-    Layout: `{"format": 1, "objective": "in_batch" | "text_bank", "rows": N, "distinct_texts": U,
-    "texts": {text: count, ...} (the `MAX_RECORDED_TEXTS` most frequent), "omitted_rows": rows whose text is not
-    listed}`. A text made of ProtDescribe fields is recorded as the JSON of its fields (sorted keys).
+    Layout: `{"format": 1, "objective": "in_batch" | "text_bank", "text_unit": "text" | "statement", "rows": N,
+    "distinct_texts": U, "texts": {text: count, ...} (the `MAX_RECORDED_TEXTS` most frequent), "omitted_rows": rows
+    whose text is not listed, "templates": {field: template}}`. A text made of ProtDescribe fields is recorded as
+    the JSON of its fields (sorted keys). With `text_unit="statement"` (each protein was paired with one statement
+    of its text per step) the record counts statements: `texts` maps each single statement to the number of rows
+    that state it, which is a label's training frequency (CAFA's naive predictor for GO terms).
 
     `objective` says what the model's protein -> text scores estimate: `in_batch` (the original's InfoNCE over the
     batch's texts) learns log p(t | x) - log p(t), so the prior must be added back; `text_bank` learns log p(t | x).
+    `templates` names the prompt template of every topic the training texts state ("MOLECULAR FUNCTION: ATP
+    binding." -> `{"molecular_function": "MOLECULAR FUNCTION: {}."}`): what `field=` of the zero-shot and retrieval
+    pipelines looks up, so that a label is worded as training worded it.
     """
-    top = counts.most_common(MAX_RECORDED_TEXTS)
     rows = sum(counts.values())
-    record = {"format": 1, "objective": objective, "rows": rows, "distinct_texts": len(counts),
-              "texts": dict(top), "omitted_rows": rows - sum(c for _, c in top)}
+    if text_unit == "statement":
+        statement_rows = Counter()
+        for key, count in counts.items():
+            for part in dict.fromkeys(text_parts(key)) if not key.startswith("{") else (key,):
+                statement_rows[part] += count
+        counts = statement_rows
+    top = counts.most_common(MAX_RECORDED_TEXTS)
+    templates = {}
+    for key in counts:
+        for part in text_parts(key) if not key.startswith("{") else ():
+            heading, colon, _ = part.partition(": ")
+            if colon and heading.upper() == heading and heading.replace(" ", "").isalpha():
+                templates.setdefault(heading.lower().replace(" ", "_"), f"{heading}: {{}}.")
+    record = {"format": 1, "objective": objective, "text_unit": text_unit, "rows": rows,
+              "distinct_texts": len(counts), "texts": dict(top),
+              "omitted_rows": rows - sum(c for _, c in top) if text_unit == "text" else None,
+              "templates": dict(sorted(templates.items()))}
     path = Path(folder) / TRAINING_TEXTS_FILE
     path.write_text(json.dumps(record, ensure_ascii=False) + "\n")
     return path
+
+
+def field_template(record: Mapping | None, field: str) -> str:
+    """The prompt template of a text field (`"molecular_function"` -> `"MOLECULAR FUNCTION: {}."`) that a model's
+    training texts used ([`write_training_texts`]); a clear `ValueError` naming the fields it has."""
+    templates = (record or {}).get("templates") or {}
+    if field not in templates:
+        have = ", ".join(sorted(templates)) or "none recorded"
+        raise ValueError(f"this model records no text field {field!r} (its training texts' fields: {have}); give "
+                         "a template instead, e.g. 'MOLECULAR FUNCTION: {}.'")
+    return templates[field]
 
 
 # name -> (file, text column, template, display-name file). A column of several `|`-separated values gives each class
