@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 from datasets import Features, List, Value
 
 from .dataset_card import render_dataset_card
-from .texts import GO_TEXT_COLUMNS
 from .splits import SPLIT_NAMES, assign_splits, mmseqs_cluster, mmseqs_search, read_sequences, write_fasta
+from .texts import GO_TEXT_COLUMNS
 from .uniprot import ParseReport, UniProtInputError, UniProtRecord, clean_text, iter_uniprot
 
 TEXT_COLUMNS = ("prot_name", "function", "subloc", "similarity")

@@ -81,8 +81,9 @@ class DataArguments:
         default=None, metadata={"help": "or a file of label prompts: a TSV with `name` (ProtST's subloc_*.tsv) or one "
                                         "per line"})
     text_unit: str = field(
-        default="text", metadata={"help": "text (the original: each protein with its whole text) or statement (with one "
-                                          "of its text's statements per step, e.g. one GO term: see the collator)"})
+        default="text", metadata={"help": "text (the original: each protein with its whole text) or statement (with "
+                                          "one of its text's statements per step, e.g. one GO term: see the "
+                                          "collator)"})
     num_workers: int = 0
 
 

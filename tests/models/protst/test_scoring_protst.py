@@ -33,9 +33,9 @@ def test_text_parts_split_statements_under_their_heading():
     assert text_parts("SUBCELLULAR LOCATION: Cell membrane.  Golgi apparatus membrane") == [
         "SUBCELLULAR LOCATION: Cell membrane.", "SUBCELLULAR LOCATION: Golgi apparatus membrane."]
     # several topics in one text (the GO layout): each statement under its own heading
-    assert text_parts("MOLECULAR FUNCTION: ATP binding. DNA binding. BIOLOGICAL PROCESS: DNA repair. CELLULAR "
-                      "COMPONENT: nucleus.") == ["MOLECULAR FUNCTION: ATP binding.", "MOLECULAR FUNCTION: DNA binding.",
-                                                 "BIOLOGICAL PROCESS: DNA repair.", "CELLULAR COMPONENT: nucleus."]
+    go = "MOLECULAR FUNCTION: ATP binding. DNA binding. BIOLOGICAL PROCESS: DNA repair. CELLULAR COMPONENT: nucleus."
+    assert text_parts(go) == ["MOLECULAR FUNCTION: ATP binding.", "MOLECULAR FUNCTION: DNA binding.",
+                              "BIOLOGICAL PROCESS: DNA repair.", "CELLULAR COMPONENT: nucleus."]
     assert text_parts("FUNCTION: Cleaves ATP:ADP bonds. Note=X: y.") == ["FUNCTION: Cleaves ATP:ADP bonds.",
                                                                         "FUNCTION: Note=X: y."]
 
@@ -116,8 +116,8 @@ def test_training_texts_round_trip_and_a_damaged_file(tmp_path):
         field_template(record, "molecular_function")
     # statement-level training records each statement with the rows that state it (a term's frequency)
     go = "MOLECULAR FUNCTION: ATP binding. DNA binding. BIOLOGICAL PROCESS: DNA repair."
-    record = read_training_texts(write_training_texts(tmp_path, Counter({go: 2, "MOLECULAR FUNCTION: ATP binding.": 3}),
-                                                      "in_batch", text_unit="statement"))
+    counts = Counter({go: 2, "MOLECULAR FUNCTION: ATP binding.": 3})
+    record = read_training_texts(write_training_texts(tmp_path, counts, "in_batch", text_unit="statement"))
     assert record["rows"] == 5 and record["text_unit"] == "statement"
     assert record["texts"] == {"MOLECULAR FUNCTION: ATP binding.": 5, "MOLECULAR FUNCTION: DNA binding.": 2,
                                "BIOLOGICAL PROCESS: DNA repair.": 2}
