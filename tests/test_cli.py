@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from protst_hf.cli import main as cli
+from utils.builders import save_tiny_model
 
 NO_HEAVY_IMPORTS = (
     "import sys\nfrom protst_hf.cli import main\n"
@@ -65,7 +66,7 @@ def test_classify_needs_labels(model_folder, tmp_path, capsys):
     fasta = tmp_path / "in.fasta"
     fasta.write_text(">a\nMKTAYIAK\n")
     assert cli(["classify", str(fasta), "--model", str(model_folder), "--output", str(tmp_path / "o.tsv")]) == 2
-    assert "--label-set or --labels" in capsys.readouterr().err
+    assert "--label-set, --labels or --labels-file" in capsys.readouterr().err
 
 
 def test_classify_prior_flag(skewed_model_folder, rows, tmp_path, capsys):
@@ -103,3 +104,64 @@ def test_pretrain_is_a_protst_command(capsys):
     with pytest.raises(SystemExit):
         cli(["pretrain", "--help"])
     assert "accelerate launch -m protst_hf.cli pretrain" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.fixture(scope="module")
+def go_model_folder(tmp_path_factory, processor):
+    """The tiny model with the training record of a statement-level GO run."""
+    from collections import Counter
+
+    from protst_hf.models.protst.scoring_protst import write_training_texts
+
+    path = save_tiny_model(tmp_path_factory.mktemp("go") / "protst-go", processor)
+    counts = Counter({"MOLECULAR FUNCTION: ATP binding. DNA binding. BIOLOGICAL PROCESS: DNA repair.": 2,
+                      "MOLECULAR FUNCTION: ATP binding.": 6, "MOLECULAR FUNCTION: hydrolase activity.": 2})
+    write_training_texts(path, counts, "text_bank", text_unit="statement")
+    return path
+
+
+def test_classify_go_terms_from_a_labels_file_multi_label(go_model_folder, rows, tmp_path, capsys):
+    """`--labels-file` (GO id and name per line), `--field` (the template the model's training recorded) and
+    `--multi-label`: one row per protein and term, named by id, scores = the posterior over the terms times the
+    expected number of terms per protein (their training frequencies: (8 + 2 + 2) / 10), capped at 1."""
+    import protst_hf
+
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text("".join(f">{r['accession']}\n{r['sequence']}\n" for r in rows[:3]))
+    terms = tmp_path / "terms.tsv"
+    terms.write_text("go_id\tname\nGO:0005524\tATP binding\nGO:0003677\tDNA binding\nGO:0016787\thydrolase activity\n")
+    out = tmp_path / "scores.tsv"
+    assert cli(["classify", str(fasta), "--model", str(go_model_folder), "--labels-file", str(terms), "--field",
+                "molecular_function", "--multi-label", "--precision", "float32", "--output", str(out)]) == 0
+    assert "'MOLECULAR FUNCTION: ATP binding.'" in capsys.readouterr().err
+    lines = [line.split("\t") for line in out.read_text().splitlines()]
+    assert lines[0] == ["id", "label", "score"] and len(lines) == 1 + 3 * 3
+    classify = protst_hf.pipeline("zero-shot-protein-classification", model=str(go_model_folder),
+                                  precision="float32")
+    names = ["ATP binding", "DNA binding", "hydrolase activity"]
+    ids = dict(zip(names, ["GO:0005524", "GO:0003677", "GO:0016787"]))
+    prompts = {n: f"MOLECULAR FUNCTION: {n}." for n in names}
+    for row, lines_of_row in zip(rows[:3], (lines[1:4], lines[4:7], lines[7:10])):
+        posterior = classify(row["sequence"], candidate_labels=prompts)  # the same prompts, given verbatim
+        assert [line[0] for line in lines_of_row] == [row["accession"]] * 3
+        assert [line[1] for line in lines_of_row] == [ids[n] for n in posterior["labels"]]
+        expected = [min(1.0, p * 1.2) for p in posterior["scores"]]
+        assert [float(line[2]) for line in lines_of_row] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    assert cli(["classify", str(fasta), "--model", str(go_model_folder), "--labels-file", str(terms), "--field",
+                "cellular_component", "--output", str(out)]) == 2
+    assert "no text field 'cellular_component'" in capsys.readouterr().err
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("GO:1\tATP binding\nDNA binding\n")
+    assert cli(["classify", str(fasta), "--model", str(go_model_folder), "--labels-file", str(bad), "--output",
+                str(out)]) == 2
+    assert "line 2: expected an id and a name" in capsys.readouterr().err
+
+
+def test_search_words_queries_with_a_field(go_model_folder, rows):
+    import protst_hf
+
+    search = protst_hf.pipeline("protein-text-retrieval", model=str(go_model_folder), precision="float32")
+    proteins = [(r["accession"], r["sequence"]) for r in rows[:6]]
+    worded = search("ATP binding", proteins=proteins, field="molecular_function", top_k=6)
+    verbatim = search("MOLECULAR FUNCTION: ATP binding.", proteins=proteins, top_k=6)
+    assert worded == verbatim and worded != search("ATP binding", proteins=proteins, top_k=6)

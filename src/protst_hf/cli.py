@@ -109,6 +109,33 @@ def _read_frequencies(path: str) -> dict:
     return {name.strip(): float(value) for name, value in rows}
 
 
+def read_labels_file(path: str) -> tuple[list[str] | None, list[str]]:
+    """(ids or None, names) of a labels file: one label name per line (`ATP binding`), or an id and a name per line
+    separated by a tab (`GO:0005524<TAB>ATP binding`: the id is what the output names, the name what is put into the
+    prompt). A first line `id<TAB>name` (or `go_id`, `label`) is a header. Blank lines are skipped; a name or id
+    given twice, or a mix of one- and two-column lines, is an error naming the line."""
+    ids, names, seen = [], [], set()
+    with open(path) as handle:
+        lines = [(number, line.rstrip("\n\r")) for number, line in enumerate(handle, start=1) if line.strip()]
+    if lines and lines[0][1].split("\t")[0].strip().lower() in ("id", "go_id", "label", "term"):
+        lines = lines[1:]
+    if not lines:
+        raise ValueError(f"{path}: no labels")
+    columns = len(lines[0][1].split("\t"))
+    for number, line in lines:
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != columns or columns > 2 or not all(fields):
+            raise ValueError(f"{path}, line {number}: expected {'an id and a name' if columns == 2 else 'a name'} "
+                             f"per line (tab-separated), got {line!r}")
+        key = fields[0]
+        if key in seen or (columns == 2 and fields[1] in names):
+            raise ValueError(f"{path}, line {number}: {fields[-1] if columns == 2 else key!r} is listed twice")
+        seen.add(key)
+        ids.append(fields[0])
+        names.append(fields[-1])
+    return (ids if columns == 2 else None), names
+
+
 def _classify(args: argparse.Namespace) -> int:
     """Zero-shot classification of a FASTA file, streamed in chunks into a TSV: id, top label, its score, and the
     probability of every label."""
@@ -120,12 +147,26 @@ def _classify(args: argparse.Namespace) -> int:
     from .models.protst.fasta_protst import iter_fasta
 
     labels = [c.strip() for c in args.labels.split(",") if c.strip()] if args.labels else None
+    label_ids = None
+    if args.labels_file:
+        if labels is not None:
+            print("error: give --labels or --labels-file, not both", file=sys.stderr)
+            return 2
+        try:
+            label_ids, labels = read_labels_file(args.labels_file)
+        except (OSError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     if (labels is None) == (args.label_set is None):
-        print("error: give --label-set or --labels", file=sys.stderr)
+        print("error: give --label-set, --labels or --labels-file", file=sys.stderr)
         return 2
     label_kwargs = {"candidate_labels": labels, "label_set": args.label_set, "prompt_pooling": args.prompt_pooling}
     if args.template:
         label_kwargs["hypothesis_template"] = args.template
+    if args.field:
+        label_kwargs["field"] = args.field
+    if args.multi_label:
+        label_kwargs["multi_label"] = True
     try:
         prior = args.prior
         if prior not in ("auto", "uniform", "training"):
@@ -134,29 +175,40 @@ def _classify(args: argparse.Namespace) -> int:
         classify = pipeline("zero-shot-protein-classification", model=args.model, precision=args.precision,
                             device=args.device)
         names, prompts = classify.labels(label_kwargs["candidate_labels"], label_kwargs.get("hypothesis_template"),
-                                         label_kwargs["label_set"])
+                                         label_kwargs["label_set"], label_kwargs.get("field"))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             log_prior = classify.log_prior(prior, names, prompts)
         if not args.quiet:
             why = f" ({caught[0].message})" if caught else ""
-            print(f"prior: {'uniform' if log_prior is None else 'log p(class) added'}{why}", file=sys.stderr)
+            print(f"prior: {'uniform' if log_prior is None else 'log p(class) added'}{why}; prompts like "
+                  f"{prompts[0][0]!r}", file=sys.stderr)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    shown = dict(zip(names, label_ids)) if label_ids else {n: n for n in names}
+    # long format (one row per protein and label, best first) for many labels or multi-label scores; wide (every
+    # label's probability in a column) for a few classes
+    long_format = args.multi_label or args.top_k is not None or len(names) > 100
+    if long_format:
+        label_kwargs["top_k"] = args.top_k or min(len(names), 1500)
     problems, written = [], 0
     source = sys.stdin if args.input == "-" else open(args.input)
     bar = tqdm(desc="classifying", unit=" proteins", unit_scale=True, disable=args.quiet)
     with source, open(args.output, "w") as out, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # truncation to the model's length is expected, reported once
-        out.write("\t".join(["id", "label", "score", *names]) + "\n")
+        out.write("\t".join(["id", "label", "score", *([] if long_format else [shown[n] for n in names])]) + "\n")
         chunk = []
 
         def flush():
             nonlocal written
             for result in classify(chunk, batch_size=args.batch_size, **label_kwargs):
+                if long_format:
+                    out.writelines(f"{result['id']}\t{shown[label]}\t{score:.6g}\n"
+                                   for label, score in zip(result["labels"], result["scores"]))
+                    continue
                 scores = dict(zip(result["labels"], result["scores"]))
-                out.write("\t".join([result["id"], result["labels"][0], f"{result['scores'][0]:.6f}",
+                out.write("\t".join([result["id"], shown[result["labels"][0]], f"{result['scores'][0]:.6f}",
                                      *(f"{scores[n]:.6f}" for n in names)]) + "\n")
             out.flush()
             written += len(chunk)
@@ -210,8 +262,9 @@ def _search(args: argparse.Namespace) -> int:
     try:
         search = pipeline("protein-text-retrieval", model=name, precision=args.precision)
         results = search(list(args.queries), index=index, top_k=args.top_k, nprobe=args.nprobe,
-                         ef_search=args.ef_search, threshold="calibrated" if args.calibrated else None)
-    except MismatchedModelError as err:
+                         ef_search=args.ef_search, threshold="calibrated" if args.calibrated else None,
+                         field=args.field)
+    except (MismatchedModelError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     annotations = load_annotations(args.annotations)
@@ -382,9 +435,21 @@ def build_parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="zero-shot classification of a FASTA file into a TSV")
     classify.add_argument("input", help="FASTA file, or - for standard input")
     classify.add_argument("--model", required=True, help="a ProtST model folder or Hub id")
-    classify.add_argument("--output", required=True, help="TSV: id, label, score, then each label's probability")
+    classify.add_argument("--output", required=True, help="TSV: id, label, score, then each label's probability; "
+                          "with --multi-label, --top-k or over 100 labels one row per protein and label (id, label, "
+                          "score), best first")
     classify.add_argument("--label-set", help="a built-in label set: subcellular_location, reaction, ...")
     classify.add_argument("--labels", help="comma-separated label names, put into --template")
+    classify.add_argument("--labels-file", help="a file of labels: one name per line, or ID<TAB>NAME per line (e.g. "
+                          "GO:0005524<TAB>ATP binding: the output names the id)")
+    classify.add_argument("--field", help="word the labels as the model's training texts worded this field, e.g. "
+                          "molecular_function, biological_process, cellular_component (GO), subcellular_location "
+                          "(the templates recorded in the model's training_texts.json); instead of --template")
+    classify.add_argument("--multi-label", action="store_true",
+                          help="independent per-label scores (the probability that each label applies, as GO terms "
+                               "do) instead of a distribution over the labels; the output is long: id, label, score")
+    classify.add_argument("--top-k", type=int, help="labels kept per protein, best first, in the long output "
+                          "(default: all, at most 1500)")
     classify.add_argument("--template", help="prompt template with {} for the label (default "
                           "'SUBCELLULAR LOCATION: {}.')")
     classify.add_argument("--prior", default="auto",
@@ -422,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--index", required=True, help="index folder or Hub dataset id")
     search.add_argument("--model", help="defaults to the model recorded in the index")
     search.add_argument("--top-k", type=int, default=20)
+    search.add_argument("--field", help="word the queries as the model's training texts worded this field, e.g. "
+                        "molecular_function ('ATP binding' -> 'MOLECULAR FUNCTION: ATP binding.')")
     search.add_argument("--nprobe", type=int)
     search.add_argument("--ef-search", type=int)
     search.add_argument("--calibrated", action="store_true", help="drop hits below the index's conformal threshold")

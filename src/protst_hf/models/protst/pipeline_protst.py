@@ -38,6 +38,8 @@ from .scoring_protst import (
     class_log_prior,
     class_logits,
     expected_calibration_error,
+    expected_label_count,
+    field_template,
     fit_temperature,
     label_set_files,
     label_set_prompts,
@@ -166,10 +168,18 @@ class _ProtSTPipeline(Pipeline):
         return Path(paths[0]).parent
 
     def labels(self, candidate_labels=None, hypothesis_template: str | None = None,
-               label_set: str | None = None) -> tuple[list[str], list[list[str]]]:
+               label_set: str | None = None, field: str | None = None) -> tuple[list[str], list[list[str]]]:
         """(display names, the prompts of each class): candidate labels put into the template (one prompt each), a
         mapping of label names to their prompts (used verbatim, several per label allowed), or a built-in label set
-        (which may give a class several prompts)."""
+        (which may give a class several prompts). `field` (e.g. `"molecular_function"`) takes the template from the
+        model's training texts (`training_texts.json`: the layout its training used)."""
+        if field is not None:
+            if hypothesis_template is not None:
+                raise ValueError("give `field` or `hypothesis_template`, not both")
+            if label_set is not None or isinstance(candidate_labels, dict):
+                raise ValueError("`field` words candidate labels given by name; a label set or labels given with "
+                                 "their prompts take none")
+            hypothesis_template = field_template(self.training_texts(), field)
         if label_set is not None:
             if candidate_labels is not None:
                 raise ValueError("give `candidate_labels` or `label_set`, not both")
@@ -230,6 +240,15 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
                 prompts (a string or a list of strings each, used verbatim).
             label_set: a built-in set instead: `subcellular_location` (10 DeepLoc classes),
                 `subcellular_location_description`, `reaction` (384 EC reactions), `reaction_description`.
+            field: the template of candidate labels given by name, taken from the model's training texts (e.g.
+                `"molecular_function"` -> `"MOLECULAR FUNCTION: {}."` for a model trained on GO texts): the wording
+                its training used. Instead of `hypothesis_template`.
+            multi_label: independent per-label scores, each the probability that the label applies (several
+                labels can, as GO terms do), instead of a distribution over the labels: the model's posterior over
+                the labels times the expected number of labels per protein among them (their summed training
+                frequencies, from `training_texts.json`), capped at 1. The order of a protein's labels is the same
+                either way. As `multi_label` of transformers' zero-shot-classification.
+            top_k: keep the `top_k` best labels of each protein (default: all).
             batch_size: proteins per forward pass (transformers' pipeline batching).
             prior: the class prior added to the logits (Bayes' rule). `"auto"` (default): the model's training
                 prior when its scores are density ratios (a model trained with the original's in-batch contrastive
@@ -259,14 +278,25 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
 
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, label_set=None, temperature=None,
                              return_logits=None, supervised_model=None, alpha=None, prior="auto",
-                             prompt_pooling="auto", **kwargs):
+                             prompt_pooling="auto", field=None, multi_label=False, top_k=None, **kwargs):
         forward, post = {}, {}
         prompt_pooling = resolve_pooling(prompt_pooling, self.training_texts())
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         if candidate_labels is not None or label_set is not None:
-            names, texts = self.labels(candidate_labels, hypothesis_template, label_set)
+            names, texts = self.labels(candidate_labels, hypothesis_template, label_set, field)
             forward.update(label_texts=texts, names=names, pooling=prompt_pooling,
                            log_prior=self.log_prior(prior, names, texts))
             post["names"] = names
+            if multi_label:
+                expected, why = expected_label_count(texts, self.training_texts())
+                if why:
+                    warnings.warn(why, stacklevel=3)
+                post["multi_label_count"] = expected
+        elif multi_label:
+            raise ValueError("multi_label needs the labels in the same call (candidate_labels or label_set)")
+        if top_k is not None:
+            post["top_k"] = top_k
         if supervised_model is not None:
             forward["supervised_model"] = supervised_model
         if alpha is not None:
@@ -301,11 +331,16 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
                                protein_attention_mask=mask.to(device), return_dict=True)
         return out.logits.float()[:, _supervised_columns(supervised_model, names)]
 
-    def postprocess(self, model_outputs, names, temperature=None, return_logits=False):
+    def postprocess(self, model_outputs, names, temperature=None, return_logits=False, multi_label_count=None,
+                    top_k=None):
         logits = model_outputs["logits"][0].float()
         temperature = temperature or getattr(self.model.config, "zero_shot_temperature", None) or 1.0
-        probabilities = torch.softmax(logits / temperature, dim=-1).numpy()
-        order = np.argsort(-probabilities, kind="stable")
+        probabilities = torch.softmax(logits / temperature, dim=-1).double()
+        if multi_label_count is not None:
+            # p(label applies | protein) ~ p(label | protein, one label drawn) * (expected labels per protein)
+            probabilities = (probabilities * multi_label_count).clamp(max=1.0)
+        probabilities = probabilities.numpy()
+        order = np.argsort(-probabilities, kind="stable")[:top_k]
         result = {"sequence": model_outputs["sequence"], "labels": [names[i] for i in order],
                   "scores": probabilities[order].tolist()}
         if model_outputs["id"] is not None:
@@ -420,6 +455,9 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
             proteins: instead of an index, proteins (sequences, `(id, sequence)` pairs or a FASTA path) to rank.
             candidate_texts / label_set: instead of an index, the texts to rank (protein -> text).
             direction: `text-to-protein` (default) or `protein-to-text`.
+            field: word the text queries (text -> protein) or `candidate_texts` (protein -> text) with the template of
+                a text field of the model's training texts, e.g. `"molecular_function"` -> `"MOLECULAR FUNCTION:
+                {}."` for a model trained on GO texts, so that "ATP binding" is asked as training worded it.
             top_k, threshold (a cosine, or `"calibrated"` for the index's conformal threshold), nprobe, ef_search.
             prior: protein -> text over a label set or a list of texts: the prior of each candidate text added to
                 its logit, `exp(logit_scale) * cosine + log p(text)`, so that texts are ranked by posterior (see
@@ -447,9 +485,10 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
 
     def _sanitize_parameters(self, index=None, proteins=None, candidate_texts=None, label_set=None,
                              direction=None, top_k=10, threshold=None, nprobe=None, ef_search=None, prior="auto",
-                             **kwargs):
+                             field=None, **kwargs):
         if direction is None:  # the pipeline's construction: everything is given per call
             return {}, {}, {}
+        template = field_template(self.training_texts(), field) if field is not None else None
         if direction not in ("text-to-protein", "protein-to-text"):
             raise ValueError(f"direction must be 'text-to-protein' or 'protein-to-text', got {direction!r}")
         kind = "protein" if direction == "text-to-protein" else "text"
@@ -479,11 +518,15 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
                 names, prompts = self.labels(None, None, label_set or "subcellular_location")
                 log_prior = self.log_prior(prior, names, prompts)
             else:
-                names, prompts = list(candidate_texts), [[t] for t in candidate_texts]
-                log_prior = self._text_log_prior(prior, names)
+                names = list(candidate_texts)
+                prompts = [[template.format(t) if template else t] for t in candidate_texts]
+                log_prior = self._text_log_prior(prior, [group[0] for group in prompts])
             search.update(prompts=self.prompt_embeds(prompts), owner=[c for c, g in enumerate(prompts) for _ in g],
                           scale=zero_shot_logit_scale(self.model), log_prior=log_prior, names=names)
-        return {"kind": kind}, {"kind": kind}, search
+        if template is not None and kind == "text" and candidate_texts is None:
+            raise ValueError("`field` words texts given by name (the queries of a text -> protein search, or "
+                             "candidate_texts); a label set has its own prompts")
+        return {"kind": kind, "template": template}, {"kind": kind}, search
 
     def _text_log_prior(self, prior, texts: list[str]) -> torch.Tensor | None:
         record = self.training_texts()
@@ -492,10 +535,10 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
             return None if prior == "uniform" else text_log_prior(texts, record)
         return class_log_prior([[t] for t in texts], frequencies=prior, names=texts)[0]
 
-    def preprocess(self, inputs, kind):
+    def preprocess(self, inputs, kind, template=None):
         if kind == "text":  # protein -> text: the query is a protein
             return self._protein_inputs(inputs)
-        batch = self.processor(text=[inputs], return_tensors="pt")
+        batch = self.processor(text=[template.format(inputs) if template else inputs], return_tensors="pt")
         return {"text_input_ids": batch["text_input_ids"], "text_attention_mask": batch["text_attention_mask"]}
 
     def _forward(self, model_inputs, kind):

@@ -232,6 +232,20 @@ def class_log_prior(prompts: Sequence[Sequence[str]], record: Mapping | None = N
     return (prior / prior.sum()).log().float(), f"estimated from {record['rows']:,} training texts"
 
 
+def expected_label_count(prompts: Sequence[Sequence[str]], record: Mapping | None) -> tuple[float, str | None]:
+    """How many of the labels a training protein has on average: the sum over labels of the share of training rows
+    stating one of the label's prompts (with statement-level records, a term's frequency). The scale of
+    multi-label scores; `(1.0, why)` when the model records no training texts or none states a label."""
+    if record is None:
+        return 1.0, "multi_label: the model records no training texts: scores are posteriors over the labels"
+    counts = statement_counts(record)
+    rows = max(int(record.get("rows") or 0), 1)
+    total = sum(min(sum(counts.get(normalise_statement(p), 0) for p in set(group)), rows) for group in prompts)
+    if total == 0:
+        return 1.0, "multi_label: no training text states any label: scores are posteriors over the labels"
+    return total / rows, None
+
+
 def text_log_prior(texts: Sequence[str], record: Mapping, smoothing: float = 0.5) -> torch.Tensor:
     """(len(texts),) log p(text) of candidate texts from a model's training texts: each text's training count plus
     `smoothing` (texts never seen in training get `smoothing`), normalised over the training rows. For ranking
@@ -331,6 +345,8 @@ __all__ = [
     "expected_calibration_error",
     "fit_temperature",
     "label_set_files",
+    "expected_label_count",
+    "field_template",
     "label_set_prompts",
     "normalise_statement",
     "read_training_texts",
