@@ -3,6 +3,9 @@
     protst build-protdescribe [INPUT...] [--builtin-sample] --output DIR [--split mmseqs --identity 0.5]
                               [--leakage-against FILE...]
                               [--push-to-hub ORG/NAME]
+    protst build-protdescribe GO.tsv --go-terms TERMS.tsv --go-graph GRAPH.tsv --output DIR --identity 0.3
+    protst classify PROTEINS.fasta --model M --labels-file terms.txt --field molecular_function --multi-label
+                    --output scores.tsv
     protst classify PROTEINS.fasta --model M --label-set subcellular_location --output predictions.tsv
     protst pretrain --preset tiny --dataset DIR --output_dir OUT   (the flags of examples/pretrain/run_pretrain.py)
     protst embed / index build / search / evaluate ...
@@ -28,15 +31,23 @@ def _build_protdescribe(args: argparse.Namespace) -> int:
     if not inputs:
         print("error: give UniProt files, or --builtin-sample", file=sys.stderr)
         return 2
+    common = dict(split=args.split, identity=args.identity, coverage=args.coverage, ratios=tuple(args.split_ratios),
+                  seed=args.seed, leakage_against=args.leakage_against or (), leakage_identity=args.leakage_identity,
+                  remove_leaking=args.remove_leaking, rows_per_shard=args.rows_per_shard, release=args.release,
+                  threads=args.threads, progress=not args.quiet)
     try:
-        report = build_protdescribe(
-            inputs, args.output, split=args.split, identity=args.identity, coverage=args.coverage,
-            ratios=tuple(args.split_ratios), seed=args.seed, leakage_against=args.leakage_against or (),
-            leakage_identity=args.leakage_identity, remove_leaking=args.remove_leaking,
-            with_original=not args.no_original, rows_per_shard=args.rows_per_shard, release=args.release,
-            threads=args.threads, progress=not args.quiet,
-        )
-    except (MMseqsNotFound, ValueError) as err:
+        if args.go_terms or args.go_graph:
+            from .data.gene_ontology import GeneOntology, build_go_protdescribe
+
+            if not (args.go_terms and args.go_graph) or len(inputs) != 1 or args.builtin_sample:
+                print("error: a GO build takes one annotation table, --go-terms and --go-graph", file=sys.stderr)
+                return 2
+            ontology = GeneOntology.from_files(args.go_terms, args.go_graph)
+            report = build_go_protdescribe(inputs[0], ontology, args.output,
+                                           propagate_texts=args.go_propagate_texts, **common)
+        else:
+            report = build_protdescribe(inputs, args.output, with_original=not args.no_original, **common)
+    except (MMseqsNotFound, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     parse = report["parse"]
@@ -44,6 +55,8 @@ def _build_protdescribe(args: argparse.Namespace) -> int:
           f"wrote {report['rows']['written']} to {args.output}")
     for reason, count in {**parse["skipped"], **{f"file {k}": v for k, v in parse["skipped_files"].items()}}.items():
         print(f"  skipped {reason}: {count}")
+    for reason, count in parse.get("recovered", {}).items():
+        print(f"  kept, {reason}: {count}")
     print(f"  exact duplicates removed: {report['rows']['exact_duplicates']}; without text: "
           f"{report['rows']['no_description_text']}")
     print("  field coverage: " + json.dumps(report["field_coverage"]))
@@ -399,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--push-to-hub", metavar="ORG/NAME", help="push the built dataset to this Hub repository")
     build.add_argument("--private", action="store_true", help="create the Hub repository private")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--go-terms", metavar="TSV", help="the inputs are GO annotation tables (accession, sequence, "
+                       "go_mf, go_bp, go_cc): GO term names (go_id, name, namespace) for their texts")
+    build.add_argument("--go-graph", metavar="TSV", help="with --go-terms: the GO graph (child, parent, relation)")
+    build.add_argument("--go-propagate-texts", action="store_true",
+                       help="with --go-terms: texts name every term a protein has under the true-path rule (annotated "
+                            "terms and their is_a / part_of ancestors, roots excluded), not only the annotated ones")
     build.set_defaults(handler=_build_protdescribe)
 
     embed = commands.add_parser("embed", help="embed a FASTA (or text) file into resumable shards")

@@ -97,6 +97,11 @@ def test_reader_counts_every_bad_input_and_keeps_what_it_can(toy_ontology, tmp_p
                                 KEPT_OTHER_NAMESPACE: 1}
     assert report.examples[KEPT_UNNAMED] == ["GO:0009999", "GO:0001234"]
     assert "position 2" in report.examples[SKIP_INVALID_SEQUENCE][0]
+    # texts under the true-path rule: the annotated terms, then their ancestors (roots excluded)
+    propagated = list(go_rows(table, toy_ontology, GOReadReport(), propagate_texts=True))
+    assert propagated[0]["go_function"] == "ATP binding; nucleotide binding; binding"
+    assert propagated[0]["go_component"] == "cytosol; cytoplasm" and propagated[0]["go_process"] == "DNA repair"
+    assert propagated[0]["go_terms"] == rows[0]["go_terms"]  # the ids stay the annotated ones
 
 
 @pytest.mark.parametrize("split", ["random", pytest.param("mmseqs", marks=pytest.mark.skipif(
@@ -130,3 +135,18 @@ def test_go_protdescribe_has_the_features_splits_and_report_of_a_uniprot_build(t
     assert report["field_coverage"]["go_function"] > 0.5 and report["field_coverage"]["prot_name"] == 0
     card = (tmp_path / "go" / "README.md").read_text()
     assert "go_function" in card
+
+
+def test_build_protdescribe_command_reads_go_tables(tmp_path, capsys):
+    from protst_hf.cli import main as cli
+
+    assert cli(["build-protdescribe", str(GO / "annotations.tsv"), "--go-terms", str(GO / "go_terms.tsv"),
+                "--go-graph", str(GO / "go_graph.tsv"), "--go-propagate-texts", "--split", "random", "--output",
+                str(tmp_path / "go"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "read 300 entries" in out and "go_function" in out
+    rows = [r for shard in (tmp_path / "go" / "data").glob("*.parquet") for r in pq.read_table(shard).to_pylist()]
+    assert any("; " in r["go_function"] for r in rows)
+    assert cli(["build-protdescribe", str(GO / "annotations.tsv"), "--go-terms", str(GO / "go_terms.tsv"),
+                "--output", str(tmp_path / "x")]) == 2
+    assert "--go-graph" in capsys.readouterr().err

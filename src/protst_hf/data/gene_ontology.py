@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -152,9 +153,12 @@ KEPT_OTHER_NAMESPACE = "GO id listed under another namespace than its own (kept 
 KEPT_MALFORMED_ID = "malformed GO id (not GO:nnnnnnn; dropped from the row)"
 
 
-def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadReport) -> Iterator[dict]:
+def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadReport,
+            propagate_texts: bool = False) -> Iterator[dict]:
     """ProtDescribe rows (`PROTDESCRIBE_FEATURES`) of a GO annotation table; every skipped protein and every odd GO
-    id is counted in `report`, with examples."""
+    id is counted in `report`, with examples. `go_terms` holds the annotated ids; the texts name the annotated
+    terms, or with `propagate_texts` every term the protein has under the true-path rule (its annotated terms and
+    their ancestors, roots excluded, most specific first: the annotated ones, then the others by name)."""
     from .protdescribe import PROTDESCRIBE_FEATURES
 
     report.files.append(str(annotations))
@@ -202,6 +206,10 @@ def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadRepor
         row = dict(empty, accession=accession, sequence=sequence, length=len(sequence), taxon_id=-1, cluster=-1)
         row["go_terms"] = [f"{NAMESPACES[n][2]}:{t}" for n, terms in by_namespace.items() for t in terms]
         for namespace, terms in by_namespace.items():
+            if propagate_texts:
+                above = ontology.propagate(terms) - set(terms)
+                terms = terms + sorted((t for t in above if ontology.namespaces.get(t, namespace) == namespace),
+                                       key=ontology.name)
             row[NAMESPACES[namespace][1]] = GO_NAME_SEPARATOR.join(
                 dict.fromkeys(ontology.name(t) for t in terms if ontology.name(t)))
         yield row
@@ -209,21 +217,27 @@ def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadRepor
 
 def build_go_protdescribe(annotations: str | Path, ontology: GeneOntology, output_dir: str | Path,
                           split: str = "mmseqs", identity: float = 0.3, coverage: float = 0.8,
-                          ratios: tuple[float, float, float] = (0.9, 0.02, 0.08), **kwargs) -> dict:
+                          ratios: tuple[float, float, float] = (0.9, 0.02, 0.08), propagate_texts: bool = False,
+                          **kwargs) -> dict:
     """ProtDescribe from a GO annotation table: the same features, splits, card and report as a UniProt build
-    ([`build_protdescribe`]), texts in the GO text columns. Default split: MMseqs2 clusters at 30% identity (whole
-    clusters to one split). The report's `parse` counts what was skipped and kept-with-a-note, per reason."""
+    ([`build_protdescribe`]), texts in the GO text columns (see [`go_rows`] for `propagate_texts`). Default split:
+    MMseqs2 clusters at 30% identity (whole clusters to one split). The report's `parse` counts what was skipped and
+    kept-with-a-note, per reason; `go` records the texts' layout."""
     from .protdescribe import build_from_rows
 
     def read(report: dict):
         go_report = GOReadReport()
         report["inputs"] = [str(annotations)]
         report["parse"] = go_report
-        for row in go_rows(annotations, ontology, go_report):
+        for row in go_rows(annotations, ontology, go_report, propagate_texts):
             yield row, None
 
-    return build_from_rows(read, output_dir, split=split, identity=identity, coverage=coverage, ratios=ratios,
-                           with_original=False, **kwargs)
+    report = build_from_rows(read, output_dir, split=split, identity=identity, coverage=coverage, ratios=ratios,
+                             with_original=False, **kwargs)
+    report["go"] = {"text_columns": {column: namespace for namespace, (_, column, _, _) in NAMESPACES.items()},
+                    "texts": "annotated and ancestor terms (roots excluded)" if propagate_texts else "annotated terms"}
+    (Path(output_dir) / "build_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
 
 
 def term_frequencies(go_terms: Iterable[Iterable[str]], ontology: GeneOntology) -> tuple[Counter, int]:
