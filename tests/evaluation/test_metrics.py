@@ -47,6 +47,11 @@ def test_metrics_equal_the_reference_libraries(seed):
     assert metrics.auprc_micro(multi, multi_scores) == pytest.approx(
         sklearn_metrics.average_precision_score(multi, multi_scores, average="micro"))
     assert metrics.f1_max(multi, multi_scores) == pytest.approx(_f1_max_reference(multi, multi_scores))
+    assert metrics.f1_max(multi, multi_scores, chunk=7) == pytest.approx(_f1_max_reference(multi, multi_scores))
+    macro, averaged = metrics.auprc_macro(multi, multi_scores, min_positives=15)
+    kept = multi.sum(0) >= 15
+    assert averaged == kept.sum() > 0 and macro == pytest.approx(
+        sklearn_metrics.average_precision_score(multi[:, kept], multi_scores[:, kept], average="macro"))
     # and through the local `evaluate` modules (no Hub fetch)
     assert metrics.load_metric("f1_max").compute(references=multi, predictions=multi_scores)["f1_max"] == \
         pytest.approx(metrics.f1_max(multi, multi_scores))

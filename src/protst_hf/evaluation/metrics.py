@@ -61,25 +61,38 @@ def spearman(y_true, y_score) -> float:
                    _rank(np.asarray(y_score, dtype=np.float64).ravel()))
 
 
-def f1_max(y_true, y_score, thresholds: np.ndarray | None = None) -> float:
-    """Protein-centric Fmax. `y_true` `(N, C)` in {0, 1}, `y_score` `(N, C)` in [0, 1].
+def f1_max(y_true, y_score, thresholds: np.ndarray | None = None, chunk: int = 2048) -> float:
+    """Protein-centric Fmax (CAFA). `y_true` `(N, C)` in {0, 1}, `y_score` `(N, C)` in [0, 1].
 
     At each threshold t: precision is averaged over proteins with at least one score >= t, recall over proteins
-    with at least one true label; Fmax is the best harmonic mean over t (default: 0.00, 0.01, ..., 1.00).
+    with at least one true label; Fmax is the best harmonic mean over t (default: 0.00, 0.01, ..., 1.00). Proteins
+    are read `chunk` rows at a time (GO-sized matrices fit in memory as given, not as float64 copies).
     """
-    y_true, y_score = np.asarray(y_true, dtype=bool), np.asarray(y_score, dtype=np.float64)
-    thresholds = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds)
-    labelled = y_true.sum(1) > 0
+    thresholds = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+    precision_sum = np.zeros(len(thresholds))
+    covered_count = np.zeros(len(thresholds))
+    recall_sum = np.zeros(len(thresholds))
+    labelled_count = 0
+    for start in range(0, len(y_true), chunk):
+        truth = np.asarray(y_true[start : start + chunk], dtype=bool)
+        score = np.asarray(y_score[start : start + chunk])
+        n_true = truth.sum(1)
+        labelled = n_true > 0
+        labelled_count += int(labelled.sum())
+        for i, t in enumerate(thresholds):
+            predicted = score >= t
+            n_predicted = predicted.sum(1)
+            covered = n_predicted > 0
+            correct = (predicted & truth).sum(1)
+            precision_sum[i] += (correct[covered] / n_predicted[covered]).sum()
+            covered_count[i] += covered.sum()
+            recall_sum[i] += (correct[labelled] / n_true[labelled]).sum()
     best = 0.0
-    for t in thresholds:
-        predicted = y_score >= t
-        n_predicted = predicted.sum(1)
-        covered = n_predicted > 0
-        if not covered.any():
+    for i in range(len(thresholds)):
+        if covered_count[i] == 0:
             continue
-        correct = (predicted & y_true).sum(1)
-        precision = (correct[covered] / n_predicted[covered]).mean()
-        recall = (correct[labelled] / y_true[labelled].sum(1)).mean() if labelled.any() else 0.0
+        precision = precision_sum[i] / covered_count[i]
+        recall = recall_sum[i] / labelled_count if labelled_count else 0.0
         if precision + recall > 0:
             best = max(best, 2 * precision * recall / (precision + recall))
     return float(best)
@@ -99,6 +112,16 @@ def auprc_micro(y_true, y_score) -> float:
     precision = true_positives / (last + 1)
     recall_steps = np.diff(np.r_[0, true_positives]) / hits.sum()
     return float((precision * recall_steps).sum())
+
+
+def auprc_macro(y_true, y_score, min_positives: int = 1) -> tuple[float, int]:
+    """Term-centric macro AUPR: the mean over labels (columns) with at least `min_positives` positives of each
+    label's average precision ([`auprc_micro`] of that column), and how many labels were averaged."""
+    y_true = np.asarray(y_true, dtype=bool)
+    columns = np.flatnonzero(y_true.sum(0) >= max(min_positives, 1))
+    if not len(columns):
+        return float("nan"), 0
+    return float(np.mean([auprc_micro(y_true[:, c], np.asarray(y_score[:, c])) for c in columns])), len(columns)
 
 
 METRICS = {"accuracy": accuracy, "mcc": mcc, "spearman": spearman, "pearson": pearson, "f1_max": f1_max,
@@ -190,5 +213,5 @@ def load_metric(name: str):
     return evaluate.load(str(Path(__file__).parent / "metric_modules" / f"{name}.py"))
 
 
-__all__ = ["METRICS", "accuracy", "auprc_micro", "compute", "f1_max", "load_metric", "mcc", "metric_class", "pearson",
+__all__ = ["METRICS", "accuracy", "auprc_macro", "auprc_micro", "compute", "f1_max", "load_metric", "mcc", "metric_class", "pearson",
            "spearman", "zero_shot_report"]
