@@ -213,5 +213,5 @@ def load_metric(name: str):
     return evaluate.load(str(Path(__file__).parent / "metric_modules" / f"{name}.py"))
 
 
-__all__ = ["METRICS", "accuracy", "auprc_macro", "auprc_micro", "compute", "f1_max", "load_metric", "mcc", "metric_class", "pearson",
-           "spearman", "zero_shot_report"]
+__all__ = ["METRICS", "accuracy", "auprc_macro", "auprc_micro", "compute", "f1_max", "load_metric", "mcc",
+           "metric_class", "pearson", "spearman", "zero_shot_report"]
