@@ -1,0 +1,462 @@
+"""Does a model pretrained by protst-hf know protein *function*? The `cpu` preset on 120,000 Swiss-Prot proteins with
+their GO terms, judged as CAFA (Fmax, term-centric AUPR) and as ProtST's text -> protein retrieval study, every row
+beside baselines measured in the same run.
+
+    python benchmarks/go_learning.py [--output outputs/go_learning] [--minutes 60] [--limit N] [-- pretraining args]
+
+1. Data: `../shared/data/swissprot_go_2014` (Swiss-Prot 2014_01, GO of the same release) read into ProtDescribe by
+   the package (`protst build-protdescribe --go-terms ... --go-propagate-texts`): texts name each protein's GO
+   terms under the true-path rule per namespace ("MOLECULAR FUNCTION: ATP binding. nucleotide binding. ..."),
+   MMseqs2 clusters at 30% identity split into train / validation / test (0.90 / 0.02 / 0.08).
+2. Pretraining: the `cpu` preset with GO-sized text handling (chosen, not tuned on test): each step pairs a protein
+   with one of its GO statements (`--text_unit statement`), protein -> text against a bank of every training
+   statement (one text per GO term, ~20k) with the protein's target spread over all its terms
+   (`text_bank_part_weight 1`): p(term | protein) learned with the prior in it, as the DeepLoc study found
+   (docs/results.md). At most `--minutes` of training. The model folder is `OUTPUT/model`.
+3. The table, on the test split (proteins annotated in the namespace), per namespace:
+   - zero-shot: every GO term of the namespace seen in training or test, worded by the model's recorded template
+     (`field=`), scored with the pipeline's `multi_label` scores (checked equal to the pipeline on a sample);
+   - naive (each term scored by its training frequency, CAFA's "Naive"); MMseqs2 homology transfer (the nearest
+     training homolog's terms scored by its identity, CAFA's "BLAST" analogue; no hit: no prediction); a linear
+     multi-label probe on the frozen tower features; the same probe on the same architecture with random weights;
+   - protein-centric Fmax (CAFA) and term-centric macro AUPR over terms with >= 10 test proteins;
+   - text -> protein retrieval as ProtST's T2P: each term with >= 10 test proteins as a query (its name in the
+     namespace's template) over a FAISS index of the test proteins: mean average precision and precision@10 beside a
+     protein-blind ranking (longest proteins first) and chance.
+4. The cost at scale: all 120,000 proteins embedded (`embed_file`, what `protst embed` runs) beside stock
+   transformers ESM on the same tower (a 2,000-protein sample, same run), the FAISS index built over them, and text
+   query latency (the text tower included) p50 / p99 through `protst search`'s pipeline.
+5. `OUTPUT/results.json`, `OUTPUT/table.md`, `OUTPUT/pr_curves.png` (micro-averaged precision-recall per namespace).
+
+`--limit N` reads the first N proteins only (a smoke run of every step; its figures mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hardware import describe  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "swissprot_go_2014"
+FIELDS = {"molecular_function": "MF", "biological_process": "BP", "cellular_component": "CC"}
+MIN_TEST_PROTEINS = 10
+CONFIG_OVERRIDES = ('{"contrastive_positives": "same_text", "contrastive_text_bank": true, '
+                    '"text_bank_part_weight": 1.0, "frozen_towers_eval": true}')
+
+
+def available() -> bool:
+    return all((DATA / name).is_file() for name in ("swissprot_go_2014.tsv.gz", "go_terms.tsv.gz", "go_graph.tsv.gz"))
+
+
+def ontology():
+    from protst_hf.data.gene_ontology import GeneOntology
+
+    return GeneOntology.from_files(DATA / "go_terms.tsv.gz", DATA / "go_graph.tsv.gz")
+
+
+def build(output: Path, limit: int | None) -> tuple[Path, dict]:
+    """The ProtDescribe GO build under `output/pairs` (reused when built with the same arguments)."""
+    from protst_hf.data.gene_ontology import build_go_protdescribe
+
+    folder, stamp = output / "pairs", {"limit": limit, "identity": 0.3, "ratios": [0.9, 0.02, 0.08], "texts": "tp"}
+    done = folder / "benchmark_arguments.json"
+    if done.is_file() and json.loads(done.read_text()) == stamp:
+        return folder, json.loads((folder / "build_report.json").read_text())
+    source = DATA / "swissprot_go_2014.tsv.gz"
+    if limit:
+        source = output / f"first_{limit}.tsv.gz"
+        with gzip.open(DATA / "swissprot_go_2014.tsv.gz", "rt") as f, gzip.open(source, "wt") as out:
+            for number, line in enumerate(f):
+                if number > limit:
+                    break
+                out.write(line)
+    if folder.exists():
+        shutil.rmtree(folder)
+    started = time.perf_counter()
+    report = build_go_protdescribe(source, ontology(), folder, identity=0.3, ratios=(0.9, 0.02, 0.08),
+                                   propagate_texts=True, progress=False)
+    report["benchmark_build_seconds"] = time.perf_counter() - started
+    done.write_text(json.dumps(stamp))
+    return folder, report
+
+
+def pretrain(pairs: Path, run_dir: Path, minutes: float, extra: list[str]) -> dict:
+    from protst_hf.training import parse_args, run_pretraining
+
+    argv = ["--preset", "cpu", "--dataset", str(pairs), "--output_dir", str(run_dir), "--text_unit", "statement",
+            "--config_overrides", CONFIG_OVERRIDES, "--max_minutes", str(minutes), "--report_to", "none", *extra]
+    model_args, data_args, train_args = parse_args(argv)
+    started = time.perf_counter()
+    summary = run_pretraining(model_args, data_args, train_args)
+    summary["train_seconds"] = time.perf_counter() - started
+    summary["arguments"] = argv
+    return summary
+
+
+def load_split(pairs: Path, split: str) -> list[dict]:
+    from protst_hf.data.pretraining_data import load_pairs
+
+    return load_pairs(str(pairs), split=split).select_columns(["accession", "sequence", "go_terms"]).to_list()
+
+
+def truth(rows: list[dict], go, namespace: str) -> list[set[str]]:
+    """Each row's propagated terms of `namespace` (roots excluded)."""
+    from protst_hf.data.gene_ontology import NAMESPACES
+
+    aspect = NAMESPACES[namespace][2]
+    out = []
+    for row in rows:
+        annotated = [t[2:] for t in row["go_terms"] if t.startswith(aspect + ":")]
+        out.append({t for t in go.propagate(annotated) if go.namespaces.get(t, namespace) == namespace})
+    return out
+
+
+def matrix(sets: list[set[str]], columns: dict[str, int]) -> np.ndarray:
+    out = np.zeros((len(sets), len(columns)), dtype=bool)
+    for row, terms in enumerate(sets):
+        out[row, [columns[t] for t in terms if t in columns]] = True
+    return out
+
+
+def zero_shot_scores(model, processor, record, proteins: torch.Tensor, prompts: list[str]) -> np.ndarray:
+    """The zero-shot pipeline's multi-label scores for every protein and term, computed with the functions the
+    pipeline calls (one embedding of the prompts, proteins in chunks)."""
+    from protst_hf.models.protst.inference_protst import embed_texts
+    from protst_hf.models.protst.scoring_protst import (
+        class_logits,
+        expected_label_count,
+        resolve_pooling,
+        zero_shot_logit_scale,
+    )
+
+    groups = [[p] for p in prompts]
+    embeds = embed_texts(model, processor, prompts, batch_size=256)
+    count, _ = expected_label_count(groups, record)
+    scale, pooling = zero_shot_logit_scale(model), resolve_pooling("auto", record)
+    temperature = getattr(model.config, "zero_shot_temperature", None) or 1.0
+    out = np.zeros((len(proteins), len(prompts)), dtype=np.float32)
+    owner = list(range(len(prompts)))
+    for start in range(0, len(proteins), 512):
+        logits = class_logits(proteins[start : start + 512], embeds, owner, len(prompts), scale, pooling, None)
+        out[start : start + 512] = (torch.softmax(logits.double() / temperature, -1) * count).clamp(max=1).numpy()
+    return out
+
+
+def homology(train: list[dict], test: list[dict], train_sets: list[set[str]], columns: dict[str, int],
+             hits: dict) -> np.ndarray:
+    """The nearest training homolog's terms, each scored by the hit's identity (no hit: no prediction)."""
+    out = np.zeros((len(test), len(columns)), dtype=np.float32)
+    for query, (target, identity, _bits) in hits.items():
+        terms = [columns[t] for t in train_sets[int(target[1:])] if t in columns]
+        out[int(query[1:]), terms] = identity
+    return out
+
+
+def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, epochs: int = 10, seed: int = 0) -> np.ndarray:
+    """A linear multi-label probe (one logistic output per term, BCE, Adam) on standardised frozen features;
+    `train_y` is a boolean (proteins, terms) matrix, made float one batch at a time."""
+    torch.manual_seed(seed)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    x = torch.from_numpy((train_x - mean) / std).float()
+    y = torch.from_numpy(train_y)
+    head = torch.nn.Linear(x.shape[1], y.shape[1])
+    with torch.no_grad():  # start at the training frequencies
+        head.bias.copy_(torch.logit(torch.from_numpy(train_y.mean(0)).float().clamp(1e-4, 1 - 1e-4)))
+    optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x), generator=generator).split(512):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(head(x[batch]), y[batch].float())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        return torch.sigmoid(head(torch.from_numpy((test_x - mean) / std).float())).numpy()
+
+
+def average_precision(relevant: np.ndarray, ranking: np.ndarray) -> float:
+    hits = relevant[ranking]
+    if not hits.any():
+        return 0.0
+    precision_at_hit = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
+    return float(precision_at_hit.sum() / relevant.sum())
+
+
+def text_to_protein(model, processor, template: str, names: list[str], y: np.ndarray, proteins: np.ndarray,
+                    lengths: np.ndarray) -> dict:
+    """ProtST's T2P: each term (with >= MIN_TEST_PROTEINS test proteins) as a query over a flat FAISS index of the
+    test proteins; mAP and P@10 beside a protein-blind ranking and chance."""
+    from protst_hf.models.protst.index_protst import ProteinIndex
+    from protst_hf.models.protst.inference_protst import embed_texts
+
+    keep = np.flatnonzero(y.sum(0) >= MIN_TEST_PROTEINS)
+    index = ProteinIndex.build([([str(i) for i in range(len(proteins))], proteins.astype(np.float32))])
+    queries = embed_texts(model, processor, [template.format(names[c]) for c in keep], batch_size=256).numpy()
+    _, ids = index.search(queries, k=len(proteins))
+    blind = np.argsort(-lengths, kind="stable")
+    model_ap, model_p10, blind_ap, blind_p10, chance = [], [], [], [], []
+    for row, column in enumerate(keep):
+        relevant = y[:, column]
+        ranking = np.asarray([int(i) for i in ids[row]])
+        model_ap.append(average_precision(relevant, ranking))
+        model_p10.append(relevant[ranking[:10]].mean())
+        blind_ap.append(average_precision(relevant, blind))
+        blind_p10.append(relevant[blind[:10]].mean())
+        chance.append(relevant.mean())
+    return {"queries": len(keep), "map": float(np.mean(model_ap)), "precision@10": float(np.mean(model_p10)),
+            "map_protein_blind": float(np.mean(blind_ap)), "precision@10_protein_blind": float(np.mean(blind_p10)),
+            "map_chance": float(np.mean(chance)), "precision@10_chance": float(np.mean(chance))}
+
+
+def pipeline_check(model_dir: Path, test: list[dict], names: list[str], scores: np.ndarray, field: str) -> float:
+    """Largest difference between the public pipeline's multi-label scores and the computed ones (20 proteins)."""
+    import protst_hf
+
+    classify = protst_hf.pipeline("zero-shot-protein-classification", model=str(model_dir), precision="float32")
+    results = classify([r["sequence"] for r in test[:20]], candidate_labels=names, field=field, multi_label=True)
+    position = {n: i for i, n in enumerate(names)}
+    worst = 0.0
+    for row, result in enumerate(results):
+        got = np.zeros(len(names))
+        got[[position[n] for n in result["labels"]]] = result["scores"]
+        worst = max(worst, float(np.abs(got - scores[row]).max()))
+    return worst
+
+
+def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
+    from transformers import AutoModel, AutoProcessor
+
+    import protst_hf
+    from protst_hf.data.splits import mmseqs_best_hits, write_fasta
+    from protst_hf.evaluation.metrics import auprc_macro, f1_max
+    from protst_hf.models.protst.inference_protst import embed_proteins
+    from protst_hf.models.protst.scoring_protst import field_template, read_training_texts
+
+    protst_hf.register()
+    go = ontology()
+    model = AutoModel.from_pretrained(model_dir).eval()
+    processor = AutoProcessor.from_pretrained(model_dir)
+    record = read_training_texts(model_dir / "training_texts.json")
+    train, test = load_split(pairs, "train"), load_split(pairs, "test")
+    results = {"train_proteins": len(train), "test_proteins": len(test), "machine": describe(), "namespaces": {}}
+    started = time.perf_counter()
+    proteins = embed_proteins(model, processor, [r["sequence"] for r in test])
+    tower = {name: embed_proteins(model, processor, [r["sequence"] for r in rows], project=False,
+                                  normalize=False).numpy() for name, rows in (("train", train), ("test", test))}
+    torch.manual_seed(0)
+    random_model = type(model)(model.config).eval()
+    random_tower = {name: embed_proteins(random_model, processor, [r["sequence"] for r in rows], project=False,
+                                         normalize=False).numpy() for name, rows in (("train", train), ("test", test))}
+    results["embedding_seconds"] = time.perf_counter() - started
+    work = output / "mmseqs"
+    work.mkdir(parents=True, exist_ok=True)
+    write_fasta(work / "train.fasta", ((f"t{i}", r["sequence"]) for i, r in enumerate(train)))
+    write_fasta(work / "test.fasta", ((f"q{i}", r["sequence"]) for i, r in enumerate(test)))
+    started = time.perf_counter()
+    hits = mmseqs_best_hits(work / "test.fasta", work / "train.fasta", workdir=work)
+    results["homology"] = {"seconds": time.perf_counter() - started, "coverage": len(hits) / max(len(test), 1),
+                           "median_identity": float(np.median([h[1] for h in hits.values()])) if hits else None}
+    lengths = np.asarray([len(r["sequence"]) for r in test])
+    curves = {}
+    for field, short in FIELDS.items():
+        train_sets, test_sets = truth(train, go, field), truth(test, go, field)
+        terms = sorted({t for s in train_sets + test_sets for t in s if go.name(t)})
+        columns = {t: i for i, t in enumerate(terms)}
+        names = [go.name(t) for t in terms]
+        y_train, y_test = matrix(train_sets, columns), matrix(test_sets, columns)
+        labelled = y_test.any(1)
+        template = field_template(record, field)
+        scores = {"zero-shot": zero_shot_scores(model, processor, record, proteins, [template.format(n) for n in
+                                                                                     names])}
+        frequency = y_train.mean(0).astype(np.float32)
+        scores["naive"] = np.broadcast_to(frequency, y_test.shape)
+        scores["homology (MMseqs2)"] = homology(train, test, train_sets, columns, hits)
+        fitted = np.flatnonzero(y_train.sum(0) >= 5)
+        for label, features in (("probe (trained features)", tower), ("probe (random weights)", random_tower)):
+            probed = np.array(scores["naive"])
+            probed[:, fitted] = probe(features["train"], np.ascontiguousarray(y_train[:, fitted]), features["test"])
+            scores[label] = probed
+        rows = {}
+        for label, value in scores.items():
+            macro, averaged = auprc_macro(y_test[labelled], value[labelled], MIN_TEST_PROTEINS)
+            rows[label] = {"fmax": f1_max(y_test[labelled], value[labelled]), "macro_auprc": macro}
+        results["namespaces"][field] = {
+            "terms": len(terms), "terms_seen_in_training": int((y_train.sum(0) > 0).sum()),
+            "test_proteins": int(labelled.sum()), "terms_in_macro_auprc": averaged, "rows": rows,
+            "pipeline_max_difference": pipeline_check(model_dir, test, names, scores["zero-shot"][:20], field),
+            "t2p": text_to_protein(model, processor, template, names, y_test[labelled],
+                                   proteins.numpy()[labelled], lengths[labelled]),
+            "template": template}
+        curves[short] = {label: precision_recall(y_test[labelled], value[labelled]) for label, value in
+                         scores.items()}
+        print(f"{field}: " + ", ".join(f"{k} Fmax {v['fmax']:.3f} AUPR {v['macro_auprc']:.3f}" for k, v in
+                                       rows.items()), flush=True)
+    plot_curves(curves, output / "pr_curves.png")
+    return results
+
+
+def precision_recall(y: np.ndarray, scores: np.ndarray, points: int = 51) -> tuple[list[float], list[float]]:
+    """Micro-averaged (every protein-term pair) precision and recall at thresholds 0..1."""
+    precision, recall = [], []
+    positives = y.sum()
+    for t in np.linspace(0, 1, points)[1:]:
+        predicted = scores >= t
+        if predicted.any():
+            correct = (predicted & y).sum()
+            precision.append(float(correct / predicted.sum()))
+            recall.append(float(correct / positives))
+    return precision, recall
+
+
+def plot_curves(curves: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4.2))
+    for axis, (namespace, methods) in zip(np.atleast_1d(axes), curves.items()):
+        for label, (precision, recall) in methods.items():
+            axis.plot(recall, precision, label=label)
+        axis.set_title(f"GO {namespace}, test split")
+        axis.set_xlabel("recall (protein-term pairs)")
+        axis.set_ylabel("precision")
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200) -> dict:
+    """All proteins embedded and indexed as `protst embed` + `protst index build` do, beside stock ESM on the same
+    tower, and text query latency through the retrieval pipeline (text tower included)."""
+    from stock_esm import stock_embed
+    from transformers import AutoModel, AutoProcessor
+
+    import protst_hf
+    from protst_hf.embedding.shards import build_index, embed_file
+    from protst_hf.models.protst.inference_protst import embed_proteins
+
+    model = AutoModel.from_pretrained(model_dir).eval()
+    processor = AutoProcessor.from_pretrained(model_dir)
+    fasta = output / "all_proteins.fasta"
+    with gzip.open(DATA / "swissprot_go_2014.tsv.gz", "rt") as f, open(fasta, "w") as out:
+        next(f)
+        count = 0
+        for line in f:
+            accession, sequence = line.split("\t")[:2]
+            out.write(f">{accession}\n{sequence}\n")
+            count += 1
+    embeddings = output / "all_embeddings"
+    if embeddings.exists():
+        shutil.rmtree(embeddings)
+    started = time.perf_counter()
+    summary = embed_file(fasta, model, processor, embeddings, progress=False)
+    embed_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    index = build_index(embeddings)
+    index_seconds = time.perf_counter() - started
+    index.save(output / "all_index")
+    # stock transformers on the same tower, the same residues (the processor's crop), a sample of the proteins
+    sequences = [line.strip() for i, line in enumerate(open(fasta)) if i % 2 == 1][:sample]
+    limit = processor.protein_max_length
+    stock_rate, _ = stock_embed(model.protst.protein_model, processor.protein_tokenizer,
+                                [s[:limit] for s in sequences], batch_size=32, order="descending")
+    started = time.perf_counter()
+    embed_proteins(model, processor, sequences)
+    package_rate = len(sequences) / (time.perf_counter() - started)
+    search = protst_hf.pipeline("protein-text-retrieval", model=str(model_dir), precision="float32")
+    names = [n for n in (line.split("\t")[1] for line in gzip.open(DATA / "go_terms.tsv.gz", "rt"))][1:queries + 1]
+    search(names[0], index=index, top_k=10, field="molecular_function")  # warm-up
+    latencies = []
+    for name in names:
+        started = time.perf_counter()
+        search(name, index=index, top_k=10, field="molecular_function")
+        latencies.append(time.perf_counter() - started)
+    return {"proteins": count, "embedded": summary["records"], "skipped": summary["problems"][:10],
+            "embed_seconds": embed_seconds,
+            "embed_proteins_per_second": count / embed_seconds, "index_seconds": index_seconds,
+            "embed_and_index_minutes": (embed_seconds + index_seconds) / 60,
+            "sample_proteins_per_second": {"protst_hf": package_rate, "stock_transformers_esm": stock_rate,
+                                           "ratio": package_rate / stock_rate},
+            "query_latency_ms": {"p50": float(np.percentile(latencies, 50) * 1e3),
+                                 "p99": float(np.percentile(latencies, 99) * 1e3), "queries": len(latencies)}}
+
+
+def table(results: dict) -> str:
+    lines = [f"GO on the test split ({results['test_proteins']:,} proteins, MMseqs2 30% clusters apart from "
+             f"{results['train_proteins']:,} training proteins); {results.get('training', '')}", "",
+             "| namespace | method | Fmax | macro AUPR |", "|---|---|---|---|"]
+    for field, item in results["namespaces"].items():
+        for label, row in item["rows"].items():
+            lines.append(f"| {FIELDS[field]} ({item['test_proteins']:,} proteins, {item['terms_in_macro_auprc']} "
+                         f"terms in AUPR) | {label} | {row['fmax']:.3f} | {row['macro_auprc']:.3f} |")
+    lines += ["", "| T2P | queries | mAP | P@10 | mAP protein-blind | P@10 protein-blind | chance |",
+              "|---|---|---|---|---|---|---|"]
+    for field, item in results["namespaces"].items():
+        t = item["t2p"]
+        lines.append(f"| {FIELDS[field]} | {t['queries']} | {t['map']:.3f} | {t['precision@10']:.3f} | "
+                     f"{t['map_protein_blind']:.3f} | {t['precision@10_protein_blind']:.3f} | {t['map_chance']:.3f} |")
+    c = results.get("cost")
+    if c:
+        s = c["sample_proteins_per_second"]
+        lines += ["", f"Cost: {c['proteins']:,} proteins embedded in {c['embed_seconds'] / 60:.1f} min "
+                      f"({c['embed_proteins_per_second']:.0f}/s) and indexed in {c['index_seconds']:.1f} s "
+                      f"({c['embed_and_index_minutes']:.1f} min together); sample of 2,000: protst-hf "
+                      f"{s['protst_hf']:.0f}/s vs stock transformers ESM {s['stock_transformers_esm']:.0f}/s "
+                      f"(x{s['ratio']:.2f}); text query p50 {c['query_latency_ms']['p50']:.1f} ms, p99 "
+                      f"{c['query_latency_ms']['p99']:.1f} ms over {c['proteins']:,} proteins."]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    print(describe())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", default="outputs/go_learning")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    parser.add_argument("--limit", type=int, help="the first N proteins only (a smoke run)")
+    parser.add_argument("--evaluate", metavar="MODEL_DIR", help="no training: the table of a saved model folder")
+    parser.add_argument("--skip-cost", action="store_true", help="no embedding of all 120,000 proteins")
+    args, extra = parser.parse_known_args()
+    extra = [a for a in extra if a != "--"]
+    if not available():
+        print(f"skipped: {DATA} is absent")
+        return 0
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    pairs, report = build(output, args.limit)
+    print(f"dataset: {report['rows']['written']} ({report.get('benchmark_build_seconds', 0):.0f} s); skipped: "
+          f"{report['parse']['skipped']}; kept with a note: {report['parse']['recovered']}", flush=True)
+    model_dir = Path(args.evaluate) if args.evaluate else output / "model"
+    training = {}
+    if not args.evaluate:
+        summary = pretrain(pairs, output / "run", args.minutes, extra)
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        shutil.copytree(summary["final_model"], model_dir)
+        training = {"steps": summary.get("steps"), "train_minutes": summary["train_seconds"] / 60,
+                    "arguments": summary["arguments"]}
+    results = evaluate(model_dir, pairs, output)
+    results["dataset"] = {"written": report["rows"]["written"], "parse": report["parse"]}
+    results["training"] = training
+    if not args.skip_cost:
+        results["cost"] = cost(model_dir, output)
+    (output / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (output / "table.md").write_text(table(results) + "\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
