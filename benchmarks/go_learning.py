@@ -128,7 +128,8 @@ def matrix(sets: list[set[str]], columns: dict[str, int]) -> np.ndarray:
     return out
 
 
-def zero_shot_scores(model, processor, record, proteins: torch.Tensor, prompts: list[str]) -> np.ndarray:
+def zero_shot_scores(model, processor, record, proteins: torch.Tensor, prompts: list[str],
+                     dtype: str | None = None) -> np.ndarray:
     """The zero-shot pipeline's multi-label scores for every protein and term, computed with the functions the
     pipeline calls (one embedding of the prompts, proteins in chunks)."""
     from protst_hf.models.protst.inference_protst import embed_texts
@@ -140,7 +141,7 @@ def zero_shot_scores(model, processor, record, proteins: torch.Tensor, prompts: 
     )
 
     groups = [[p] for p in prompts]
-    embeds = embed_texts(model, processor, prompts, batch_size=256)
+    embeds = embed_texts(model, processor, prompts, batch_size=256, dtype=dtype)
     count, _ = expected_label_count(groups, record)
     scale, pooling = zero_shot_logit_scale(model), resolve_pooling("auto", record)
     temperature = getattr(model.config, "zero_shot_temperature", None) or 1.0
@@ -193,7 +194,7 @@ def average_precision(relevant: np.ndarray, ranking: np.ndarray) -> float:
 
 
 def text_to_protein(model, processor, template: str, names: list[str], y: np.ndarray, proteins: np.ndarray,
-                    lengths: np.ndarray) -> dict:
+                    lengths: np.ndarray, dtype: str | None = None) -> dict:
     """ProtST's T2P: each term (with >= MIN_TEST_PROTEINS test proteins) as a query over a flat FAISS index of the
     test proteins; mAP and P@10 beside a protein-blind ranking and chance."""
     from protst_hf.models.protst.index_protst import ProteinIndex
@@ -201,7 +202,8 @@ def text_to_protein(model, processor, template: str, names: list[str], y: np.nda
 
     keep = np.flatnonzero(y.sum(0) >= MIN_TEST_PROTEINS)
     index = ProteinIndex.build([([str(i) for i in range(len(proteins))], proteins.astype(np.float32))])
-    queries = embed_texts(model, processor, [template.format(names[c]) for c in keep], batch_size=256).numpy()
+    queries = embed_texts(model, processor, [template.format(names[c]) for c in keep], batch_size=256,
+                          dtype=dtype).numpy()
     _, ids = index.search(queries, k=len(proteins))
     blind = np.argsort(-lengths, kind="stable")
     model_ap, model_p10, blind_ap, blind_p10, chance = [], [], [], [], []
@@ -218,18 +220,24 @@ def text_to_protein(model, processor, template: str, names: list[str], y: np.nda
             "map_chance": float(np.mean(chance)), "precision@10_chance": float(np.mean(chance))}
 
 
-def pipeline_check(model_dir: Path, test: list[dict], names: list[str], scores: np.ndarray, field: str) -> float:
-    """Largest difference between the public pipeline's multi-label scores and the computed ones (20 proteins)."""
+def pipeline_check(model, processor, record, model_dir: Path, test: list[dict], names: list[str], template: str,
+                   field: str) -> float:
+    """Largest difference, on 20 test proteins in float32, between the public pipeline's multi-label scores
+    (`field=`, `multi_label=True`) and `zero_shot_scores`, the computation the table's zero-shot rows use."""
     import protst_hf
+    from protst_hf.models.protst.inference_protst import embed_proteins
 
+    sequences = [r["sequence"] for r in test[:20]]
+    expected = zero_shot_scores(model, processor, record, embed_proteins(model, processor, sequences),
+                                [template.format(n) for n in names])
     classify = protst_hf.pipeline("zero-shot-protein-classification", model=str(model_dir), precision="float32")
-    results = classify([r["sequence"] for r in test[:20]], candidate_labels=names, field=field, multi_label=True)
+    results = classify(sequences, candidate_labels=names, field=field, multi_label=True)
     position = {n: i for i, n in enumerate(names)}
     worst = 0.0
     for row, result in enumerate(results):
         got = np.zeros(len(names))
         got[[position[n] for n in result["labels"]]] = result["scores"]
-        worst = max(worst, float(np.abs(got - scores[row]).max()))
+        worst = max(worst, float(np.abs(got - expected[row]).max()))
     return worst
 
 
@@ -239,10 +247,12 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
     import protst_hf
     from protst_hf.data.splits import mmseqs_best_hits, write_fasta
     from protst_hf.evaluation.metrics import auprc_macro, f1_max
-    from protst_hf.models.protst.inference_protst import embed_proteins
+    from protst_hf.models.protst.inference_protst import embed_proteins, resolve_precision
     from protst_hf.models.protst.scoring_protst import field_template, read_training_texts
 
     protst_hf.register()
+    # the pipelines' default precision: bf16 autocast where the CPU computes it natively
+    dtype = "bfloat16" if resolve_precision("auto", "cpu") == "bfloat16" else None
     go = ontology()
     model = AutoModel.from_pretrained(model_dir).eval()
     processor = AutoProcessor.from_pretrained(model_dir)
@@ -250,13 +260,15 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
     train, test = load_split(pairs, "train"), load_split(pairs, "test")
     results = {"train_proteins": len(train), "test_proteins": len(test), "machine": describe(), "namespaces": {}}
     started = time.perf_counter()
-    proteins = embed_proteins(model, processor, [r["sequence"] for r in test])
+    proteins = embed_proteins(model, processor, [r["sequence"] for r in test], dtype=dtype)
     tower = {name: embed_proteins(model, processor, [r["sequence"] for r in rows], project=False,
-                                  normalize=False).numpy() for name, rows in (("train", train), ("test", test))}
+                                  normalize=False, dtype=dtype).numpy() for name, rows in (("train", train),
+                                                                                          ("test", test))}
     torch.manual_seed(0)
     random_model = type(model)(model.config).eval()
     random_tower = {name: embed_proteins(random_model, processor, [r["sequence"] for r in rows], project=False,
-                                         normalize=False).numpy() for name, rows in (("train", train), ("test", test))}
+                                         normalize=False, dtype=dtype).numpy()
+                    for name, rows in (("train", train), ("test", test))}
     results["embedding_seconds"] = time.perf_counter() - started
     work = output / "mmseqs"
     work.mkdir(parents=True, exist_ok=True)
@@ -276,8 +288,8 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
         y_train, y_test = matrix(train_sets, columns), matrix(test_sets, columns)
         labelled = y_test.any(1)
         template = field_template(record, field)
-        scores = {"zero-shot": zero_shot_scores(model, processor, record, proteins, [template.format(n) for n in
-                                                                                     names])}
+        scores = {"zero-shot": zero_shot_scores(model, processor, record, proteins,
+                                                [template.format(n) for n in names], dtype)}
         frequency = y_train.mean(0).astype(np.float32)
         scores["naive"] = np.broadcast_to(frequency, y_test.shape)
         scores["homology (MMseqs2)"] = homology(train, test, train_sets, columns, hits)
@@ -293,9 +305,10 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
         results["namespaces"][field] = {
             "terms": len(terms), "terms_seen_in_training": int((y_train.sum(0) > 0).sum()),
             "test_proteins": int(labelled.sum()), "terms_in_macro_auprc": averaged, "rows": rows,
-            "pipeline_max_difference": pipeline_check(model_dir, test, names, scores["zero-shot"][:20], field),
+            "pipeline_max_difference": pipeline_check(model, processor, record, model_dir, test, names, template,
+                                                      field),
             "t2p": text_to_protein(model, processor, template, names, y_test[labelled],
-                                   proteins.numpy()[labelled], lengths[labelled]),
+                                   proteins.numpy()[labelled], lengths[labelled], dtype),
             "template": template}
         curves[short] = {label: precision_recall(y_test[labelled], value[labelled]) for label, value in
                          scores.items()}
@@ -338,7 +351,7 @@ def plot_curves(curves: dict, path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
-def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200) -> dict:
+def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200, limit: int | None = None) -> dict:
     """All proteins embedded and indexed as `protst embed` + `protst index build` do, beside stock ESM on the same
     tower, and text query latency through the retrieval pipeline (text tower included)."""
     from stock_esm import stock_embed
@@ -346,15 +359,19 @@ def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200) 
 
     import protst_hf
     from protst_hf.embedding.shards import build_index, embed_file
-    from protst_hf.models.protst.inference_protst import embed_proteins
+    from protst_hf.models.protst.inference_protst import embed_proteins, prepare_for_inference
 
     model = AutoModel.from_pretrained(model_dir).eval()
+    stock_model = AutoModel.from_pretrained(model_dir).eval()
+    prepare_for_inference(model, packed=True, precision="auto")  # as `protst embed` does
     processor = AutoProcessor.from_pretrained(model_dir)
     fasta = output / "all_proteins.fasta"
     with gzip.open(DATA / "swissprot_go_2014.tsv.gz", "rt") as f, open(fasta, "w") as out:
         next(f)
         count = 0
         for line in f:
+            if limit and count >= limit:
+                break
             accession, sequence = line.split("\t")[:2]
             out.write(f">{accession}\n{sequence}\n")
             count += 1
@@ -371,12 +388,14 @@ def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200) 
     # stock transformers on the same tower, the same residues (the processor's crop), a sample of the proteins
     sequences = [line.strip() for i, line in enumerate(open(fasta)) if i % 2 == 1][:sample]
     limit = processor.protein_max_length
-    stock_rate, _ = stock_embed(model.protst.protein_model, processor.protein_tokenizer,
-                                [s[:limit] for s in sequences], batch_size=32, order="descending")
+    esm = getattr(stock_model, "protst", stock_model).protein_model
+    cut = [s[:limit] for s in sequences]
+    stock_rate = max(stock_embed(esm, processor.protein_tokenizer, cut, batch_size=32, order="descending",
+                                 bf16=bf16)[0] for bf16 in (False, True))  # the faster of float32 and bf16
     started = time.perf_counter()
     embed_proteins(model, processor, sequences)
     package_rate = len(sequences) / (time.perf_counter() - started)
-    search = protst_hf.pipeline("protein-text-retrieval", model=str(model_dir), precision="float32")
+    search = protst_hf.pipeline("protein-text-retrieval", model=str(model_dir))
     names = [n for n in (line.split("\t")[1] for line in gzip.open(DATA / "go_terms.tsv.gz", "rt"))][1:queries + 1]
     search(names[0], index=index, top_k=10, field="molecular_function")  # warm-up
     latencies = []
@@ -428,6 +447,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, help="the first N proteins only (a smoke run)")
     parser.add_argument("--evaluate", metavar="MODEL_DIR", help="no training: the table of a saved model folder")
     parser.add_argument("--skip-cost", action="store_true", help="no embedding of all 120,000 proteins")
+    parser.add_argument("--train-only", action="store_true", help="build, pretrain and save the model folder")
     args, extra = parser.parse_known_args()
     extra = [a for a in extra if a != "--"]
     if not available():
@@ -447,11 +467,17 @@ def main() -> int:
         shutil.copytree(summary["final_model"], model_dir)
         training = {"steps": summary.get("steps"), "train_minutes": summary["train_seconds"] / 60,
                     "arguments": summary["arguments"]}
+        (model_dir / "benchmark_training.json").write_text(json.dumps(training, indent=2, default=str) + "\n")
+        if args.train_only:
+            print(f"model: {model_dir} ({training['steps']} steps in {training['train_minutes']:.1f} min)")
+            return 0
+    elif (model_dir / "benchmark_training.json").is_file():
+        training = json.loads((model_dir / "benchmark_training.json").read_text())
     results = evaluate(model_dir, pairs, output)
     results["dataset"] = {"written": report["rows"]["written"], "parse": report["parse"]}
     results["training"] = training
     if not args.skip_cost:
-        results["cost"] = cost(model_dir, output)
+        results["cost"] = cost(model_dir, output, limit=args.limit)
     (output / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (output / "table.md").write_text(table(results) + "\n")
     print(table(results))
