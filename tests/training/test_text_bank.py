@@ -59,3 +59,39 @@ def test_pretraining_against_the_text_bank_records_its_training_texts(pretrainin
     assert config["contrastive_text_bank"] and config["frozen_towers_eval"]
     logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert all(r["train/contrastive_loss"] > 0 for r in logged if "train/contrastive_loss" in r)
+
+
+def test_pretraining_on_go_texts_one_statement_at_a_time(pretraining_setup, tmp_path):
+    """A GO build (tests/fixtures/go) trained with text_unit="statement" against a bank of its statements: the
+    model folder records term frequencies and each namespace's template, which `protst classify --field` reads."""
+    from protst_hf.cli import main as cli
+    from protst_hf.data.gene_ontology import GeneOntology, build_go_protdescribe
+    from protst_hf.models.protst.processing_protst import text_parts
+    from utils.builders import FIXTURES
+
+    go = FIXTURES / "go"
+    build_go_protdescribe(go / "annotations.tsv", GeneOntology.from_files(go / "go_terms.tsv", go / "go_graph.tsv"),
+                          tmp_path / "pairs", split="random", ratios=(0.8, 0.1, 0.1), propagate_texts=True,
+                          progress=False)
+    out = tmp_path / "run"
+    args = common_args(pretraining_setup, steps=4, dataset=tmp_path / "pairs", output_dir=out, model_name_or_path="",
+                       protein_config=pretraining_setup / "esm", text_config=pretraining_setup / "bert",
+                       text_tokenizer=pretraining_setup / "bert", projection_dim=16, mlm_weight=0,
+                       mmp_protein_weight=0, mmp_text_weight=0, text_unit="statement", config_overrides=json.dumps(
+                           {"fusion_num_attention_heads": 2, "contrastive_text_bank": True,
+                            "text_bank_part_weight": 1.0, "frozen_towers_eval": True}))
+    completed = run(args + ["--cpu", "true"], timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads((out / "final" / "training_texts.json").read_text())
+    assert record["text_unit"] == "statement" and record["objective"] == "text_bank"
+    assert set(record["templates"]) == {"molecular_function", "biological_process", "cellular_component"}
+    assert all(text_parts(text) == [text] for text in record["texts"])  # single statements, each a GO term
+    assert max(record["texts"].values()) <= record["rows"]
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">a\nMKTAYIAKQRQISFVKSHFSRQ\n>b\nMSDNGPQNQRNAPRITFGGPSDSTGSNQNGERS\n")
+    terms = tmp_path / "terms.txt"
+    terms.write_text("ATP binding\nDNA binding\nnucleus\n")
+    assert cli(["classify", str(fasta), "--model", str(out / "final"), "--labels-file", str(terms), "--field",
+                "molecular_function", "--multi-label", "--output", str(tmp_path / "scores.tsv"), "--quiet"]) == 0
+    lines = (tmp_path / "scores.tsv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 3 and all(0 <= float(line.split("\t")[2]) <= 1 for line in lines[1:])
