@@ -150,3 +150,11 @@ def test_build_protdescribe_command_reads_go_tables(tmp_path, capsys):
     assert cli(["build-protdescribe", str(GO / "annotations.tsv"), "--go-terms", str(GO / "go_terms.tsv"),
                 "--output", str(tmp_path / "x")]) == 2
     assert "--go-graph" in capsys.readouterr().err
+
+
+def test_a_go_table_without_usable_proteins_fails_clearly(toy_ontology, tmp_path):
+    table = _write(tmp_path / "annotations.tsv", ["accession", "sequence", "go_mf", "go_bp", "go_cc"],
+                   [["P1", "MK1", "GO:0005524", "", ""], ["P2", "MKV", "", "", ""]])
+    with pytest.raises(ValueError, match="no usable GO-annotated records(.|\n)*no GO annotation in any namespace: 1"):
+        build_go_protdescribe(table, toy_ontology, tmp_path / "out", split="none", progress=False)
+    assert not (tmp_path / "out").exists()

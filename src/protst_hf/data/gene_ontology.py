@@ -229,6 +229,7 @@ def build_go_protdescribe(annotations: str | Path, ontology: GeneOntology, outpu
         go_report = GOReadReport()
         report["inputs"] = [str(annotations)]
         report["parse"] = go_report
+        report["kind"] = "GO-annotated"
         for row in go_rows(annotations, ontology, go_report, propagate_texts):
             yield row, None
 

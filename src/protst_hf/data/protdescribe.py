@@ -225,7 +225,8 @@ def build_from_rows(
 ) -> dict:
     """The build behind [`build_protdescribe`] for any source of rows: `read(report)` yields `(row, original_row or
     None)` pairs (rows of `PROTDESCRIBE_FEATURES`) and fills `report` (a dict) with `inputs`, `parse` (read /
-    parsed / skipped / recovered counts, as a UniProt build reports them) and optionally `newest_entry_date`.
+    parsed / skipped / recovered counts, as a UniProt build reports them) and optionally `newest_entry_date` and
+    `kind` (what the records are, for messages).
     Deduplication, the split, leakage, the shards, the card and the report are the same for every source."""
     if split not in ("mmseqs", "random", "none"):
         raise ValueError(f"split must be 'mmseqs', 'random' or 'none', got {split!r}")
@@ -267,6 +268,7 @@ def _uniprot_rows(inputs: list[Path], report: dict, with_original: bool):
     parse_report = ParseReport()
     report["inputs"] = [str(p) for p in inputs]
     report["parse"] = parse_report
+    report["kind"] = "UniProt"
     newest = None
     for path in inputs:
         for record in iter_uniprot(path, parse_report):
@@ -324,7 +326,7 @@ def _read_rows(read, staging: Path, work: Path, with_original: bool, rows_per_sh
     parse = source.get("parse")
     parse = parse.to_dict() if hasattr(parse, "to_dict") else dict(parse or {})
     if not groups:
-        raise UniProtInputError(f"no usable records in {source.get('inputs')}:\n"
+        raise UniProtInputError(f"no usable {source.get('kind', 'input')} records in {source.get('inputs')}:\n"
                                 f"{source['parse'].summary() if hasattr(source.get('parse'), 'summary') else parse}")
     return {"inputs": source.get("inputs", []), "parse": parse, "counts": counts, "examples": examples,
             "groups": groups, "newest_entry": source.get("newest_entry_date"), "original_rows": original_rows}
