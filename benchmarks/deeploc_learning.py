@@ -42,20 +42,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deeploc_data  # noqa: E402
 from hardware import describe  # noqa: E402
+from timed_pretraining import timed_pretraining  # noqa: E402
 
 
 def pretrain(pairs: Path, run_dir: Path, minutes: float, extra: list[str]) -> dict:
-    from protst_hf.training import parse_args, run_pretraining
-
     argv = ["--preset", "cpu", "--dataset", str(pairs), "--output_dir", str(run_dir), "--zero_shot_file",
             str(pairs / "zero_shot.csv"), "--zero_shot_label_set", "subcellular_location", "--max_minutes",
             str(minutes), "--report_to", "none", *extra]
-    model_args, data_args, train_args = parse_args(argv)
-    started = time.perf_counter()
-    summary = run_pretraining(model_args, data_args, train_args)
-    summary["train_seconds"] = time.perf_counter() - started
-    summary["arguments"] = argv
-    return summary
+    return timed_pretraining(argv)
 
 
 def zero_shot(model_dir: Path, rows: list[dict], label_set: str) -> tuple[dict, list[int]]:

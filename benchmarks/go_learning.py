@@ -46,6 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hardware import describe  # noqa: E402
+from timed_pretraining import timed_pretraining  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "swissprot_go_2014"
 FIELDS = {"molecular_function": "MF", "biological_process": "BP", "cellular_component": "CC"}
@@ -91,16 +92,9 @@ def build(output: Path, limit: int | None) -> tuple[Path, dict]:
 
 
 def pretrain(pairs: Path, run_dir: Path, minutes: float, extra: list[str]) -> dict:
-    from protst_hf.training import parse_args, run_pretraining
-
     argv = ["--preset", "cpu", "--dataset", str(pairs), "--output_dir", str(run_dir), "--text_unit", "statement",
             "--config_overrides", CONFIG_OVERRIDES, "--max_minutes", str(minutes), "--report_to", "none", *extra]
-    model_args, data_args, train_args = parse_args(argv)
-    started = time.perf_counter()
-    summary = run_pretraining(model_args, data_args, train_args)
-    summary["train_seconds"] = time.perf_counter() - started
-    summary["arguments"] = argv
-    return summary
+    return timed_pretraining(argv)
 
 
 def load_split(pairs: Path, split: str) -> list[dict]:
@@ -136,6 +130,7 @@ def zero_shot_scores(model, processor, record, proteins: torch.Tensor, prompts: 
     from protst_hf.models.protst.scoring_protst import (
         class_logits,
         expected_label_count,
+        label_probabilities,
         resolve_pooling,
         zero_shot_logit_scale,
     )
@@ -149,7 +144,7 @@ def zero_shot_scores(model, processor, record, proteins: torch.Tensor, prompts: 
     owner = list(range(len(prompts)))
     for start in range(0, len(proteins), 512):
         logits = class_logits(proteins[start : start + 512], embeds, owner, len(prompts), scale, pooling, None)
-        out[start : start + 512] = (torch.softmax(logits.double() / temperature, -1) * count).clamp(max=1).numpy()
+        out[start : start + 512] = label_probabilities(logits, temperature, count).numpy()
     return out
 
 
@@ -261,14 +256,11 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
     results = {"train_proteins": len(train), "test_proteins": len(test), "machine": describe(), "namespaces": {}}
     started = time.perf_counter()
     proteins = embed_proteins(model, processor, [r["sequence"] for r in test], dtype=dtype)
-    tower = {name: embed_proteins(model, processor, [r["sequence"] for r in rows], project=False,
-                                  normalize=False, dtype=dtype).numpy() for name, rows in (("train", train),
-                                                                                          ("test", test))}
     torch.manual_seed(0)
     random_model = type(model)(model.config).eval()
-    random_tower = {name: embed_proteins(random_model, processor, [r["sequence"] for r in rows], project=False,
-                                         normalize=False, dtype=dtype).numpy()
-                    for name, rows in (("train", train), ("test", test))}
+    tower, random_tower = ({name: embed_proteins(encoder, processor, [r["sequence"] for r in rows], project=False,
+                                                 normalize=False, dtype=dtype).numpy()
+                            for name, rows in (("train", train), ("test", test))} for encoder in (model, random_model))
     results["embedding_seconds"] = time.perf_counter() - started
     work = output / "mmseqs"
     work.mkdir(parents=True, exist_ok=True)
@@ -300,11 +292,12 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
             scores[label] = probed
         rows = {}
         for label, value in scores.items():
-            macro, averaged = auprc_macro(y_test[labelled], value[labelled], MIN_TEST_PROTEINS)
+            macro, _ = auprc_macro(y_test[labelled], value[labelled], MIN_TEST_PROTEINS)
             rows[label] = {"fmax": f1_max(y_test[labelled], value[labelled]), "macro_auprc": macro}
         results["namespaces"][field] = {
             "terms": len(terms), "terms_seen_in_training": int((y_train.sum(0) > 0).sum()),
-            "test_proteins": int(labelled.sum()), "terms_in_macro_auprc": averaged, "rows": rows,
+            "test_proteins": int(labelled.sum()),
+            "terms_in_macro_auprc": int((y_test[labelled].sum(0) >= MIN_TEST_PROTEINS).sum()), "rows": rows,
             "pipeline_max_difference": pipeline_check(model, processor, record, model_dir, test, names, template,
                                                       field),
             "t2p": text_to_protein(model, processor, template, names, y_test[labelled],

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -230,15 +229,14 @@ def build_go_protdescribe(annotations: str | Path, ontology: GeneOntology, outpu
         report["inputs"] = [str(annotations)]
         report["parse"] = go_report
         report["kind"] = "GO-annotated"
+        report["details"] = {"go": {
+            "text_columns": {column: namespace for namespace, (_, column, _, _) in NAMESPACES.items()},
+            "texts": "annotated and ancestor terms (roots excluded)" if propagate_texts else "annotated terms"}}
         for row in go_rows(annotations, ontology, go_report, propagate_texts):
             yield row, None
 
-    report = build_from_rows(read, output_dir, split=split, identity=identity, coverage=coverage, ratios=ratios,
-                             with_original=False, **kwargs)
-    report["go"] = {"text_columns": {column: namespace for namespace, (_, column, _, _) in NAMESPACES.items()},
-                    "texts": "annotated and ancestor terms (roots excluded)" if propagate_texts else "annotated terms"}
-    (Path(output_dir) / "build_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return build_from_rows(read, output_dir, split=split, identity=identity, coverage=coverage, ratios=ratios,
+                           with_original=False, **kwargs)
 
 
 def term_frequencies(go_terms: Iterable[Iterable[str]], ontology: GeneOntology) -> tuple[Counter, int]:

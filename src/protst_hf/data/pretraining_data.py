@@ -43,30 +43,36 @@ def local_split_files(folder: Path, config: str | None, split: str) -> list[str]
 
     readme = folder / "README.md"
     configs = (metadata_load(readme) or {}).get("configs", []) if readme.is_file() else []
-    if config is not None and configs and not any(entry.get("config_name") == config for entry in configs):
-        raise ValueError(f"{folder}: no config {config!r} in its card (has "
-                         f"{[entry.get('config_name') for entry in configs]})")
-    chosen = [entry for entry in configs if entry.get("config_name") == config] if config is not None else (
-        [entry for entry in configs if entry.get("default")] or
-        [entry for entry in configs if entry.get("config_name") == "default"] or configs[:1])
+    if config is not None:
+        chosen = [entry for entry in configs if entry.get("config_name") == config]
+        if configs and not chosen:
+            raise ValueError(f"{folder}: no config {config!r} in its card (has "
+                             f"{[entry.get('config_name') for entry in configs]})")
+    else:
+        chosen = [entry for entry in configs if entry.get("default")] or \
+            [entry for entry in configs if entry.get("config_name") == "default"] or configs[:1]
+    patterns = [f"data/{split}-*.parquet"]
     if chosen:
         data_files = chosen[0].get("data_files", [])
         if isinstance(data_files, str):
             data_files = [{"split": "train", "path": data_files}]
         patterns = [path for entry in data_files if entry.get("split") == split
                     for path in ([entry["path"]] if isinstance(entry["path"], str) else entry["path"])]
-    else:
-        patterns = [f"data/{split}-*.parquet"]
     files = sorted({str(path.resolve()) for pattern in patterns for path in folder.glob(pattern)})
     if not files:
         raise ValueError(f"{folder}: no parquet files for split {split!r} (looked for {patterns})")
     return files
 
 
+def _text_columns(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns a row's text can come from ([`row_text`]): `text`, the fields, the GO name columns."""
+    return tuple(dict.fromkeys((*TEXT_SOURCES, *fields)))
+
+
 def count_texts(dataset, indices, fields: tuple[str, ...] = TEXT_FIELDS) -> tuple[Counter, list[str]]:
     """How often each text ([`text_key`]) occurs among the rows `indices` of a map-style split, and the key of
     each of those rows in order."""
-    columns = [c for c in dict.fromkeys((*TEXT_SOURCES, *fields)) if c in dataset.column_names]
+    columns = [c for c in _text_columns(fields) if c in dataset.column_names]
     keys = [text_key(row_text(row, fields)) for row in dataset.select_columns(columns).select(list(indices))]
     return Counter(keys), keys
 
@@ -94,7 +100,7 @@ class RowIndex:
 
 
 def index_rows(dataset, fields: tuple[str, ...] = TEXT_FIELDS) -> RowIndex:
-    columns = [c for c in ("sequence", *dict.fromkeys((*TEXT_SOURCES, *fields))) if c in dataset.column_names]
+    columns = [c for c in ("sequence", *_text_columns(fields)) if c in dataset.column_names]
     if "sequence" not in columns:
         raise ValueError(f"the dataset has no `sequence` column (columns: {dataset.column_names})")
     text_columns = [c for c in columns if c != "sequence"]
@@ -222,7 +228,7 @@ def streaming_batches(
             yield batch
 
     for row in stream:
-        reason = usable(row.get("sequence"), [row.get(f) for f in dict.fromkeys((*TEXT_SOURCES, *fields))])
+        reason = usable(row.get("sequence"), [row.get(f) for f in _text_columns(fields)])
         if reason is not None:
             excluded[reason] = excluded.get(reason, 0) + 1
             continue

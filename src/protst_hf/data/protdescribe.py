@@ -32,9 +32,8 @@ from .texts import GO_TEXT_COLUMNS
 from .uniprot import ParseReport, UniProtInputError, UniProtRecord, clean_text, iter_uniprot
 
 TEXT_COLUMNS = ("prot_name", "function", "subloc", "similarity")
-# GO_TEXT_COLUMNS: the names of a protein's GO terms per namespace, joined by "; " (filled by the GO reader,
-# `gene_ontology.py`; empty in a UniProt build)
-# the texts a row is kept, deduplicated and counted by
+# the texts a row is kept, deduplicated and counted by: UniProt's, and the GO term names per namespace
+# (`texts.GO_TEXT_COLUMNS`, filled by the GO reader, `gene_ontology.py`; empty in a UniProt build)
 DESCRIPTION_COLUMNS = TEXT_COLUMNS + GO_TEXT_COLUMNS
 
 PROTDESCRIBE_FEATURES = Features(
@@ -154,19 +153,8 @@ class ShardedParquetWriter:
 def build_protdescribe(
     inputs: Iterable[str | Path],
     output_dir: str | Path,
-    split: str = "mmseqs",
-    identity: float = 0.5,
-    coverage: float = 0.8,
-    ratios: tuple[float, float, float] = (0.98, 0.01, 0.01),
-    seed: int = 0,
-    leakage_against: Iterable[str | Path] = (),
-    leakage_identity: float = 0.5,
-    remove_leaking: bool = False,
     with_original: bool = True,
-    rows_per_shard: int = 100_000,
-    release: str | None = None,
-    threads: int | None = None,
-    progress: bool = True,
+    **options,
 ) -> dict:
     """Build ProtDescribe from UniProtKB files into `output_dir` and return the build report.
 
@@ -174,19 +162,9 @@ def build_protdescribe(
         inputs: UniProtKB XML or flat files, plain or gzipped.
         output_dir: written: `data/{train,validation,test}-*.parquet`, `original/train-*.parquet` (the
             original TSV's columns), `README.md` (dataset card), `build_report.json`.
-        split: `"mmseqs"` (homology-aware, needs MMseqs2), `"random"` (whole groups of identical sequences), or
-            `"none"` (everything in train).
-        identity, coverage: MMseqs2 clustering thresholds (`--min-seq-id`, `-c`).
-        ratios: train / validation / test fractions of rows.
-        seed: split seed.
-        leakage_against: benchmark FASTA/CSV files; for each, the fraction of its proteins with a hit at or above
-            `leakage_identity` in each split is reported.
-        remove_leaking: drop the rows hit by any benchmark protein (counted per split).
         with_original: also write the `original` config.
-        rows_per_shard: rows per parquet shard.
-        release: UniProt release to state in the card (e.g. "2024_06"); the newest entry date is always reported.
-        threads: MMseqs2 threads.
-        progress: show a progress bar with records/s.
+        options: the split, leakage, shard and progress options of [`build_from_rows`] (`split="mmseqs"`,
+            `identity=0.5`, `coverage=0.8`, `ratios=(0.98, 0.01, 0.01)`, `seed`, `leakage_against`, ...).
 
     Raises:
         `UniProtInputError` (a `ValueError`): an input is missing, a directory, empty, not UniProtKB, or damaged (a
@@ -199,11 +177,8 @@ def build_protdescribe(
             raise UniProtInputError(f"{path} is a directory, not a UniProt file")
         if not path.exists():
             raise UniProtInputError(f"{path} does not exist")
-    return build_from_rows(
-        lambda report: _uniprot_rows(inputs, report, with_original), output_dir, split=split, identity=identity,
-        coverage=coverage, ratios=ratios, seed=seed, leakage_against=leakage_against,
-        leakage_identity=leakage_identity, remove_leaking=remove_leaking, with_original=with_original,
-        rows_per_shard=rows_per_shard, release=release, threads=threads, progress=progress)
+    return build_from_rows(lambda report: _uniprot_rows(inputs, report, with_original), output_dir,
+                           with_original=with_original, **options)
 
 
 def build_from_rows(
@@ -224,10 +199,26 @@ def build_from_rows(
     progress: bool = True,
 ) -> dict:
     """The build behind [`build_protdescribe`] for any source of rows: `read(report)` yields `(row, original_row or
-    None)` pairs (rows of `PROTDESCRIBE_FEATURES`) and fills `report` (a dict) with `inputs`, `parse` (read /
-    parsed / skipped / recovered counts, as a UniProt build reports them) and optionally `newest_entry_date` and
-    `kind` (what the records are, for messages).
-    Deduplication, the split, leakage, the shards, the card and the report are the same for every source."""
+    None)` pairs (rows of `PROTDESCRIBE_FEATURES`) and fills `report` (a dict) with `inputs`, `parse` (a report
+    with `to_dict()`, whose `records_read`, `skipped`, `recovered` ... the card shows, and `summary()`), and
+    optionally `newest_entry_date`, `kind` (what the records are, for messages) and `details` (entries added to the
+    build report as they are). Deduplication, the split, leakage, the shards, the card and the report are the same
+    for every source.
+
+    Args:
+        split: `"mmseqs"` (homology-aware, needs MMseqs2), `"random"` (whole groups of identical sequences), or
+            `"none"` (everything in train).
+        identity, coverage: MMseqs2 clustering thresholds (`--min-seq-id`, `-c`).
+        ratios: train / validation / test fractions of rows.
+        seed: split seed.
+        leakage_against: benchmark FASTA/CSV files; for each, the fraction of its proteins with a hit at or above
+            `leakage_identity` in each split is reported.
+        remove_leaking: drop the rows hit by any benchmark protein (counted per split).
+        with_original: also write the `original` config (from the rows' original values).
+        rows_per_shard: rows per parquet shard.
+        release: UniProt release to state in the card (e.g. "2024_06"); the newest entry date is always reported.
+        threads: MMseqs2 threads.
+        progress: show a progress bar with records/s."""
     if split not in ("mmseqs", "random", "none"):
         raise ValueError(f"split must be 'mmseqs', 'random' or 'none', got {split!r}")
     started = time.perf_counter()
@@ -323,13 +314,12 @@ def _read_rows(read, staging: Path, work: Path, with_original: bool, rows_per_sh
     original_rows = original.rows if original is not None else 0
     if original is not None:
         original.close()
-    parse = source.get("parse")
-    parse = parse.to_dict() if hasattr(parse, "to_dict") else dict(parse or {})
     if not groups:
-        raise UniProtInputError(f"no usable {source.get('kind', 'input')} records in {source.get('inputs')}:\n"
-                                f"{source['parse'].summary() if hasattr(source.get('parse'), 'summary') else parse}")
-    return {"inputs": source.get("inputs", []), "parse": parse, "counts": counts, "examples": examples,
-            "groups": groups, "newest_entry": source.get("newest_entry_date"), "original_rows": original_rows}
+        raise UniProtInputError(f"no usable {source.get('kind', 'input')} records in {source['inputs']}:\n"
+                                f"{source['parse'].summary()}")
+    return {"inputs": source["inputs"], "parse": source["parse"].to_dict(), "counts": counts, "examples": examples,
+            "groups": groups, "newest_entry": source.get("newest_entry_date"), "original_rows": original_rows,
+            "details": source.get("details", {})}
 
 
 def _split(groups: list[int], split: str, identity: float, coverage: float, ratios, seed: int, work: Path,
@@ -397,8 +387,8 @@ def _build_report(rows: dict, written: dict, coverage_counts: dict, split_info: 
         "split": split_info,
         "leakage": leakage,
         "elapsed_seconds": round(elapsed, 2),
-        "build_records_per_second": round(rows["parse"].get("records_read", rows["counts"]["parsed"]) /
-                                          max(elapsed, 1e-9), 1),
+        "build_records_per_second": round(rows["parse"]["records_read"] / max(elapsed, 1e-9), 1),
+        **rows["details"],
     }
 
 

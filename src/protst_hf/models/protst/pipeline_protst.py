@@ -41,6 +41,7 @@ from .scoring_protst import (
     expected_label_count,
     field_template,
     fit_temperature,
+    label_probabilities,
     label_set_files,
     label_set_prompts,
     read_training_texts,
@@ -335,11 +336,7 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
                     top_k=None):
         logits = model_outputs["logits"][0].float()
         temperature = temperature or getattr(self.model.config, "zero_shot_temperature", None) or 1.0
-        probabilities = torch.softmax(logits / temperature, dim=-1).double()
-        if multi_label_count is not None:
-            # p(label applies | protein) ~ p(label | protein, one label drawn) * (expected labels per protein)
-            probabilities = (probabilities * multi_label_count).clamp(max=1.0)
-        probabilities = probabilities.numpy()
+        probabilities = label_probabilities(logits, temperature, multi_label_count).numpy()
         order = np.argsort(-probabilities, kind="stable")[:top_k]
         result = {"sequence": model_outputs["sequence"], "labels": [names[i] for i in order],
                   "scores": probabilities[order].tolist()}

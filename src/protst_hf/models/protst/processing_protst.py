@@ -348,13 +348,13 @@ def text_parts(text: str) -> list[str]:
     ```
     """
     heading, colon, body = text.partition(": ")
-    if not colon or not _is_heading(heading):
+    if not colon or not is_heading(heading):
         return [text]
     parts, statements = [], []
     for piece in body.strip().split(". "):
         piece = piece.strip().rstrip(".").strip()
         next_heading, next_colon, rest = piece.partition(": ")
-        if statements and next_colon and _is_heading(next_heading):
+        if statements and next_colon and is_heading(next_heading):
             parts += [f"{heading}: {s}." for s in statements]
             heading, statements, piece = next_heading, [], rest.strip()
         if piece:
@@ -363,7 +363,7 @@ def text_parts(text: str) -> list[str]:
     return parts if len(parts) > 1 else [text]
 
 
-def _is_heading(words: str) -> bool:
+def is_heading(words: str) -> bool:
     """A Swiss-Prot topic heading: upper-case words ("SUBCELLULAR LOCATION", "MOLECULAR FUNCTION")."""
     return bool(words) and words.upper() == words and any(c.isalpha() for c in words) and \
         all(c.isalpha() or c == " " for c in words)
@@ -407,4 +407,4 @@ def _pad(sequences: list[list[int]], pad_id: int, padding, max_length: int | Non
 
 
 __all__ = ["CROP_POLICIES", "PROTEIN_LETTERS", "TEXT_FIELDS", "ProtSTProcessor", "clean_protein", "crop",
-           "fit_lengths", "text_parts"]
+           "fit_lengths", "is_heading", "text_parts"]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .processing_protst import text_parts
+from .processing_protst import is_heading, text_parts
 
 # written beside the weights by the pretraining loop: how often each distinct training text occurred
 TRAINING_TEXTS_FILE = "training_texts.json"
@@ -60,7 +60,7 @@ def write_training_texts(folder: str | Path, counts: Counter, objective: str, te
     for key in counts:
         for part in text_parts(key) if not key.startswith("{") else ():
             heading, colon, _ = part.partition(": ")
-            if colon and heading.upper() == heading and heading.replace(" ", "").isalpha():
+            if colon and is_heading(heading):
                 templates.setdefault(heading.lower().replace(" ", "_"), f"{heading}: {{}}.")
     record = {"format": 1, "objective": objective, "text_unit": text_unit, "rows": rows,
               "distinct_texts": len(counts), "texts": dict(top),
@@ -246,6 +246,18 @@ def expected_label_count(prompts: Sequence[Sequence[str]], record: Mapping | Non
     return total / rows, None
 
 
+def label_probabilities(logits: torch.Tensor, temperature: float = 1.0,
+                        multi_label_count: float | None = None) -> torch.Tensor:
+    """Float64 label scores from class logits: the softmax over the labels (at `temperature`, in the logits' dtype),
+    or, with `multi_label_count` (see [`expected_label_count`]), independent per-label probabilities: p(label
+    applies | protein) ~ p(label | protein, one label drawn) x the expected number of labels per protein, capped
+    at 1."""
+    probabilities = torch.softmax(logits / temperature, dim=-1).double()
+    if multi_label_count is not None:
+        probabilities = (probabilities * multi_label_count).clamp(max=1.0)
+    return probabilities
+
+
 def text_log_prior(texts: Sequence[str], record: Mapping, smoothing: float = 0.5) -> torch.Tensor:
     """(len(texts),) log p(text) of candidate texts from a model's training texts: each text's training count plus
     `smoothing` (texts never seen in training get `smoothing`), normalised over the training rows. For ranking
@@ -344,6 +356,7 @@ __all__ = [
     "class_logits",
     "expected_calibration_error",
     "fit_temperature",
+    "label_probabilities",
     "label_set_files",
     "expected_label_count",
     "field_template",
