@@ -21,6 +21,16 @@ def test_arguments_precedence(tmp_path):
         parse_args(["--config", str(config)])
 
 
+def test_a_misspelt_choice_fails_when_the_arguments_are_read():
+    """`--text_unit` and `--crop_policy` are checked at parsing (flags and config files), not when the collator is
+    built after the text bank."""
+    assert parse_args(["--text_unit", "statement"])[1].text_unit == "statement"
+    with pytest.raises(ValueError, match="text_unit must be one of text, statement, got 'statements'"):
+        parse_args(["--text_unit", "statements"])
+    with pytest.raises(ValueError, match="crop_policy must be one of random, n_terminal, termini"):
+        parse_args(["--preset", "cpu", "--crop_policy", "c_terminal"])
+
+
 def test_a_time_budget_anneals_the_learning_rate_by_time_when_time_runs_out_first():
     """`--max_minutes`: the decay follows the larger of step and time progress, so a run stopped by its budget on a
     slow machine has annealed fully; without a budget it follows steps alone (transformers' schedules)."""
