@@ -194,6 +194,9 @@ def _classify(args: argparse.Namespace) -> int:
             log_prior = classify.log_prior(prior, names, prompts)
         if not args.quiet:
             why = f" ({caught[0].message})" if caught else ""
+            if not why and log_prior is None and prior == "auto" and \
+                    (classify.training_texts() or {}).get("objective") == "text_bank":
+                why = " (nothing added: the model was trained against a text bank, its scores are posteriors already)"
             print(f"prior: {'uniform' if log_prior is None else 'log p(class) added'}{why}; prompts like "
                   f"{prompts[0][0]!r}", file=sys.stderr)
     except (OSError, ValueError) as err:

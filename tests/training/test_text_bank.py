@@ -61,7 +61,7 @@ def test_pretraining_against_the_text_bank_records_its_training_texts(pretrainin
     assert all(r["train/contrastive_loss"] > 0 for r in logged if "train/contrastive_loss" in r)
 
 
-def test_pretraining_on_go_texts_one_statement_at_a_time(pretraining_setup, tmp_path):
+def test_pretraining_on_go_texts_one_statement_at_a_time(pretraining_setup, tmp_path, capsys):
     """A GO build (tests/fixtures/go) trained with text_unit="statement" against a bank of its statements: the
     model folder records term frequencies and each namespace's template, which `protst classify --field` reads."""
     from protst_hf.cli import main as cli
@@ -92,6 +92,7 @@ def test_pretraining_on_go_texts_one_statement_at_a_time(pretraining_setup, tmp_
     terms = tmp_path / "terms.txt"
     terms.write_text("ATP binding\nDNA binding\nnucleus\n")
     assert cli(["classify", str(fasta), "--model", str(out / "final"), "--labels-file", str(terms), "--field",
-                "molecular_function", "--multi-label", "--output", str(tmp_path / "scores.tsv"), "--quiet"]) == 0
+                "molecular_function", "--multi-label", "--output", str(tmp_path / "scores.tsv")]) == 0
+    assert "prior: uniform (nothing added: the model was trained against a text bank" in capsys.readouterr().err
     lines = (tmp_path / "scores.tsv").read_text().splitlines()
     assert len(lines) == 1 + 2 * 3 and all(0 <= float(line.split("\t")[2]) <= 1 for line in lines[1:])
