@@ -158,6 +158,7 @@ def _classify(args: argparse.Namespace) -> int:
 
     from .models import pipeline
     from .models.protst.fasta_protst import iter_fasta
+    from .models.protst.scoring_protst import auto_prior
 
     labels = [c.strip() for c in args.labels.split(",") if c.strip()] if args.labels else None
     label_ids = None
@@ -194,9 +195,9 @@ def _classify(args: argparse.Namespace) -> int:
             log_prior = classify.log_prior(prior, names, prompts)
         if not args.quiet:
             why = f" ({caught[0].message})" if caught else ""
-            if not why and log_prior is None and prior == "auto" and \
-                    (classify.training_texts() or {}).get("objective") == "text_bank":
-                why = " (nothing added: the model was trained against a text bank, its scores are posteriors already)"
+            record = classify.training_texts()
+            if not why and log_prior is None and prior == "auto" and record is not None:
+                why = f" ({auto_prior(record)[1]})"
             print(f"prior: {'uniform' if log_prior is None else 'log p(class) added'}{why}; prompts like "
                   f"{prompts[0][0]!r}", file=sys.stderr)
     except (OSError, ValueError) as err:

@@ -120,10 +120,7 @@ class ProtSTDataCollatorForPretraining:
     ):
         if not 0 < protein_mask_rate < 1 or not 0 < text_mask_rate < 1:
             raise ValueError("mask rates must be in (0, 1)")
-        if crop_policy not in CROP_POLICIES:
-            raise ValueError(f"unknown crop policy {crop_policy!r}: one of {', '.join(CROP_POLICIES)}")
-        if text_unit not in TEXT_UNITS:
-            raise ValueError(f"text_unit must be one of {', '.join(TEXT_UNITS)}, got {text_unit!r}")
+        check_choices(crop_policy, text_unit)
         self.text_unit = text_unit
         self.processor = processor
         self.protein_mask_rate = protein_mask_rate
@@ -219,6 +216,15 @@ class ProtSTDataCollatorForPretraining:
 TEXT_UNITS = ("text", "statement")
 
 
+def check_choices(crop_policy: str, text_unit: str) -> None:
+    """A clear `ValueError` for an unknown crop policy or text unit: checked by the collator, and by the
+    pretraining arguments when they are read (long before the collator is built)."""
+    if crop_policy not in CROP_POLICIES:
+        raise ValueError(f"unknown crop policy {crop_policy!r}: crop_policy must be one of {', '.join(CROP_POLICIES)}")
+    if text_unit not in TEXT_UNITS:
+        raise ValueError(f"text_unit must be one of {', '.join(TEXT_UNITS)}, got {text_unit!r}")
+
+
 def _one_statement(text, rng: np.random.Generator):
     if not isinstance(text, str):
         return text
@@ -226,4 +232,5 @@ def _one_statement(text, rng: np.random.Generator):
     return parts[int(rng.integers(len(parts)))] if len(parts) > 1 else text
 
 
-__all__ = ["TEXT_UNITS", "ProtSTDataCollatorForPretraining", "mask_protein_tokens", "mask_text_tokens"]
+__all__ = ["TEXT_UNITS", "ProtSTDataCollatorForPretraining", "check_choices", "mask_protein_tokens",
+           "mask_text_tokens"]

@@ -89,12 +89,9 @@ class DataArguments:
     def __post_init__(self):
         # checked when the arguments are read (flags, presets and config files alike), not minutes later when the
         # collator is built after the text bank
-        from ..data.collator import TEXT_UNITS
-        from ..models.protst.processing_protst import CROP_POLICIES
+        from ..data.collator import check_choices
 
-        for name, allowed in (("crop_policy", CROP_POLICIES), ("text_unit", TEXT_UNITS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        check_choices(self.crop_policy, self.text_unit)
 
 
 @dataclass

@@ -268,6 +268,16 @@ def text_log_prior(texts: Sequence[str], record: Mapping, smoothing: float = 0.5
     return torch.tensor(values, dtype=torch.float64).log().float()
 
 
+def auto_prior(record: Mapping | None) -> tuple[str, str]:
+    """What `prior="auto"` means for a model whose training record is `record`, and why: `"training"` when its
+    scores are density ratios (trained in-batch, the original's objective), else `"uniform"`."""
+    if record is None:
+        return "uniform", "the model records no training texts"
+    if record.get("objective") == "in_batch":
+        return "training", "the model's scores are density ratios (in-batch training): log p(class) is added back"
+    return "uniform", "nothing added: the model was trained against a text bank, its scores are posteriors already"
+
+
 def resolve_prior(prior, record: Mapping | None) -> str | Mapping | Sequence:
     """`"auto"` -> `"training"` when the model's scores are density ratios (trained in-batch, the original's
     objective) and it records its training texts, else `"uniform"` (a text-bank model's scores include the
@@ -277,7 +287,7 @@ def resolve_prior(prior, record: Mapping | None) -> str | Mapping | Sequence:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)} or a mapping of class frequencies, got "
                              f"{prior!r}")
         if prior == "auto":
-            return "training" if record is not None and record.get("objective") == "in_batch" else "uniform"
+            return auto_prior(record)[0]
         if prior == "training" and record is None:
             raise ValueError("prior='training' needs the model's training_texts.json (written by protst-hf's "
                              "pretraining); this model has none")
@@ -347,6 +357,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, steps: int = 200) ->
 
 
 __all__ = [
+    "auto_prior",
     "LABEL_SETS",
     "MAX_RECORDED_TEXTS",
     "PRIORS",
