@@ -69,37 +69,30 @@ def zero_shot(model_dir: Path, rows: list[dict], label_set: str) -> tuple[dict, 
 
 
 def scoring_variants(model, processor, model_dir: Path, rows: list[dict]) -> dict:
-    """The zero-shot rows of each scoring choice, computed with the functions the pipeline calls
-    (`scoring_protst.class_logits` / `class_log_prior`) on one embedding of the proteins: the prior (uniform, the
-    training texts'), the prompt pooling, the prompts (the built-in set, every training text of a class, the
-    original's), each a report of `accuracy_of`; `predictions` holds each variant's predicted classes."""
+    """The zero-shot rows of each scoring choice, each the package's `ZeroShotClassifier` (what the pipeline scores
+    with) on one embedding of the proteins: the prior (uniform, the training texts'), the prompt pooling, the prompts
+    (the built-in set, every training text of a class, the original's), each a report of `accuracy_of`;
+    `predictions` holds each variant's predicted classes."""
     from protst_hf.models.protst.inference_protst import embed_proteins, embed_texts
-    from protst_hf.models.protst.scoring_protst import (
-        class_log_prior,
-        class_logits,
-        label_set_prompts,
-        read_training_texts,
-        zero_shot_logit_scale,
-    )
+    from protst_hf.models.protst.scoring_protst import ZeroShotClassifier, label_set_prompts, read_training_texts
 
     proteins = embed_proteins(model, processor, [r["sequence"] for r in rows])
     record = read_training_texts(model_dir / "training_texts.json")
-    scale = zero_shot_logit_scale(model)
-    sets = {"builtin": label_set_prompts("subcellular_location")[1],
-            "training_texts": list(training_text_prompts(model_dir).values()),
-            "protst": label_set_prompts("subcellular_location_protst")[1]}
+    by_class = training_text_prompts(model_dir)
+    sets = {"builtin": label_set_prompts("subcellular_location"),
+            "training_texts": (list(by_class), list(by_class.values())),
+            "protst": label_set_prompts("subcellular_location_protst")}
     out, predictions = {}, {}
-    for prompts_name, prompts in sets.items():
+    for prompts_name, (names, prompts) in sets.items():
         embeds = embed_texts(model, processor, [t for group in prompts for t in group])
-        owner = [c for c, group in enumerate(prompts) for _ in group]
-        log_prior = class_log_prior(prompts, record)[0]
         for pooling in ("mean", "logsumexp"):
-            for prior_name, prior in (("uniform", None), ("training", log_prior)):
-                if prior_name == "training" and prior is None:
+            for prior in ("uniform", "training"):
+                classifier = ZeroShotClassifier.build(model, processor, names, prompts, record, prior=prior,
+                                                      pooling=pooling, prompt_embeds=embeds)
+                if prior == "training" and classifier.log_prior is None:
                     continue
-                key = f"{prompts_name}/{pooling}/{prior_name}"
-                predicted = class_logits(proteins, embeds, owner, len(prompts), scale, pooling, prior).argmax(-1)
-                predictions[key] = predicted.tolist()
+                key = f"{prompts_name}/{pooling}/{prior}"
+                predictions[key] = classifier.logits(proteins).argmax(-1).tolist()
                 out[key] = accuracy_of(predictions[key], rows)
     out["predictions"] = predictions
     return out

@@ -105,14 +105,7 @@ def load_split(pairs: Path, split: str) -> list[dict]:
 
 def truth(rows: list[dict], go, namespace: str) -> list[set[str]]:
     """Each row's propagated terms of `namespace` (roots excluded)."""
-    from protst_hf.data.gene_ontology import NAMESPACES
-
-    aspect = NAMESPACES[namespace][2]
-    out = []
-    for row in rows:
-        annotated = [t[2:] for t in row["go_terms"] if t.startswith(aspect + ":")]
-        out.append({t for t in go.propagate(annotated) if go.namespaces.get(t, namespace) == namespace})
-    return out
+    return [go.annotated_terms(row["go_terms"], namespace) for row in rows]
 
 
 def matrix(sets: list[set[str]], columns: dict[str, int]) -> np.ndarray:
@@ -124,74 +117,22 @@ def matrix(sets: list[set[str]], columns: dict[str, int]) -> np.ndarray:
 
 def zero_shot_scores(model, processor, record, proteins: torch.Tensor, prompts: list[str],
                      dtype: str | None = None) -> np.ndarray:
-    """The zero-shot pipeline's multi-label scores for every protein and term, computed with the functions the
-    pipeline calls (one embedding of the prompts, proteins in chunks)."""
-    from protst_hf.models.protst.inference_protst import embed_texts
-    from protst_hf.models.protst.scoring_protst import (
-        class_logits,
-        expected_label_count,
-        label_probabilities,
-        resolve_pooling,
-        zero_shot_logit_scale,
-    )
+    """The zero-shot pipeline's multi-label scores for every protein and term: the package's `ZeroShotClassifier`
+    (what the pipeline scores with) built once, applied to the proteins in chunks."""
+    from protst_hf.models.protst.scoring_protst import ZeroShotClassifier
 
-    groups = [[p] for p in prompts]
-    embeds = embed_texts(model, processor, prompts, batch_size=256, dtype=dtype)
-    count, _ = expected_label_count(groups, record)
-    scale, pooling = zero_shot_logit_scale(model), resolve_pooling("auto", record)
-    temperature = getattr(model.config, "zero_shot_temperature", None) or 1.0
+    classifier = ZeroShotClassifier.build(model, processor, prompts, [[p] for p in prompts], record, dtype=dtype)
     out = np.zeros((len(proteins), len(prompts)), dtype=np.float32)
-    owner = list(range(len(prompts)))
     for start in range(0, len(proteins), 512):
-        logits = class_logits(proteins[start : start + 512], embeds, owner, len(prompts), scale, pooling, None)
-        out[start : start + 512] = label_probabilities(logits, temperature, count).numpy()
+        out[start : start + 512] = classifier.probabilities(proteins[start : start + 512], multi_label=True).numpy()
     return out
-
-
-def homology(train: list[dict], test: list[dict], train_sets: list[set[str]], columns: dict[str, int],
-             hits: dict) -> np.ndarray:
-    """The nearest training homolog's terms, each scored by the hit's identity (no hit: no prediction)."""
-    out = np.zeros((len(test), len(columns)), dtype=np.float32)
-    for query, (target, identity, _bits) in hits.items():
-        terms = [columns[t] for t in train_sets[int(target[1:])] if t in columns]
-        out[int(query[1:]), terms] = identity
-    return out
-
-
-def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, epochs: int = 10, seed: int = 0) -> np.ndarray:
-    """A linear multi-label probe (one logistic output per term, BCE, Adam) on standardised frozen features;
-    `train_y` is a boolean (proteins, terms) matrix, made float one batch at a time."""
-    torch.manual_seed(seed)
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    x = torch.from_numpy((train_x - mean) / std).float()
-    y = torch.from_numpy(train_y)
-    head = torch.nn.Linear(x.shape[1], y.shape[1])
-    with torch.no_grad():  # start at the training frequencies
-        head.bias.copy_(torch.logit(torch.from_numpy(train_y.mean(0)).float().clamp(1e-4, 1 - 1e-4)))
-    optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=generator).split(512):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(head(x[batch]), y[batch].float())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    with torch.no_grad():
-        return torch.sigmoid(head(torch.from_numpy((test_x - mean) / std).float())).numpy()
-
-
-def average_precision(relevant: np.ndarray, ranking: np.ndarray) -> float:
-    hits = relevant[ranking]
-    if not hits.any():
-        return 0.0
-    precision_at_hit = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
-    return float(precision_at_hit.sum() / relevant.sum())
 
 
 def text_to_protein(model, processor, template: str, names: list[str], y: np.ndarray, proteins: np.ndarray,
                     lengths: np.ndarray, dtype: str | None = None) -> dict:
     """ProtST's T2P: each term (with >= MIN_TEST_PROTEINS test proteins) as a query over a flat FAISS index of the
     test proteins; mAP and P@10 beside a protein-blind ranking and chance."""
+    from protst_hf.evaluation.metrics import auprc_micro
     from protst_hf.models.protst.index_protst import ProteinIndex
     from protst_hf.models.protst.inference_protst import embed_texts
 
@@ -201,13 +142,15 @@ def text_to_protein(model, processor, template: str, names: list[str], y: np.nda
                           dtype=dtype).numpy()
     _, ids = index.search(queries, k=len(proteins))
     blind = np.argsort(-lengths, kind="stable")
+    # a ranking as scores: the first protein scores highest (no ties)
+    rank_score = np.arange(len(proteins), 0, -1, dtype=np.float64)
     model_ap, model_p10, blind_ap, blind_p10, chance = [], [], [], [], []
     for row, column in enumerate(keep):
         relevant = y[:, column]
         ranking = np.asarray([int(i) for i in ids[row]])
-        model_ap.append(average_precision(relevant, ranking))
+        model_ap.append(auprc_micro(relevant[ranking], rank_score))
         model_p10.append(relevant[ranking[:10]].mean())
-        blind_ap.append(average_precision(relevant, blind))
+        blind_ap.append(auprc_micro(relevant[blind], rank_score))
         blind_p10.append(relevant[blind[:10]].mean())
         chance.append(relevant.mean())
     return {"queries": len(keep), "map": float(np.mean(model_ap)), "precision@10": float(np.mean(model_p10)),
@@ -215,32 +158,13 @@ def text_to_protein(model, processor, template: str, names: list[str], y: np.nda
             "map_chance": float(np.mean(chance)), "precision@10_chance": float(np.mean(chance))}
 
 
-def pipeline_check(model, processor, record, model_dir: Path, test: list[dict], names: list[str], template: str,
-                   field: str) -> float:
-    """Largest difference, on 20 test proteins in float32, between the public pipeline's multi-label scores
-    (`field=`, `multi_label=True`) and `zero_shot_scores`, the computation the table's zero-shot rows use."""
-    import protst_hf
-    from protst_hf.models.protst.inference_protst import embed_proteins
-
-    sequences = [r["sequence"] for r in test[:20]]
-    expected = zero_shot_scores(model, processor, record, embed_proteins(model, processor, sequences),
-                                [template.format(n) for n in names])
-    classify = protst_hf.pipeline("zero-shot-protein-classification", model=str(model_dir), precision="float32")
-    results = classify(sequences, candidate_labels=names, field=field, multi_label=True)
-    position = {n: i for i, n in enumerate(names)}
-    worst = 0.0
-    for row, result in enumerate(results):
-        got = np.zeros(len(names))
-        got[[position[n] for n in result["labels"]]] = result["scores"]
-        worst = max(worst, float(np.abs(got - expected[row]).max()))
-    return worst
-
-
-def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
+def evaluate(model_dir: Path, pairs: Path, output: Path, quick: bool = False) -> dict:
+    """Every row of the table for `model_dir` (`quick`: the zero-shot, naive and homology rows only)."""
     from transformers import AutoModel, AutoProcessor
 
     import protst_hf
     from protst_hf.data.splits import mmseqs_best_hits, write_fasta
+    from protst_hf.evaluation.baselines import linear_probe, transfer_from_hits
     from protst_hf.evaluation.metrics import auprc_macro, f1_max
     from protst_hf.models.protst.inference_protst import embed_proteins, resolve_precision
     from protst_hf.models.protst.scoring_protst import field_template, read_training_texts
@@ -256,11 +180,15 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
     results = {"train_proteins": len(train), "test_proteins": len(test), "machine": describe(), "namespaces": {}}
     started = time.perf_counter()
     proteins = embed_proteins(model, processor, [r["sequence"] for r in test], dtype=dtype)
-    torch.manual_seed(0)
-    random_model = type(model)(model.config).eval()
-    tower, random_tower = ({name: embed_proteins(encoder, processor, [r["sequence"] for r in rows], project=False,
-                                                 normalize=False, dtype=dtype).numpy()
-                            for name, rows in (("train", train), ("test", test))} for encoder in (model, random_model))
+    probes = {}
+    if not quick:
+        torch.manual_seed(0)
+        random_model = type(model)(model.config).eval()
+        probes = {label: {name: embed_proteins(encoder, processor, [r["sequence"] for r in rows], project=False,
+                                               normalize=False, dtype=dtype).numpy()
+                          for name, rows in (("train", train), ("test", test))}
+                  for label, encoder in (("probe (trained features)", model),
+                                         ("probe (random weights)", random_model))}
     results["embedding_seconds"] = time.perf_counter() - started
     work = output / "mmseqs"
     work.mkdir(parents=True, exist_ok=True)
@@ -284,11 +212,12 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
                                                 [template.format(n) for n in names], dtype)}
         frequency = y_train.mean(0).astype(np.float32)
         scores["naive"] = np.broadcast_to(frequency, y_test.shape)
-        scores["homology (MMseqs2)"] = homology(train, test, train_sets, columns, hits)
+        scores["homology (MMseqs2)"] = transfer_from_hits(hits, y_train, len(test), score="identity")
         fitted = np.flatnonzero(y_train.sum(0) >= 5)
-        for label, features in (("probe (trained features)", tower), ("probe (random weights)", random_tower)):
+        for label, features in probes.items():
             probed = np.array(scores["naive"])
-            probed[:, fitted] = probe(features["train"], np.ascontiguousarray(y_train[:, fitted]), features["test"])
+            probed[:, fitted] = linear_probe(features["train"], np.ascontiguousarray(y_train[:, fitted]),
+                                             features["test"], multi_label=True)
             scores[label] = probed
         rows = {}
         for label, value in scores.items():
@@ -298,11 +227,10 @@ def evaluate(model_dir: Path, pairs: Path, output: Path) -> dict:
             "terms": len(terms), "terms_seen_in_training": int((y_train.sum(0) > 0).sum()),
             "test_proteins": int(labelled.sum()),
             "terms_in_macro_auprc": int((y_test[labelled].sum(0) >= MIN_TEST_PROTEINS).sum()), "rows": rows,
-            "pipeline_max_difference": pipeline_check(model, processor, record, model_dir, test, names, template,
-                                                      field),
-            "t2p": text_to_protein(model, processor, template, names, y_test[labelled],
-                                   proteins.numpy()[labelled], lengths[labelled], dtype),
             "template": template}
+        if not quick:
+            results["namespaces"][field]["t2p"] = text_to_protein(model, processor, template, names, y_test[labelled],
+                                                                  proteins.numpy()[labelled], lengths[labelled], dtype)
         curves[short] = {label: precision_recall(y_test[labelled], value[labelled]) for label, value in
                          scores.items()}
         print(f"{field}: " + ", ".join(f"{k} Fmax {v['fmax']:.3f} AUPR {v['macro_auprc']:.3f}" for k, v in
@@ -351,6 +279,7 @@ def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200, 
     from transformers import AutoModel, AutoProcessor
 
     import protst_hf
+    from protst_hf.data.splits import read_sequences, write_fasta
     from protst_hf.embedding.shards import build_index, embed_file
     from protst_hf.models.protst.inference_protst import embed_proteins, prepare_for_inference
 
@@ -359,15 +288,10 @@ def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200, 
     prepare_for_inference(model, packed=True, precision="auto")  # as `protst embed` does
     processor = AutoProcessor.from_pretrained(model_dir)
     fasta = output / "all_proteins.fasta"
-    with gzip.open(DATA / "swissprot_go_2014.tsv.gz", "rt") as f, open(fasta, "w") as out:
+    with gzip.open(DATA / "swissprot_go_2014.tsv.gz", "rt") as f:
         next(f)
-        count = 0
-        for line in f:
-            if limit and count >= limit:
-                break
-            accession, sequence = line.split("\t")[:2]
-            out.write(f">{accession}\n{sequence}\n")
-            count += 1
+        records = (line.split("\t")[:2] for number, line in enumerate(f) if not limit or number < limit)
+        count = write_fasta(fasta, ((accession, sequence) for accession, sequence in records))
     embeddings = output / "all_embeddings"
     if embeddings.exists():
         shutil.rmtree(embeddings)
@@ -379,7 +303,7 @@ def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200, 
     index_seconds = time.perf_counter() - started
     index.save(output / "all_index")
     # stock transformers on the same tower, the same residues (the processor's crop), a sample of the proteins
-    sequences = [line.strip() for i, line in enumerate(open(fasta)) if i % 2 == 1][:sample]
+    sequences = [sequence for _, sequence in read_sequences(fasta)][:sample]
     limit = processor.protein_max_length
     esm = getattr(stock_model, "protst", stock_model).protein_model
     cut = [s[:limit] for s in sequences]
@@ -390,7 +314,8 @@ def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200, 
     embed_proteins(model, processor, sequences)
     package_rate = len(sequences) / (time.perf_counter() - started)
     search = protst_hf.pipeline("protein-text-retrieval", model=str(model_dir))
-    names = [n for n in (line.split("\t")[1] for line in gzip.open(DATA / "go_terms.tsv.gz", "rt"))][1:queries + 1]
+    with gzip.open(DATA / "go_terms.tsv.gz", "rt") as f:
+        names = [line.split("\t")[1] for line in f][1:queries + 1]
     search(names[0], index=index, top_k=10, field="molecular_function")  # warm-up
     latencies = []
     for name in names:
@@ -421,6 +346,8 @@ def table(results: dict) -> str:
     lines += ["", "| T2P | queries | mAP | P@10 | mAP protein-blind | P@10 protein-blind | chance |",
               "|---|---|---|---|---|---|---|"]
     for field, item in results["namespaces"].items():
+        if "t2p" not in item:
+            continue
         t = item["t2p"]
         lines.append(f"| {FIELDS[field]} | {t['queries']} | {t['map']:.3f} | {t['precision@10']:.3f} | "
                      f"{t['map_protein_blind']:.3f} | {t['precision@10_protein_blind']:.3f} | {t['map_chance']:.3f} |")
@@ -444,6 +371,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, help="the first N proteins only (a smoke run)")
     parser.add_argument("--evaluate", metavar="MODEL_DIR", help="no training: the table of a saved model folder")
     parser.add_argument("--skip-cost", action="store_true", help="no embedding of all 120,000 proteins")
+    parser.add_argument("--quick", action="store_true",
+                        help="the zero-shot, naive and homology rows only (no probes, T2P or cost)")
     parser.add_argument("--train-only", action="store_true", help="build, pretrain and save the model folder")
     args, extra = parser.parse_known_args()
     extra = [a for a in extra if a != "--"]
@@ -470,10 +399,10 @@ def main() -> int:
             return 0
     elif (model_dir / "benchmark_training.json").is_file():
         training = json.loads((model_dir / "benchmark_training.json").read_text())
-    results = evaluate(model_dir, pairs, output)
+    results = evaluate(model_dir, pairs, output, quick=args.quick)
     results["dataset"] = {"written": report["rows"]["written"], "parse": report["parse"]}
     results["training"] = training
-    if not args.skip_cost:
+    if not (args.skip_cost or args.quick):
         results["cost"] = cost(model_dir, output, limit=args.limit)
     (output / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (output / "table.md").write_text(table(results) + "\n")

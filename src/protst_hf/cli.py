@@ -158,7 +158,6 @@ def _classify(args: argparse.Namespace) -> int:
 
     from .models import pipeline
     from .models.protst.fasta_protst import iter_fasta
-    from .models.protst.scoring_protst import auto_prior
 
     labels = [c.strip() for c in args.labels.split(",") if c.strip()] if args.labels else None
     label_ids = None
@@ -188,18 +187,16 @@ def _classify(args: argparse.Namespace) -> int:
         label_kwargs["prior"] = prior
         classify = pipeline("zero-shot-protein-classification", model=args.model, precision=args.precision,
                             device=args.device)
-        names, prompts = classify.labels(label_kwargs["candidate_labels"], label_kwargs.get("hypothesis_template"),
-                                         label_kwargs["label_set"], label_kwargs.get("field"))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            log_prior = classify.log_prior(prior, names, prompts)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # said below, with the other choices
+            classifier = classify.classifier(**{k: v for k, v in label_kwargs.items() if k != "multi_label"})
+        names = classifier.names
         if not args.quiet:
-            why = f" ({caught[0].message})" if caught else ""
-            record = classify.training_texts()
-            if not why and log_prior is None and prior == "auto" and record is not None:
-                why = f" ({auto_prior(record)[1]})"
-            print(f"prior: {'uniform' if log_prior is None else 'log p(class) added'}{why}; prompts like "
-                  f"{prompts[0][0]!r}", file=sys.stderr)
+            prior = "uniform" if classifier.log_prior is None else "log p(class) added"
+            print(f"prior: {prior} ({classifier.reasons['prior']}); pooling: {classifier.reasons['pooling']}; "
+                  f"prompts like {classifier.prompts[0][0]!r}", file=sys.stderr)
+            if args.multi_label:
+                print(f"multi-label: {classifier.reasons['multi_label']}", file=sys.stderr)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

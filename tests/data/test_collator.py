@@ -8,7 +8,7 @@ import torch
 
 from protst_hf import ProtSTDataCollatorForPretraining
 from protst_hf.data.collator import mask_protein_tokens, mask_text_tokens
-from protst_hf.models.protst.processing_protst import TEXT_FIELDS
+from protst_hf.models.protst.texts_protst import TEXT_FIELDS
 
 
 def test_batch_keys_shapes_and_label_alignment(processor, rows):
@@ -132,7 +132,8 @@ def test_from_config_masks_only_what_an_objective_predicts(processor, rows, make
 def test_the_text_of_a_row_is_one_definition(processor):
     """An empty `text` counts as absent everywhere (the collator used to keep "" and fail on it, while the batches,
     validation and the frequency counts fell back to the fields)."""
-    from protst_hf.data.texts import row_text, text_key, text_of_key
+    from protst_hf.data.texts import row_text
+    from protst_hf.models.protst.texts_protst import key_text, text_key
 
     row = {"sequence": "MKTAYIAKQR", "text": "", "subloc": "SUBCELLULAR LOCATION: Nucleus."}
     assert row_text(row) == {"prot_name": "", "function": "", "subloc": "SUBCELLULAR LOCATION: Nucleus.",
@@ -140,8 +141,8 @@ def test_the_text_of_a_row_is_one_definition(processor):
     batch = ProtSTDataCollatorForPretraining(processor, seed=0, mask_text=False)([row])
     expected = processor(text=[row_text(row)], return_tensors="pt")["text_input_ids"]
     assert torch.equal(batch["text_input_ids"], expected)
-    assert text_of_key(text_key(row_text(row))) == row_text(row)
-    assert text_of_key(text_key("SUBCELLULAR LOCATION: Nucleus.")) == "SUBCELLULAR LOCATION: Nucleus."
+    assert key_text(text_key(row_text(row))) == row_text(row)
+    assert key_text(text_key("SUBCELLULAR LOCATION: Nucleus.")) == "SUBCELLULAR LOCATION: Nucleus."
 
 
 def test_a_go_row_reads_as_its_go_layout_and_statement_units_draw_one_term(processor):
@@ -149,7 +150,7 @@ def test_a_go_row_reads_as_its_go_layout_and_statement_units_draw_one_term(proce
     text_unit="statement" each protein gets one of those statements, drawn by the batch key, with the crops of
     text_unit="text"."""
     from protst_hf.data.texts import row_text
-    from protst_hf.models.protst.processing_protst import text_parts
+    from protst_hf.models.protst.texts_protst import text_parts
 
     row = {"sequence": "MKTAYIAKQR" * 30, "prot_name": "", "go_function": "ATP binding; DNA binding",
            "go_process": "DNA repair", "go_component": ""}

@@ -66,7 +66,7 @@ def test_pretraining_on_go_texts_one_statement_at_a_time(pretraining_setup, tmp_
     model folder records term frequencies and each namespace's template, which `protst classify --field` reads."""
     from protst_hf.cli import main as cli
     from protst_hf.data.gene_ontology import GeneOntology, build_go_protdescribe
-    from protst_hf.models.protst.processing_protst import text_parts
+    from protst_hf.models.protst.texts_protst import text_parts
     from utils.builders import FIXTURES
 
     go = FIXTURES / "go"

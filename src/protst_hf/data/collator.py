@@ -5,7 +5,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..models.protst.processing_protst import CROP_POLICIES, ProtSTProcessor, text_parts
+from ..models.protst.processing_protst import CROP_POLICIES, ProtSTProcessor
+from ..models.protst.texts_protst import key_units
 from .texts import row_text
 
 
@@ -91,7 +92,7 @@ class ProtSTDataCollatorForPretraining:
         mask_protein, mask_text (`bool`, *optional*, default to `True`): mask that modality. A modality that no
             objective predicts (e.g. contrastive-only training) is better left intact: `from_config` does so.
         text_unit (`str`, *optional*, defaults to `"text"`): `"text"` pairs each protein with its whole text (the
-            original); `"statement"` with one of its text's single statements (`processing_protst.text_parts`:
+            original); `"statement"` with one of its text's single statements (`texts_protst.key_units`:
             one GO term, one location), drawn per batch key, so that a protein annotated with many terms is seen
             with each of them over the epochs and short texts keep the text tower cheap. Texts made of
             ProtDescribe fields are used whole either way.
@@ -227,8 +228,8 @@ def check_choices(crop_policy: str, text_unit: str) -> None:
 
 def _one_statement(text, rng: np.random.Generator):
     if not isinstance(text, str):
-        return text
-    parts = text_parts(text)
+        return text  # a mapping of fields is one unit (`key_units`)
+    parts = key_units(text)
     return parts[int(rng.integers(len(parts)))] if len(parts) > 1 else text
 
 

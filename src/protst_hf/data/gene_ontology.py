@@ -32,15 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models.protst.processing_protst import clean_protein
+from ..models.protst.texts_protst import GO_NAMESPACES, go_annotation, go_namespace, parse_go_annotation
 from .texts import GO_NAME_SEPARATOR
 
-# namespace -> (annotation column, ProtDescribe text column, aspect letter of `go_terms`, root term)
-NAMESPACES = {
-    "molecular_function": ("go_mf", "go_function", "F", "GO:0003674"),
-    "biological_process": ("go_bp", "go_process", "P", "GO:0008150"),
-    "cellular_component": ("go_cc", "go_component", "C", "GO:0005575"),
-}
-ROOTS = frozenset(entry[3] for entry in NAMESPACES.values())
+ROOTS = frozenset(namespace.root for namespace in GO_NAMESPACES)
 PROPAGATED_RELATIONS = ("is_a", "part_of")
 
 
@@ -110,6 +105,19 @@ class GeneOntology:
     def name(self, term: str) -> str:
         return self.names.get(term, "")
 
+    def annotated_terms(self, go_terms: Iterable[str], namespace: str) -> set[str]:
+        """The terms a protein has in `namespace` under the true-path rule (roots excluded), from its annotated ids
+        (`go_terms` of a ProtDescribe row, `"F:GO:0005524"`): the annotated ids of that namespace propagated over
+        is_a / part_of, ancestors of another namespace left out. What CAFA scores a prediction against.
+
+        Args:
+            go_terms: annotated ids with their aspect letter.
+            namespace: a namespace by name, aspect letter or short name (`molecular_function`, `F`, `MF`).
+        """
+        wanted = go_namespace(namespace)
+        annotated = [term for space, term in map(parse_go_annotation, go_terms) if space == wanted]
+        return {t for t in self.propagate(annotated) if self.namespaces.get(t, wanted.name) == wanted.name}
+
 
 @dataclass
 class GOReadReport:
@@ -163,7 +171,7 @@ def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadRepor
     report.files.append(str(annotations))
     empty = {name: ([] if hasattr(feature, "feature") else "") for name, feature in PROTDESCRIBE_FEATURES.items()}
     seen: set[str] = set()
-    columns = {entry[0]: namespace for namespace, entry in NAMESPACES.items()}
+    columns = {namespace.annotation_column: namespace.name for namespace in GO_NAMESPACES}
     for line_number, record in enumerate(_open_table(annotations), start=2):
         report.records_read += 1
         accession = (record.get("accession") or "").strip()
@@ -178,7 +186,7 @@ def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadRepor
         if accession in seen:
             report.note(report.skipped, SKIP_DUPLICATE_ACCESSION, accession)
             continue
-        by_namespace: dict[str, list[str]] = {namespace: [] for namespace in NAMESPACES}
+        by_namespace: dict[str, list[str]] = {namespace.name: [] for namespace in GO_NAMESPACES}
         for column, listed_under in columns.items():
             for term in (t.strip() for t in (record.get(column) or "").split(";")):
                 if not term:
@@ -203,13 +211,13 @@ def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadRepor
         seen.add(accession)
         report.records_parsed += 1
         row = dict(empty, accession=accession, sequence=sequence, length=len(sequence), taxon_id=-1, cluster=-1)
-        row["go_terms"] = [f"{NAMESPACES[n][2]}:{t}" for n, terms in by_namespace.items() for t in terms]
+        row["go_terms"] = [go_annotation(go_namespace(n), t) for n, terms in by_namespace.items() for t in terms]
         for namespace, terms in by_namespace.items():
             if propagate_texts:
                 above = ontology.propagate(terms) - set(terms)
                 terms = terms + sorted((t for t in above if ontology.namespaces.get(t, namespace) == namespace),
                                        key=ontology.name)
-            row[NAMESPACES[namespace][1]] = GO_NAME_SEPARATOR.join(
+            row[go_namespace(namespace).text_column] = GO_NAME_SEPARATOR.join(
                 dict.fromkeys(ontology.name(t) for t in terms if ontology.name(t)))
         yield row
 
@@ -230,7 +238,7 @@ def build_go_protdescribe(annotations: str | Path, ontology: GeneOntology, outpu
         report["parse"] = go_report
         report["kind"] = "GO-annotated"
         report["details"] = {"go": {
-            "text_columns": {column: namespace for namespace, (_, column, _, _) in NAMESPACES.items()},
+            "text_columns": {namespace.text_column: namespace.name for namespace in GO_NAMESPACES},
             "texts": "annotated and ancestor terms (roots excluded)" if propagate_texts else "annotated terms"}}
         for row in go_rows(annotations, ontology, go_report, propagate_texts):
             yield row, None
@@ -245,9 +253,9 @@ def term_frequencies(go_terms: Iterable[Iterable[str]], ontology: GeneOntology) 
     counts, proteins = Counter(), 0
     for terms in go_terms:
         proteins += 1
-        counts.update(ontology.propagate(t.split(":", 1)[1] for t in terms))
+        counts.update(ontology.propagate(parse_go_annotation(t)[1] for t in terms))
     return counts, proteins
 
 
-__all__ = ["NAMESPACES", "ROOTS", "GOReadReport", "GeneOntology", "build_go_protdescribe", "go_rows",
+__all__ = ["ROOTS", "GOReadReport", "GeneOntology", "build_go_protdescribe", "go_rows",
            "term_frequencies"]

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.protst.processing_protst import TEXT_FIELDS, clean_protein
+from ..models.protst.processing_protst import clean_protein
+from ..models.protst.texts_protst import TEXT_FIELDS, text_key
 from .collator import ProtSTDataCollatorForPretraining
-from .texts import TEXT_SOURCES, row_text, text_key, text_of_key  # noqa: F401  (re-exported: the pretraining data's texts)
+from .texts import TEXT_SOURCES, row_text
 
 logger = logging.getLogger(__name__)
 
@@ -241,4 +242,4 @@ def streaming_batches(
 
 
 __all__ = ["CollatedBatches", "RowIndex", "batch_loader", "count_texts", "index_rows", "load_pairs", "make_batches",
-           "row_text", "shard", "streaming_batches", "text_key", "text_of_key", "usable"]
+           "shard", "streaming_batches", "usable"]

@@ -12,7 +12,11 @@
   1280-d features); the parametric one trains the frozen protocol's head on the shots (the harness does that).
 - `homology_baseline`: nearest-homolog label transfer with MMseqs2: each test protein takes the labels of its
   best-scoring training hit (bit score); proteins without a hit fall back to the majority baseline, and how many
-  did is reported (`coverage`).
+  did is reported (`coverage`). [`transfer_from_hits`] is the transfer itself, also in CAFA's form (the hit's labels
+  scored by its identity, no prediction without a hit: CAFA's "BLAST" baseline).
+- `linear_probe`: a linear classifier on standardised frozen features (softmax for single-label targets, one
+  sigmoid per label for multi-label ones), its L2 penalty chosen on held-out rows: the one probe of the package and
+  its benchmarks.
 """
 
 from __future__ import annotations
@@ -118,22 +122,105 @@ def homology_scores(data: TaskData, split: str = "test", identity: float = 0.0,
         write_fasta(Path(tmp) / "query.fasta", ((f"q{i}", s) for i, s in enumerate(query.sequences)))
         hits = mmseqs_best_hits(Path(tmp) / "query.fasta", Path(tmp) / "train.fasta", min_identity=identity,
                                 workdir=tmp)
-    scores = _prior_scores(data, len(query)).astype(np.float64)
-    identities = []
-    for query_id, (target_id, fident, _bits) in hits.items():
-        row, target = int(query_id[1:]), int(target_id[1:])
-        label = train.labels[target]
-        if data.task.label_type == "regression":
-            scores[row] = label
-        elif data.task.label_type == "multi_label":
-            scores[row] = label  # the homolog's label set, as 0/1 scores
-        else:
-            scores[row] = np.eye(data.num_labels)[label]
-        identities.append(fident)
+    labels = train.labels
+    if data.task.label_type == "single_label":
+        labels = np.eye(data.num_labels)[labels]
+    elif data.task.label_type == "regression":
+        labels = labels.reshape(-1, 1)
+    fallback = _prior_scores(data, len(query)).astype(np.float64).reshape(len(query), -1)
+    scores = transfer_from_hits(hits, labels, len(query), score="binary", fallback=fallback)
+    scores = scores.reshape(-1) if data.task.label_type == "regression" else scores
+    identities = [fident for _target, fident, _bits in hits.values()]
     report = {"hits": len(hits), "proteins": len(query), "coverage": len(hits) / max(len(query), 1),
               "median_identity": float(np.median(identities)) if identities else None,
               "no_hit": "majority / mean of train"}
     return scores, report
+
+
+def transfer_from_hits(hits: dict[str, tuple[str, float, float]], train_labels: np.ndarray, num_queries: int,
+                       score: str = "binary", fallback: np.ndarray | None = None) -> np.ndarray:
+    """(num_queries, labels) scores transferred from each query's best training hit.
+
+    Args:
+        hits: `{"q<row>": ("t<training row>", identity, bits)}`, as [`mmseqs_best_hits`] returns for FASTA files
+            whose ids are `q0, q1, ...` and `t0, t1, ...`.
+        train_labels: (training proteins, labels) label matrix (0/1, or values to copy).
+        score: `"binary"`: the hit's labels as they are (the homolog's label set); `"identity"`: each of the hit's
+            labels scored by the hit's identity in [0, 1] (CAFA's BLAST baseline).
+        fallback: (num_queries, labels) scores of queries without a hit (e.g. the training frequencies); None: no
+            prediction (0).
+    """
+    if score not in ("binary", "identity"):
+        raise ValueError(f"score must be 'binary' or 'identity', got {score!r}")
+    train_labels = np.asarray(train_labels)
+    out = np.zeros((num_queries, train_labels.shape[1]), dtype=np.float64) if fallback is None else \
+        np.array(fallback, dtype=np.float64)
+    for query_id, (target_id, identity, _bits) in hits.items():
+        row, labels = int(query_id[1:]), train_labels[int(target_id[1:])]
+        out[row] = labels * identity if score == "identity" else labels
+    return out
+
+
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, multi_label: bool = False,
+                 l2_grid: tuple[float, ...] = (0.0,), held_out: np.ndarray | None = None, epochs: int = 10,
+                 batch_size: int = 512, learning_rate: float = 3e-3, seed: int = 0) -> np.ndarray:
+    """Scores of a linear probe on frozen features: one linear layer on standardised features, trained with Adam;
+    softmax cross-entropy over the labels (a row with several labels spreads its target evenly over them), or with
+    `multi_label` one logistic output per label (binary cross-entropy), biases started at the label frequencies.
+
+    Args:
+        train_x: (N, D) training features; `test_x`: (M, D).
+        train_y: (N, labels) 0/1 (or boolean) targets.
+        multi_label: independent labels (sigmoid) instead of one distribution over them (softmax).
+        l2_grid: L2 penalties tried; with more than one, the one whose probe trained on the rows outside `held_out`
+            scores best on the `held_out` rows (accuracy of the top label for single-label targets, the negative
+            loss for multi-label ones) is used to train on every row.
+        held_out: (N,) boolean mask of the rows that choose the penalty.
+
+    Returns:
+        (M, labels) float32 probabilities (rows sum to 1 for single-label targets).
+    """
+    import torch
+
+    train_y = np.asarray(train_y)
+    if len(l2_grid) > 1:
+        if held_out is None or not held_out.any() or held_out.all():
+            raise ValueError("choosing among several L2 penalties needs held-out rows (and rows to train on)")
+        fitted = {}
+        for l2 in l2_grid:
+            scores = linear_probe(train_x[~held_out], train_y[~held_out], train_x[held_out], multi_label, (l2,),
+                                  epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+            truth = train_y[held_out].astype(bool)
+            if multi_label:
+                p = np.clip(scores, 1e-7, 1 - 1e-7)
+                fitted[l2] = float(np.mean(truth * np.log(p) + ~truth * np.log(1 - p)))
+            else:
+                fitted[l2] = float(np.mean(truth[np.arange(len(truth)), scores.argmax(1)]))
+        l2_grid = (max(fitted, key=fitted.get),)
+    torch.manual_seed(seed)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    x = torch.from_numpy((train_x - mean) / std).float()
+    y = torch.from_numpy(train_y)
+    frequency = torch.from_numpy(train_y.mean(0).astype(np.float64)).float().clamp(1e-4, 1 - 1e-4)
+    head = torch.nn.Linear(x.shape[1], y.shape[1])
+    with torch.no_grad():  # start at the training frequencies
+        head.bias.copy_(torch.logit(frequency) if multi_label else frequency.log())
+    optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate, weight_decay=l2_grid[0])
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            target = y[batch].float()
+            logits = head(x[batch])
+            if multi_label:
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+            else:
+                loss = torch.nn.functional.cross_entropy(logits, target / target.sum(1, keepdim=True).clamp(min=1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        logits = head(torch.from_numpy((test_x - mean) / std).float())
+        return (torch.sigmoid(logits) if multi_label else logits.softmax(-1)).numpy()
 
 
 def homology_baseline(data: TaskData, split: str = "test", identity: float = 0.0) -> dict:
@@ -141,5 +228,5 @@ def homology_baseline(data: TaskData, split: str = "test", identity: float = 0.0
     return {"test": _score(data, split, scores), **report}
 
 
-__all__ = ["few_shot_indices", "homology_baseline", "homology_scores", "knn_baseline", "knn_scores",
-           "majority_baseline", "nonparametric_few_shot"]
+__all__ = ["few_shot_indices", "homology_baseline", "homology_scores", "knn_baseline", "knn_scores", "linear_probe",
+           "majority_baseline", "nonparametric_few_shot", "transfer_from_hits"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..models.protst.scoring_protst import write_training_texts
+from .validation import run_objective
 
 LOSS_CURVES = ("loss", "contrastive_loss", "mlm_loss", "mmp_protein_loss", "mmp_text_loss")
 VALIDATION_CURVES = ("zero_shot_accuracy", "zero_shot_balanced_accuracy", "protein_to_text_macro_recall@10",
@@ -52,8 +53,7 @@ def export_model(trainer, folder: Path, metrics: dict | None = None) -> None:
                 "hardware": hardware(accelerator), "dataset_report": dataset_report(trainer.data_args.dataset)}
         (tmp / "training_info.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
         if trainer.text_counts is not None:
-            write_training_texts(tmp, trainer.text_counts,
-                                 "text_bank" if trainer.unwrapped.config.contrastive_text_bank else "in_batch",
+            write_training_texts(tmp, trainer.text_counts, run_objective(trainer.unwrapped.config),
                                  text_unit=trainer.data_args.text_unit)
         if folder.exists():
             shutil.rmtree(folder)

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.texts import text_of_key
 from ..models.protst.inference_protst import embed_texts
-from ..models.protst.processing_protst import text_parts
+from ..models.protst.texts_protst import key_text, key_units
 
 
 @dataclass
@@ -35,14 +34,14 @@ class TextBank:
 
 def bank_targets(keys: list[str], part_weight: float) -> tuple[list[str], dict[str, tuple[list[int], list[float]]]]:
     """The bank's texts and each key's target: all on itself, or `part_weight` of it spread evenly over its statements
-    ([`text_parts`]) when it has several. The bank holds every key, then the single statements that are not keys
+    ([`key_units`]) when it has several. The bank holds every key, then the single statements that are not keys
     themselves; with `part_weight=1` a multi-statement key is no target of anything and stays out of the bank (the
     bank is then the statements: e.g. one text per GO term instead of one per combination of terms)."""
     unique = list(dict.fromkeys(keys))
     parts = {}
     if part_weight > 0:
         for key in unique:
-            pieces = list(dict.fromkeys(text_parts(key))) if isinstance(text_of_key(key), str) else [key]
+            pieces = key_units(key)
             if len(pieces) > 1:
                 parts[key] = pieces
     texts = [key for key in unique if not (part_weight >= 1 and key in parts)]
@@ -84,7 +83,7 @@ def build_text_bank(protst, processor, row_keys: list[str], part_weight: float =
     was_training = protst.training
     protst.eval()
     try:
-        features = embed_texts(protst, processor, [text_of_key(t) for t in texts], batch_size=batch_size,
+        features = embed_texts(protst, processor, [key_text(t) for t in texts], batch_size=batch_size,
                                project=False, normalize=False)
     finally:
         protst.train(was_training)

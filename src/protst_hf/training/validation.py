@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..data.texts import row_text, text_key
+from ..data.texts import row_text
 from ..evaluation.metrics import zero_shot_report
 from ..evaluation.retrieval_metrics import retrieval_metrics
 from ..models.protst.inference_protst import embed_proteins, embed_texts
 from ..models.protst.modeling_protst import apply_head
-from ..models.protst.scoring_protst import class_log_prior, class_logits, label_set_prompts, zero_shot_logit_scale
+from ..models.protst.scoring_protst import ZeroShotClassifier, label_set_prompts, training_text_record
+from ..models.protst.texts_protst import text_key
 
 VALIDATION_EPOCH = 2**31 - 1  # the batch-key epoch of the fixed validation masks
 
@@ -167,24 +169,49 @@ class PretrainingValidator:
         protst = trainer.unwrapped.protst
         with trainer.accelerator.autocast():
             prompt_embeds = embed_texts(protst, trainer.processor, [t for group in zero_shot.prompts for t in group])
-        owner = [c for c, group in enumerate(zero_shot.prompts) for _ in group]
-        logits = class_logits(proteins, prompt_embeds, owner, len(zero_shot.prompts), zero_shot_logit_scale(protst))
-        predictions = logits.argmax(-1).numpy()
+        record = training_text_record(trainer.text_counts, run_objective(protst.config), trainer.data_args.text_unit) \
+            if trainer.text_counts else None
+
+        def classify(prior: str) -> ZeroShotClassifier:
+            return zero_shot_classifier(protst, zero_shot, record, prompt_embeds, prior)
+
+        predictions = classify("auto").logits(proteins).argmax(-1).numpy()
         report = zero_shot_report(predictions, zero_shot.labels, zero_shot.class_names)
         out = {"zero_shot_accuracy": report["accuracy"], "zero_shot_balanced_accuracy": report["balanced_accuracy"],
                "zero_shot_majority_baseline": report["majority_accuracy"],
                "zero_shot_balanced_chance": 1 / len(report["per_class_recall"])}
-        counts = trainer.text_counts
-        log_prior, _ = class_log_prior(zero_shot.prompts, {"texts": counts, "rows": sum(counts.values())}) \
-            if counts else (None, "")
-        if log_prior is not None:  # the same scores with the training texts' class prior added (Bayes' rule)
-            prior_report = zero_shot_report((logits + log_prior).argmax(-1).numpy(), zero_shot.labels,
+        with_prior = classify("training") if record is not None else None
+        if with_prior is not None and with_prior.log_prior is not None:  # the training texts' class prior added
+            prior_report = zero_shot_report(with_prior.logits(proteins).argmax(-1).numpy(), zero_shot.labels,
                                             zero_shot.class_names)
             out["zero_shot_accuracy_with_prior"] = prior_report["accuracy"]
             out["zero_shot_balanced_accuracy_with_prior"] = prior_report["balanced_accuracy"]
         out.update({f"zero_shot_predicted/{name}": count / len(predictions)
                     for name, count in report["prediction_histogram"].items()})
         return out
+
+
+def run_objective(config) -> str:
+    """What a run's protein -> text scores estimate (the record's `objective`): `text_bank` or `in_batch`."""
+    return "text_bank" if config.contrastive_text_bank else "in_batch"
+
+
+def zero_shot_classifier(protst, zero_shot: ZeroShotSet, record: dict | None, prompt_embeds: torch.Tensor,
+                         prior: str = "auto") -> ZeroShotClassifier:
+    """The classifier validation scores `zero_shot` with: the one the zero-shot pipeline builds for the exported
+    model (whose `training_texts.json` is `record`), from the prompts' embeddings computed by every process.
+
+    Args:
+        protst: the `ProtSTModel` being trained.
+        zero_shot: the validation proteins' classes and prompts.
+        record: the run's training-text record ([`training_text_record`]), None without one.
+        prompt_embeds: (prompts, D) normalised embeddings of the prompts, in order.
+        prior: `"auto"` (the pipeline's default) or `"training"`.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a prior that cannot be estimated is reported by its absence
+        return ZeroShotClassifier.build(protst, None, zero_shot.class_names, zero_shot.prompts, record, prior=prior,
+                                        temperature=1.0, prompt_embeds=prompt_embeds)
 
 
 def mean_cosine(x: torch.Tensor) -> float:
@@ -229,5 +256,5 @@ def selection_metric(name: str, zero_shot: bool) -> str:
     return "zero_shot_balanced_accuracy" if zero_shot else "macro_mean_recall"
 
 
-__all__ = ["PretrainingValidator", "VALIDATION_EPOCH", "ZeroShotSet", "mean_cosine", "selection_metric",
-           "unigram_baselines"]
+__all__ = ["PretrainingValidator", "VALIDATION_EPOCH", "ZeroShotSet", "mean_cosine", "run_objective",
+           "selection_metric", "unigram_baselines", "zero_shot_classifier"]

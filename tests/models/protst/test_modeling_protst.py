@@ -634,3 +634,24 @@ def test_a_folder_saved_by_commit_2077500_gives_the_same_outputs():
         terms = pretraining(**recorded)
     for key, value in expected["pretraining_terms"].items():
         assert abs(float(getattr(terms, key)) - value) <= 1e-5 * max(abs(value), 1.0), key
+
+
+def test_task_heads_take_an_esm_tokenizers_input_ids(processor):
+    """`Trainer` with `DataCollatorWithPadding` passes what the ESM tokenizer returns: `input_ids` and
+    `attention_mask`; a task head takes them as its protein inputs, with the same outputs."""
+    from protst_hf import ProtSTForSequenceClassification, ProtSTForTokenClassification
+    from utils.builders import tiny_config
+
+    torch.manual_seed(0)
+    tokens = processor.protein_tokenizer(["MKTAYIAKQR", "MVLSPADKTNVKAAW"], return_tensors="pt", padding=True)
+    for cls in (ProtSTForSequenceClassification, ProtSTForTokenClassification):
+        model = cls(tiny_config(processor, num_labels=3)).eval()
+        with torch.no_grad():
+            plain = model(**tokens).logits
+            named = model(protein_input_ids=tokens["input_ids"],
+                          protein_attention_mask=tokens["attention_mask"]).logits
+        assert torch.equal(plain, named)
+        with pytest.raises(ValueError, match="not both"):
+            model(input_ids=tokens["input_ids"], protein_input_ids=tokens["input_ids"])
+        with pytest.raises(ValueError, match="input_ids"):
+            model(labels=torch.tensor([0, 1]))

@@ -67,7 +67,7 @@ def test_batching_equals_one_by_one_and_labels_are_cached(classify, rows):
         assert a["labels"][0] == b["labels"][0]
         scores_a, scores_b = dict(zip(a["labels"], a["scores"])), dict(zip(b["labels"], b["scores"]))
         assert max(abs(scores_a[k] - scores_b[k]) for k in scores_a) < 1e-5
-    assert len(classify._text_cache) >= 1
+    assert len(classify._classifiers) >= 1
     calls = []
     original = classify.protst.get_text_features
     classify.protst.get_text_features = lambda *a, **k: calls.append(1) or original(*a, **k)
@@ -302,17 +302,27 @@ def test_zero_shot_prior_is_bayes_rule_on_the_logits(skewed_folder, processor, r
 
 
 def test_protein_to_text_search_ranks_by_posterior_with_a_prior(skewed_folder, processor, rows):
+    """Protein -> text over candidate texts is the zero-shot classifier of those texts: the same probabilities as
+    the classification pipeline, logits exp(logit_scale) * cosine + log p(text) with the training prior (an in-batch
+    model), and no prior (a warning) when a candidate is stated by no training text."""
     model = ProtSTModel.from_pretrained(skewed_folder).eval()
     retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor, precision="float32")
-    texts = ["SUBCELLULAR LOCATION: Nucleus.", "SUBCELLULAR LOCATION: Cytoplasm.", "SUBCELLULAR LOCATION: Plastid."]
-    plain = retrieval(rows[0]["sequence"], direction="protein-to-text", candidate_texts=texts, prior="uniform")
-    assert all(h["score"] == pytest.approx(h["cosine"]) for h in plain)
-    ranked = retrieval(rows[0]["sequence"], direction="protein-to-text", candidate_texts=texts)
-    assert ranked[0]["text"] == texts[0]  # 90 of 100 training texts
+    classify = ZeroShotProteinClassificationPipeline(model=model, processor=processor, precision="float32")
+    texts = ["SUBCELLULAR LOCATION: Nucleus.", "SUBCELLULAR LOCATION: Cytoplasm."]
     scale = model.logit_scale.exp().item()
+    plain = retrieval(rows[0]["sequence"], direction="protein-to-text", candidate_texts=texts, prior="uniform")
+    assert all(h["logit"] == pytest.approx(scale * h["cosine"], abs=1e-4) for h in plain)
+    ranked = retrieval(rows[0]["sequence"], direction="protein-to-text", candidate_texts=texts)
+    assert ranked[0]["text"] == texts[0]  # stated by 95 training texts, Cytoplasm by 9
     for hit in ranked:
-        count = {texts[0]: 90, texts[1]: 4, texts[2]: 0}[hit["text"]]
-        prior = math.log((count + 0.5) / (100 + 0.5 * (4 + 3)))
-        assert hit["score"] == pytest.approx(scale * hit["cosine"] + prior, abs=1e-4)
+        prior = math.log({texts[0]: 95, texts[1]: 9}[hit["text"]] / 104)
+        assert hit["logit"] == pytest.approx(scale * hit["cosine"] + prior, abs=1e-4)
+    same = classify(rows[0]["sequence"], candidate_labels=texts, hypothesis_template="{}")
+    assert [h["text"] for h in ranked] == same["labels"]
+    assert [h["score"] for h in ranked] == same["scores"]  # one classifier: identical numbers
+    with pytest.warns(UserWarning, match="no training text states"):
+        unseen = retrieval(rows[0]["sequence"], direction="protein-to-text",
+                           candidate_texts=[*texts, "SUBCELLULAR LOCATION: Plastid."])
+    assert all(h["logit"] == pytest.approx(scale * h["cosine"], abs=1e-4) for h in unseen)
     with pytest.raises(ValueError, match="a prior applies to protein -> text"):
         retrieval("SUBCELLULAR LOCATION: Nucleus.", proteins=[rows[0]["sequence"]], prior="training")

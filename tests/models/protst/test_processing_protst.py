@@ -8,7 +8,8 @@ import torch
 from transformers import AutoProcessor
 
 from protst_hf import ProtSTProcessor
-from protst_hf.models.protst.processing_protst import TEXT_FIELDS, crop, fit_lengths
+from protst_hf.models.protst.processing_protst import crop, fit_lengths
+from protst_hf.models.protst.texts_protst import TEXT_FIELDS
 from utils.builders import make_processor
 
 

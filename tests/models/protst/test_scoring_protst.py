@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from protst_hf.models.protst.processing_protst import text_parts
 from protst_hf.models.protst.scoring_protst import (
     class_log_prior,
     class_logits,
@@ -19,6 +18,7 @@ from protst_hf.models.protst.scoring_protst import (
     text_log_prior,
     write_training_texts,
 )
+from protst_hf.models.protst.texts_protst import text_parts
 
 CYTOPLASM, NUCLEUS = "SUBCELLULAR LOCATION: Cytoplasm.", "SUBCELLULAR LOCATION: Nucleus."
 RECORD = {"format": 1, "objective": "in_batch", "rows": 15,

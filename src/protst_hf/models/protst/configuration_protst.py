@@ -74,6 +74,13 @@ class ProtSTConfig(PretrainedConfig):
     512-d projections, one unscaled fusion layer with batch norm over all positions, all loss weights 1.0,
     15% masking, `logit_scale` initialised at log(1/0.07) and not clamped, text tower frozen.
 
+    What it holds (transformers' rule: what building and running the model needs; docs/configuration.md): the
+    architecture (towers, projections, fusion, token ids, initialisation), the objective `forward` computes (loss
+    weights, `logit_scale`, `contrastive_*`, `text_bank_part_weight`), the state the model applies to its towers
+    (`freeze_*`, `frozen_towers_eval`) and how it runs (`protein_packed`, `packed_attention_backend`,
+    `zero_shot_temperature`). `protein_mask_rate` / `text_mask_rate` are the pretraining collator's, kept as the
+    recipe that travels with the weights.
+
     Args:
         protein_config (`EsmConfig` or `dict`, *optional*):
             Configuration of the protein tower. Defaults to ESM-2 650M.

@@ -34,7 +34,7 @@ PIPELINES = {
 # the code files a complete folder needs besides those transformers copies itself (the saved class's module and
 # its relative imports): the pipelines, with what they import
 PIPELINE_FILES = ("pipeline_protst.py", "inference_protst.py", "index_protst.py", "processing_protst.py",
-                  "scoring_protst.py", "fasta_protst.py")
+                  "scoring_protst.py", "fasta_protst.py", "texts_protst.py")
 LABEL_SETS = "label_sets"
 
 

@@ -881,6 +881,21 @@ class ProtSTProteinTaskModel(ProtSTPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
 
+    @staticmethod
+    def _protein_inputs(protein_input_ids, protein_attention_mask, input_ids, attention_mask):
+        """The protein inputs given either way: `protein_input_ids` / `protein_attention_mask` (ProtST's names) or
+        `input_ids` / `attention_mask` (what an ESM tokenizer returns, and what `Trainer` with
+        `DataCollatorWithPadding` passes), never both."""
+        if input_ids is not None or attention_mask is not None:
+            if protein_input_ids is not None or protein_attention_mask is not None:
+                raise ValueError("give the protein as `protein_input_ids` / `protein_attention_mask` or as "
+                                 "`input_ids` / `attention_mask`, not both")
+            protein_input_ids, protein_attention_mask = input_ids, attention_mask
+        if protein_input_ids is None:
+            raise ValueError("a task head needs the protein's token ids: `protein_input_ids` (ProtSTProcessor: "
+                             "processor(proteins=...)) or `input_ids` (the ESM tokenizer's output)")
+        return protein_input_ids, protein_attention_mask
+
 
 class ProtSTForSequenceClassification(ProtSTProteinTaskModel):
     """Protein-level task head, the original's downstream protocol: a 2-layer MLP on the raw mean-pooled residue
@@ -894,16 +909,20 @@ class ProtSTForSequenceClassification(ProtSTProteinTaskModel):
 
     def forward(
         self,
-        protein_input_ids: torch.Tensor,
+        protein_input_ids: torch.Tensor | None = None,
         protein_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> ProtSTSequenceClassifierOutput | tuple:
         """
         Args:
             protein_input_ids (`torch.LongTensor` of shape `(batch, protein_len)`).
             protein_attention_mask (`torch.LongTensor`, *optional*).
+            input_ids, attention_mask: the same, under the names an ESM tokenizer (and `Trainer` with
+                `DataCollatorWithPadding`) uses; instead of the two above.
             labels (`torch.Tensor`, *optional*): `(batch,)` class ids, `(batch, num_labels)` multi-hot floats, or
                 `(batch,)` / `(batch, num_labels)` regression targets.
 
@@ -911,6 +930,8 @@ class ProtSTForSequenceClassification(ProtSTProteinTaskModel):
             [`ProtSTSequenceClassifierOutput`]
         """
         self._reject_unsupported(kwargs)
+        protein_input_ids, protein_attention_mask = self._protein_inputs(protein_input_ids, protein_attention_mask,
+                                                                         input_ids, attention_mask)
         hidden, residue_mask = self.encode_protein(protein_input_ids, protein_attention_mask)
         pooled = self.pool_protein(hidden, residue_mask, normalize=False, project=False)  # (B, H) float32
         logits = apply_head(self.classifier, self.dropout(pooled))
@@ -934,16 +955,20 @@ class ProtSTForTokenClassification(ProtSTProteinTaskModel):
 
     def forward(
         self,
-        protein_input_ids: torch.Tensor,
+        protein_input_ids: torch.Tensor | None = None,
         protein_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> ProtSTTokenClassifierOutput | tuple:
         """
         Args:
             protein_input_ids (`torch.LongTensor` of shape `(batch, protein_len)`).
             protein_attention_mask (`torch.LongTensor`, *optional*).
+            input_ids, attention_mask: the same, under the names an ESM tokenizer (and `Trainer` with
+                `DataCollatorWithPadding`) uses; instead of the two above.
             labels (`torch.Tensor`, *optional*): `(batch, protein_len)` class ids with -100 where not scored,
                 `(batch, protein_len, num_labels)` multi-hot floats, or regression targets.
 
@@ -951,6 +976,8 @@ class ProtSTForTokenClassification(ProtSTProteinTaskModel):
             [`ProtSTTokenClassifierOutput`]
         """
         self._reject_unsupported(kwargs)
+        protein_input_ids, protein_attention_mask = self._protein_inputs(protein_input_ids, protein_attention_mask,
+                                                                         input_ids, attention_mask)
         hidden, _ = self.encode_protein(protein_input_ids, protein_attention_mask)
         logits = apply_head(self.classifier, self.dropout(hidden))  # (B, L+2, num_labels)
         loss = self._loss(logits, labels)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,23 +32,18 @@ from .inference_protst import embed_proteins, embed_texts, protein_features, res
 # folder: every sibling the pipelines reach is imported here directly so that it is copied
 from .processing_protst import ProtSTProcessor  # noqa: F401
 from .scoring_protst import (
-    LABEL_SETS,
-    TRAINING_TEXTS_FILE,
-    class_log_prior,
-    class_logits,
+    ZeroShotClassifier,
     expected_calibration_error,
-    expected_label_count,
     field_template,
     fit_temperature,
-    label_probabilities,
-    label_set_files,
-    label_set_prompts,
-    read_training_texts,
+    label_sets_directory,
+    model_training_texts,
+    prompt_key,
+    resolve_labels,
     resolve_pooling,
     resolve_prior,
-    text_log_prior,
-    zero_shot_logit_scale,
 )
+from .texts_protst import resolve_field  # noqa: F401
 
 DEFAULT_TEMPLATE = "SUBCELLULAR LOCATION: {}."
 
@@ -77,7 +71,8 @@ class _ProtSTPipeline(Pipeline):
             raise ValueError("int8 needs the weights quantised: use prepare_for_inference(model, precision='int8')")
         weights_bf16 = next(self.model.parameters()).dtype == torch.bfloat16
         self.autocast_dtype = "bfloat16" if resolved == "bfloat16" and not weights_bf16 else None
-        self._text_cache: dict[tuple, torch.Tensor] = {}
+        self._classifiers: dict[tuple, ZeroShotClassifier] = {}
+        self._warned: set = set()
 
     @property
     def protst(self):
@@ -114,93 +109,60 @@ class _ProtSTPipeline(Pipeline):
         return protein_features(self.protst, model_inputs["protein_input_ids"], model_inputs["protein_attention_mask"],
                                 self.processor.protein_tokenizer.pad_token_id, self.autocast_dtype, project, normalize)
 
-    def prompt_embeds(self, prompts: Sequence[Sequence]) -> torch.Tensor:
-        """(prompts, D) normalised embeddings of every prompt of every class, in order, cached across calls."""
-        key = tuple(tuple(t if isinstance(t, str) else tuple(sorted(t.items())) for t in group) for group in prompts)
-        if key not in self._text_cache:
-            self._text_cache[key] = embed_texts(self.model, self.processor, [t for group in prompts for t in group],
-                                                dtype=self.autocast_dtype)
-        return self._text_cache[key]
-
     def training_texts(self) -> dict | None:
-        """The model's training-text statistics (`training_texts.json`, written by protst-hf's pretraining), read
+        """The model's training-text record (`training_texts.json`, written by protst-hf's pretraining), read once
         from the model folder or its Hub repository; None when the model has none."""
         if not hasattr(self, "_training_texts"):
-            source = getattr(self.model.config, "_name_or_path", "") or ""
-            path = Path(source) / TRAINING_TEXTS_FILE
-            if not path.is_file() and source and not Path(source).exists():
-                from transformers.utils import cached_file
-
-                try:
-                    found = cached_file(source, TRAINING_TEXTS_FILE, _raise_exceptions_for_missing_entries=False)
-                except OSError:
-                    found = None
-                path = Path(found) if found else path
-            self._training_texts = read_training_texts(path) if path.is_file() else None
+            self._training_texts = model_training_texts(self.model)
         return self._training_texts
 
-    def log_prior(self, prior, names: list[str], prompts: list[list]) -> torch.Tensor | None:
-        """(classes,) log prior for `prior` (`"auto"`, `"uniform"`, `"training"`, or class frequencies by name or in
-        class order); None for a uniform prior. A training prior that cannot be estimated for every class falls
-        back to uniform with a warning that says why."""
-        record = self.training_texts()
-        prior = resolve_prior(prior, record)
-        if isinstance(prior, str):
-            if prior == "uniform":
-                return None
-            log_prior, why = class_log_prior(prompts, record, names=names)
-            if log_prior is None:
-                warnings.warn(f"prior {why}", stacklevel=4)
-            return log_prior
-        return class_log_prior(prompts, frequencies=prior, names=names)[0]
-
-    def label_sets_directory(self) -> Path:
-        """Where the built-in label sets are: beside this file (installed package), in the model folder, or in the
-        model's Hub repository (downloaded and cached)."""
-        here = Path(__file__).parent / "label_sets"
-        if here.is_dir():
-            return here
-        source = getattr(self.model.config, "_name_or_path", "") or ""
-        if (Path(source) / "label_sets").is_dir():
-            return Path(source) / "label_sets"
-        from transformers.utils import cached_file
-
-        paths = [cached_file(source, f"label_sets/{name}") for name in label_set_files()]
-        return Path(paths[0]).parent
-
     def labels(self, candidate_labels=None, hypothesis_template: str | None = None,
-               label_set: str | None = None, field: str | None = None) -> tuple[list[str], list[list[str]]]:
-        """(display names, the prompts of each class): candidate labels put into the template (one prompt each), a
-        mapping of label names to their prompts (used verbatim, several per label allowed), or a built-in label set
-        (which may give a class several prompts). `field` (e.g. `"molecular_function"`) takes the template from the
-        model's training texts (`training_texts.json`: the layout its training used)."""
-        if field is not None:
-            if hypothesis_template is not None:
-                raise ValueError("give `field` or `hypothesis_template`, not both")
-            if label_set is not None or isinstance(candidate_labels, dict):
-                raise ValueError("`field` words candidate labels given by name; a label set or labels given with "
-                                 "their prompts take none")
-            hypothesis_template = field_template(self.training_texts(), field)
-        if label_set is not None:
-            if candidate_labels is not None:
-                raise ValueError("give `candidate_labels` or `label_set`, not both")
-            return label_set_prompts(label_set, self.label_sets_directory())
-        if candidate_labels is None:
-            raise ValueError("give `candidate_labels` (a list of label names) or `label_set` "
-                             f"(one of {sorted(LABEL_SETS)})")
-        if isinstance(candidate_labels, dict):
-            if hypothesis_template is not None:
-                raise ValueError("labels given with their prompts take no `hypothesis_template`")
-            prompts = [[p] if isinstance(p, str) else list(p) for p in candidate_labels.values()]
-            if not prompts or any(not group for group in prompts):
-                raise ValueError("every label given as a mapping needs at least one prompt")
-            return [str(name) for name in candidate_labels], prompts
-        if isinstance(candidate_labels, str):
-            candidate_labels = [c.strip() for c in candidate_labels.split(",") if c.strip()]
-        template = hypothesis_template if hypothesis_template is not None else DEFAULT_TEMPLATE
-        if "{}" not in template:
-            raise ValueError(f"`hypothesis_template` needs a '{{}}' for the label: {template!r}")
-        return list(candidate_labels), [[template.format(label)] for label in candidate_labels]
+               label_set: str | None = None, field: str | None = None) -> tuple[list[str], list[list]]:
+        """(display names, the prompts of each class) of labels given as to a call (`scoring_protst.resolve_labels`);
+        `field` takes the template from the model's training texts."""
+        template = field_template(self.training_texts(), field) if field is not None else None
+        directory = label_sets_directory(self.model) if label_set is not None else None
+        return resolve_labels(candidate_labels, hypothesis_template, label_set, template,
+                              **({"directory": directory} if directory else {}), default_template=DEFAULT_TEMPLATE)
+
+    def classifier(self, candidate_labels=None, hypothesis_template: str | None = None, label_set: str | None = None,
+                   field: str | None = None, prior="auto", prompt_pooling: str = "auto",
+                   temperature: float | None = None) -> ZeroShotClassifier:
+        """The zero-shot classifier of labels given as to a call, built once and cached (prompt embeddings
+        included): what the pipelines score with, and what a caller can inspect (`reasons`)."""
+        names, prompts = self.labels(candidate_labels, hypothesis_template, label_set, field)
+        return self._classifier(_LabelSpec(names, prompts, prior, prompt_pooling, temperature))
+
+    def _classifier(self, spec: _LabelSpec) -> ZeroShotClassifier:
+        # a fitted temperature (`calibrate`) changes the classifier of a temperature left to the model
+        key = (spec.key, getattr(self.model.config, "zero_shot_temperature", None))
+        if key not in self._classifiers:
+            self._classifiers[key] = ZeroShotClassifier.build(
+                self.model, self.processor, spec.names, spec.prompts, self.training_texts(), spec.prior, spec.pooling,
+                spec.temperature, dtype=self.autocast_dtype)
+        return self._classifiers[key]
+
+    def _label_spec(self, candidate_labels, hypothesis_template, label_set, field, prior, prompt_pooling,
+                    temperature) -> _LabelSpec:
+        """The labels and scoring choices of a call, checked (cheap: files are read, nothing is embedded)."""
+        names, prompts = self.labels(candidate_labels, hypothesis_template, label_set, field)
+        record = self.training_texts()
+        resolve_prior(prior, record)
+        resolve_pooling(prompt_pooling, record)
+        if temperature is not None and not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        return _LabelSpec(names, prompts, prior, prompt_pooling, temperature)
+
+
+class _LabelSpec:
+    """The labels of a call and its scoring choices: what a cached [`ZeroShotClassifier`] is built from."""
+
+    def __init__(self, names, prompts, prior, pooling, temperature):
+        self.names, self.prompts, self.prior = names, prompts, prior
+        self.pooling, self.temperature = pooling, temperature
+        frozen_prior = tuple(sorted(prior.items())) if isinstance(prior, dict) else \
+            tuple(prior) if isinstance(prior, (list, tuple)) else prior
+        self.key = (tuple(names), prompt_key(prompts), frozen_prior, pooling, temperature)
 
 
 def _fasta_records(source) -> list[tuple[str, str]]:
@@ -242,8 +204,10 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
             label_set: a built-in set instead: `subcellular_location` (10 DeepLoc classes),
                 `subcellular_location_description`, `reaction` (384 EC reactions), `reaction_description`.
             field: the template of candidate labels given by name, taken from the model's training texts (e.g.
-                `"molecular_function"` -> `"MOLECULAR FUNCTION: {}."` for a model trained on GO texts): the wording
-                its training used. Instead of `hypothesis_template`.
+                `"molecular_function"` -> `"MOLECULAR FUNCTION: {}."` for a model trained on GO texts,
+                `"subcellular_location"` -> `"SUBCELLULAR LOCATION: {}."` for one trained on ProtDescribe's four
+                fields): the wording its training used. A field is named by its heading or its ProtDescribe column
+                (`"subloc"`, `"go_function"`). Instead of `hypothesis_template`.
             multi_label: independent per-label scores, each the probability that the label applies (several
                 labels can, as GO terms do), instead of a distribution over the labels: the model's posterior over
                 the labels times the expected number of labels per protein among them (their summed training
@@ -272,55 +236,44 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
             `{"sequence", "labels", "scores"}` (plus `"id"` for FASTA records and pairs), labels sorted by score; a
             list of them for several inputs.
         """
-        if kwargs.get("candidate_labels") is None and kwargs.get("label_set") is None \
-                and "label_texts" not in self._forward_params:
-            self.labels()  # raises: what to give
         return super().__call__(inputs, **kwargs)
 
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, label_set=None, temperature=None,
                              return_logits=None, supervised_model=None, alpha=None, prior="auto",
                              prompt_pooling="auto", field=None, multi_label=False, top_k=None, **kwargs):
         forward, post = {}, {}
-        prompt_pooling = resolve_pooling(prompt_pooling, self.training_texts())
         if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         if candidate_labels is not None or label_set is not None:
-            names, texts = self.labels(candidate_labels, hypothesis_template, label_set, field)
-            forward.update(label_texts=texts, names=names, pooling=prompt_pooling,
-                           log_prior=self.log_prior(prior, names, texts))
-            post["names"] = names
-            if multi_label:
-                expected, why = expected_label_count(texts, self.training_texts())
-                if why:
-                    warnings.warn(why, stacklevel=3)
-                post["multi_label_count"] = expected
-        elif multi_label:
-            raise ValueError("multi_label needs the labels in the same call (candidate_labels or label_set)")
+            spec = self._label_spec(candidate_labels, hypothesis_template, label_set, field, prior, prompt_pooling,
+                                    temperature)
+            forward["spec"] = post["spec"] = spec
+            post["multi_label"] = bool(multi_label)
+        elif multi_label or field is not None or hypothesis_template is not None:
+            raise ValueError("multi_label, field and hypothesis_template need the labels in the same call "
+                             "(candidate_labels or label_set)")
         if top_k is not None:
             post["top_k"] = top_k
         if supervised_model is not None:
             forward["supervised_model"] = supervised_model
         if alpha is not None:
             forward["alpha"] = alpha
-        if temperature is not None:
-            post["temperature"] = temperature
         if return_logits is not None:
             post["return_logits"] = return_logits
-        if "supervised_model" in forward and "names" in forward:
-            _supervised_columns(forward["supervised_model"], forward["names"])  # fail before any protein is read
+        if "supervised_model" in forward and "spec" in forward:
+            _supervised_columns(forward["supervised_model"], forward["spec"].names)  # fail before any protein is read
         return {}, forward, post
 
     def preprocess(self, inputs):
         return self._protein_inputs(inputs)
 
-    def _forward(self, model_inputs, label_texts, names, pooling="mean", log_prior=None, supervised_model=None,
-                 alpha=1.0):
-        proteins = self._protein_embeds(model_inputs)
-        owner = [c for c, group in enumerate(label_texts) for _ in group]
-        logits = class_logits(proteins, self.prompt_embeds(label_texts), owner, len(label_texts),
-                              zero_shot_logit_scale(self.model), pooling, log_prior)
-        if supervised_model is not None:
-            logits = alpha * logits + self._supervised_logits(supervised_model, model_inputs, names).to(logits.device)
+    def _forward(self, model_inputs, spec=None, supervised_model=None, alpha=1.0):
+        if spec is None:
+            self.labels()  # raises: what to give
+        logits = self._classifier(spec).logits(self._protein_embeds(model_inputs))
+        if supervised_model is not None:  # the original's ensemble
+            logits = alpha * logits + self._supervised_logits(supervised_model, model_inputs, spec.names).to(
+                logits.device)
         return {"logits": logits, "id": model_inputs["id"], "sequence": model_inputs["sequence"]}
 
     @staticmethod
@@ -332,13 +285,15 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
                                protein_attention_mask=mask.to(device), return_dict=True)
         return out.logits.float()[:, _supervised_columns(supervised_model, names)]
 
-    def postprocess(self, model_outputs, names, temperature=None, return_logits=False, multi_label_count=None,
-                    top_k=None):
+    def postprocess(self, model_outputs, spec, multi_label=False, return_logits=False, top_k=None):
+        classifier = self._classifier(spec)
+        if multi_label and not classifier.label_count_known and spec.key not in self._warned:
+            self._warned.add(spec.key)
+            warnings.warn(classifier.reasons["multi_label"], stacklevel=2)
         logits = model_outputs["logits"][0].float()
-        temperature = temperature or getattr(self.model.config, "zero_shot_temperature", None) or 1.0
-        probabilities = label_probabilities(logits, temperature, multi_label_count).numpy()
+        probabilities = classifier.probabilities(logits=logits, multi_label=multi_label).numpy()
         order = np.argsort(-probabilities, kind="stable")[:top_k]
-        result = {"sequence": model_outputs["sequence"], "labels": [names[i] for i in order],
+        result = {"sequence": model_outputs["sequence"], "labels": [spec.names[i] for i in order],
                   "scores": probabilities[order].tolist()}
         if model_outputs["id"] is not None:
             result["id"] = model_outputs["id"]
@@ -354,7 +309,7 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
         results = self(inputs, return_logits=True, temperature=1.0, batch_size=batch_size, **kwargs)
         results = results if isinstance(results, list) else [results]
         names, _ = self.labels(kwargs.get("candidate_labels"), kwargs.get("hypothesis_template"),
-                               kwargs.get("label_set"))
+                               kwargs.get("label_set"), kwargs.get("field"))
         unknown = sorted({y for y in true_labels if y not in names})
         if unknown:
             raise ValueError(f"labels {unknown[:5]} are not among the candidate labels")
@@ -453,49 +408,68 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
             candidate_texts / label_set: instead of an index, the texts to rank (protein -> text).
             direction: `text-to-protein` (default) or `protein-to-text`.
             field: word the text queries (text -> protein) or `candidate_texts` (protein -> text) with the template of
-                a text field of the model's training texts, e.g. `"molecular_function"` -> `"MOLECULAR FUNCTION:
-                {}."` for a model trained on GO texts, so that "ATP binding" is asked as training worded it.
+                a text field of the model's training texts, e.g. `"molecular_function"` (or its ProtDescribe column
+                `"go_function"`) -> `"MOLECULAR FUNCTION: {}."` for a model trained on GO texts, so that "ATP
+                binding" is asked as training worded it.
             top_k, threshold (a cosine, or `"calibrated"` for the index's conformal threshold), nprobe, ef_search.
-            prior: protein -> text over a label set or a list of texts: the prior of each candidate text added to
-                its logit, `exp(logit_scale) * cosine + log p(text)`, so that texts are ranked by posterior (see
-                the zero-shot pipeline). `"auto"` (default): the training prior for a model whose scores are
-                density ratios (the original's in-batch objective), none for a text-bank model or a model without
-                recorded training texts; `"training"`, `"uniform"`, or a dict of frequencies by text (by class name
-                for a label set). A text never seen in training gets a count of 0.5. Not applicable to searches
-                over an index (FAISS ranks by cosine) or to text -> protein (a per-text term leaves the ranking of
-                proteins unchanged): an explicit prior there is an error, `"auto"` applies none.
+            prior: protein -> text over a label set or a list of texts, which are scored exactly as the zero-shot
+                pipeline scores the same labels (one `ZeroShotClassifier`: its prior, prompt pooling and
+                temperature): `"auto"` (default), `"training"`, `"uniform"`, or a dict of frequencies by text (by
+                class name for a label set). Not applicable to searches over an index (FAISS ranks by cosine) or to
+                text -> protein (a per-text term leaves the ranking of proteins unchanged): an explicit prior there
+                is an error, `"auto"` applies none.
 
         Returns:
-            per query, a list of `{"id", "score"}` (text -> protein) or `{"text", "score", "cosine"}` (protein ->
-            text; `score` is the cosine without a prior, the logit with one), best first; a single list for a
+            per query, a list of `{"id", "score"}` (text -> protein: `score` is the cosine) or `{"text", "score",
+            "logit", "cosine"}` (protein -> text over texts or a label set: `score` is the zero-shot pipeline's
+            probability of the text among the candidates, `logit` its logit, `cosine` the cosine to the text (the
+            normalised mean of a class's prompts), which `threshold` applies to), best first; a single list for a
             single query.
         """
-        kwargs.setdefault("direction", "text-to-protein")
-        if kwargs["direction"] == "text-to-protein" and kwargs.get("index") is None and kwargs.get("proteins") is None:
-            raise ValueError("text -> protein retrieval needs an `index` or `proteins`")
+        kwargs = dict(kwargs)
+        direction = kwargs.pop("direction", None) or "text-to-protein"
         single = isinstance(queries, str)
-        results = super().__call__([queries] if single else queries, **kwargs)
+        target = self._search_target(direction, **{k: kwargs.pop(k, None) for k in _TARGET_ARGUMENTS if k in kwargs})
+        results = super().__call__([queries] if single else queries, target=target, **kwargs)
         return results[0] if single else results
 
     def _sort_by_length(self) -> bool:
         return False  # queries are texts or proteins; the call is cheap next to the candidates
 
-    def _sanitize_parameters(self, index=None, proteins=None, candidate_texts=None, label_set=None,
-                             direction=None, top_k=10, threshold=None, nprobe=None, ef_search=None, prior="auto",
-                             field=None, **kwargs):
-        if direction is None:  # the pipeline's construction: everything is given per call
-            return {}, {}, {}
-        template = field_template(self.training_texts(), field) if field is not None else None
+    def _search_target(self, direction: str, index=None, proteins=None, candidate_texts=None, label_set=None,
+                       field=None, prior="auto") -> dict:
+        """What a call searches, prepared once per call after every argument is checked: an index (loaded and
+        checked against this model), candidate proteins (embedded), or the zero-shot classifier of candidate texts
+        or a label set (protein -> text, scored exactly as the zero-shot pipeline scores labels)."""
         if direction not in ("text-to-protein", "protein-to-text"):
             raise ValueError(f"direction must be 'text-to-protein' or 'protein-to-text', got {direction!r}")
         kind = "protein" if direction == "text-to-protein" else "text"
-        search = {"top_k": top_k, "threshold": threshold, "key": "id" if kind == "protein" else "text"}
+        template = field_template(self.training_texts(), field) if field is not None else None
+        if kind == "protein" and index is None and proteins is None:
+            raise ValueError("text -> protein retrieval needs an `index` or `proteins`")
+        if template is not None and kind == "text" and candidate_texts is None:
+            raise ValueError("`field` words texts given by name (the queries of a text -> protein search, or "
+                             "candidate_texts); a label set has its own prompts")
         if prior != "auto" and (index is not None or kind == "protein"):
             resolve_prior(prior, self.training_texts())  # a bad value is reported as such
             if not (isinstance(prior, str) and prior == "uniform"):
                 raise ValueError("a prior applies to protein -> text search over a label set or a list of texts only "
                                  "(an index ranks by cosine; a per-text term leaves a text -> protein ranking "
                                  "unchanged)")
+        target = {"kind": kind, "template": template if kind == "protein" else None}
+        if kind == "text" and index is None:
+            if candidate_texts is not None:
+                if label_set is not None:
+                    raise ValueError("give `candidate_texts` or `label_set`, not both")
+                candidate_texts = list(candidate_texts)
+                labels = {t: [template.format(t) if template else t] for t in candidate_texts}
+                if len(labels) != len(candidate_texts):
+                    raise ValueError("`candidate_texts` lists a text twice")
+                spec = self._label_spec(labels, None, None, None, prior, "auto", None)
+            else:
+                spec = self._label_spec(None, None, label_set or "subcellular_location", None, prior, "auto", None)
+            target["classifier"] = self._classifier(spec)
+            return target
         if index is not None:
             if isinstance(index, (str, os.PathLike)):  # an index object may come from protst_hf or Hub code
                 index = ProteinIndex.load(index)
@@ -503,34 +477,20 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
                 raise MismatchedModelError(f"a {direction} search needs an index of {kind} embeddings, this one "
                                            f"holds {index.metadata.get('embedding')!r} embeddings")
             index.check_queries(model_metadata(self.model, "text" if kind == "protein" else "protein"))
-            search.update(index=index, nprobe=nprobe, ef_search=ef_search)
-        elif kind == "protein":
-            records = _fasta_records(proteins) if is_fasta(proteins) else [
-                tuple(p) if isinstance(p, (tuple, list)) else (None, p) for p in proteins]
-            search["candidates"] = embed_proteins(self.model, self.processor, [s for _, s in records],
-                                                  dtype=self.autocast_dtype).numpy()
-            search["names"] = [i if i is not None else s for i, s in records]
-        else:
-            if label_set is not None or candidate_texts is None:
-                names, prompts = self.labels(None, None, label_set or "subcellular_location")
-                log_prior = self.log_prior(prior, names, prompts)
-            else:
-                names = list(candidate_texts)
-                prompts = [[template.format(t) if template else t] for t in candidate_texts]
-                log_prior = self._text_log_prior(prior, [group[0] for group in prompts])
-            search.update(prompts=self.prompt_embeds(prompts), owner=[c for c, g in enumerate(prompts) for _ in g],
-                          scale=zero_shot_logit_scale(self.model), log_prior=log_prior, names=names)
-        if template is not None and kind == "text" and candidate_texts is None:
-            raise ValueError("`field` words texts given by name (the queries of a text -> protein search, or "
-                             "candidate_texts); a label set has its own prompts")
-        return {"kind": kind, "template": template}, {"kind": kind}, search
+            target["index"] = index
+            return target
+        records = _fasta_records(proteins) if is_fasta(proteins) else [
+            tuple(p) if isinstance(p, (tuple, list)) else (None, p) for p in proteins]
+        target["candidates"] = embed_proteins(self.model, self.processor, [s for _, s in records],
+                                              dtype=self.autocast_dtype).numpy()
+        target["names"] = [i if i is not None else s for i, s in records]
+        return target
 
-    def _text_log_prior(self, prior, texts: list[str]) -> torch.Tensor | None:
-        record = self.training_texts()
-        prior = resolve_prior(prior, record)
-        if isinstance(prior, str):
-            return None if prior == "uniform" else text_log_prior(texts, record)
-        return class_log_prior([[t] for t in texts], frequencies=prior, names=texts)[0]
+    def _sanitize_parameters(self, target=None, top_k=10, threshold=None, nprobe=None, ef_search=None, **kwargs):
+        if target is None:  # the pipeline's construction: everything is given per call
+            return {}, {}, {}
+        search = {"target": target, "top_k": top_k, "threshold": threshold, "nprobe": nprobe, "ef_search": ef_search}
+        return {"kind": target["kind"], "template": target["template"]}, {"kind": target["kind"]}, search
 
     def preprocess(self, inputs, kind, template=None):
         if kind == "text":  # protein -> text: the query is a protein
@@ -545,22 +505,29 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
                                        model_inputs["text_attention_mask"], self.processor.tokenizer.pad_token_id,
                                        self.autocast_dtype)}
 
-    def postprocess(self, model_outputs, key, top_k=10, threshold=None, index=None, nprobe=None, ef_search=None,
-                    candidates=None, names=None, prompts=None, owner=None, scale=1.0, log_prior=None):
+    def postprocess(self, model_outputs, target, top_k=10, threshold=None, nprobe=None, ef_search=None):
         query = model_outputs["query"]  # (1, D)
-        if index is not None:
-            scores, ids = index.search(query.numpy(), top_k, nprobe=nprobe, ef_search=ef_search, threshold=threshold)
+        key = "id" if target["kind"] == "protein" else "text"
+        if "index" in target:
+            scores, ids = target["index"].search(query.numpy(), top_k, nprobe=nprobe, ef_search=ef_search,
+                                                 threshold=threshold)
             return [{key: i, "score": float(s)} for i, s in zip(ids[0], scores[0]) if not np.isnan(s)]
-        if candidates is not None:  # text -> proteins, brute force
-            row = (query.numpy() @ candidates.T)[0]
+        if "candidates" in target:  # text -> proteins, brute force
+            row = (query.numpy() @ target["candidates"].T)[0]
             order = np.argsort(-row, kind="stable")[:top_k]
-            return [{key: names[i], "score": float(row[i])} for i in order if threshold is None or row[i] >= threshold]
-        # protein -> texts: cosines to each candidate (the mean of its prompts), ranked by posterior with a prior
-        cosine = (class_logits(query, prompts, owner, len(names), 1.0))[0].double().numpy()
-        score = cosine if log_prior is None else scale * cosine + log_prior.double().numpy()
-        order = np.argsort(-score, kind="stable")[:top_k]
-        return [{key: names[i], "score": float(score[i]), "cosine": float(cosine[i])} for i in order
-                if threshold is None or cosine[i] >= threshold]
+            return [{key: target["names"][i], "score": float(row[i])} for i in order
+                    if threshold is None or row[i] >= threshold]
+        # protein -> texts: the zero-shot classifier's scores over the candidates, best first
+        classifier = target["classifier"]
+        logits = classifier.logits(query)
+        probability = classifier.probabilities(logits=logits)[0].numpy()
+        cosine = classifier.cosines(query)[0].double().numpy()
+        order = np.argsort(-probability, kind="stable")[:top_k]
+        return [{key: classifier.names[i], "score": float(probability[i]), "logit": float(logits[0, i]),
+                 "cosine": float(cosine[i])} for i in order if threshold is None or cosine[i] >= threshold]
+
+
+_TARGET_ARGUMENTS = ("index", "proteins", "candidate_texts", "label_set", "field", "prior")
 
 
 __all__ = [

@@ -1,6 +1,6 @@
 """ProtSTProcessor: an ESM tokenizer for proteins and a BERT-family tokenizer for text, with input validation.
 
-This file is shipped to the Hub with saved models: it imports nothing from `protst_hf`.
+This file is shipped to the Hub with saved models: it imports its sibling `texts_protst` only.
 """
 
 import math
@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from transformers import BatchEncoding, ProcessorMixin
 
+from .texts_protst import TEXT_FIELDS
+
 # 20 standard residues plus the rare letters ESM has tokens for: B (D/N), Z (E/Q), U (Sec), O (Pyl), X (any). The one
 # definition of a valid protein in protst-hf: the processor, the pipelines, FASTA reading, the task loader and the
 # pretraining data all check residues with `clean_protein` below.
 PROTEIN_LETTERS = "ACDEFGHIKLMNPQRSTVWYBZUOX"
-# the four ProtDescribe text fields, in the order the original joins them
-TEXT_FIELDS = ("prot_name", "function", "subloc", "similarity")
 # ASCII code -> is a protein letter (upper case; input is upper-cased first)
 _IS_RESIDUE = np.zeros(128, dtype=bool)
 _IS_RESIDUE[[ord(c) for c in PROTEIN_LETTERS]] = True
@@ -330,45 +330,6 @@ def crop(sequence: str, length: int, policy: str = "random", rng: np.random.Gene
     raise ValueError(f"unknown crop policy {policy!r}: one of {', '.join(CROP_POLICIES)}")
 
 
-def text_parts(text: str) -> list[str]:
-    """The statements of a Swiss-Prot style text, each as a text of its own with its topic's heading:
-    `"SUBCELLULAR LOCATION: Cytoplasm. Nucleus."` -> `["SUBCELLULAR LOCATION: Cytoplasm.",
-    "SUBCELLULAR LOCATION: Nucleus."]`. A text may hold several topics, each starting `HEADING: ` after a statement
-    (`"MOLECULAR FUNCTION: ATP binding. BIOLOGICAL PROCESS: DNA repair."`: two parts). A text without a `HEADING: `
-    prefix, or with one statement, is its own only part. Statements are split at `". "`; each part ends with one
-    `"."`. Used to read a multi-location (or multi-term) text as the union of its single statements: the soft
-    targets of the text bank, statement-level training (`text_unit="statement"`) and the class prior of zero-shot
-    classification.
-
-    Example:
-
-    ```python
-    >>> text_parts("SUBCELLULAR LOCATION: Cytoplasm. Nucleus.")
-    ['SUBCELLULAR LOCATION: Cytoplasm.', 'SUBCELLULAR LOCATION: Nucleus.']
-    ```
-    """
-    heading, colon, body = text.partition(": ")
-    if not colon or not is_heading(heading):
-        return [text]
-    parts, statements = [], []
-    for piece in body.strip().split(". "):
-        piece = piece.strip().rstrip(".").strip()
-        next_heading, next_colon, rest = piece.partition(": ")
-        if statements and next_colon and is_heading(next_heading):
-            parts += [f"{heading}: {s}." for s in statements]
-            heading, statements, piece = next_heading, [], rest.strip()
-        if piece:
-            statements.append(piece)
-    parts += [f"{heading}: {s}." for s in statements]
-    return parts if len(parts) > 1 else [text]
-
-
-def is_heading(words: str) -> bool:
-    """A Swiss-Prot topic heading: upper-case words ("SUBCELLULAR LOCATION", "MOLECULAR FUNCTION")."""
-    return bool(words) and words.upper() == words and any(c.isalpha() for c in words) and \
-        all(c.isalpha() or c == " " for c in words)
-
-
 def fit_lengths(lengths: list[int], budget: int) -> list[int]:
     """Shorten the longest items first until the total fits `budget` (water-filling); short items are untouched.
 
@@ -406,5 +367,4 @@ def _pad(sequences: list[list[int]], pad_id: int, padding, max_length: int | Non
     return ids, mask
 
 
-__all__ = ["CROP_POLICIES", "PROTEIN_LETTERS", "TEXT_FIELDS", "ProtSTProcessor", "clean_protein", "crop",
-           "fit_lengths", "is_heading", "text_parts"]
+__all__ = ["CROP_POLICIES", "PROTEIN_LETTERS", "ProtSTProcessor", "clean_protein", "crop", "fit_lengths"]

@@ -1,5 +1,6 @@
-"""Zero-shot scoring: the built-in label sets, class logits from label prompts, the prior that turns ProtST's scores
-into posteriors, and temperature calibration.
+"""Zero-shot scoring: the zero-shot classifier ([`ZeroShotClassifier`], the one place a zero-shot score is made),
+the built-in label sets, class logits from label prompts, the prior that turns ProtST's scores into posteriors, the
+record of a model's training texts, and temperature calibration.
 
 Why a prior: the original's contrastive loss (InfoNCE over the batch's texts) learns, at its optimum, a score
 s(x, t) = log p(t | x) - log p(t) + const, a density ratio: a frequent text is a negative as often as it is a
@@ -19,12 +20,14 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .processing_protst import is_heading, text_parts
+from .inference_protst import embed_texts
+from .texts_protst import key_statements, key_units, resolve_field, statement_field, text_field
 
 # written beside the weights by the pretraining loop: how often each distinct training text occurred
 TRAINING_TEXTS_FILE = "training_texts.json"
@@ -33,53 +36,80 @@ MAX_RECORDED_TEXTS = 100_000
 
 
 def write_training_texts(folder: str | Path, counts: Counter, objective: str, text_unit: str = "text") -> Path:
-    """Record the training texts' counts in `folder/training_texts.json`.
+    """Record the training texts' counts in `folder/training_texts.json` ([`training_text_record`]); returns the
+    path written."""
+    path = Path(folder) / TRAINING_TEXTS_FILE
+    path.write_text(json.dumps(training_text_record(counts, objective, text_unit), ensure_ascii=False) + "\n")
+    return path
+
+
+def training_text_record(counts: Mapping[str, int], objective: str, text_unit: str = "text") -> dict:
+    """The record of a model's training texts, as a saved model keeps it (`training_texts.json`): what the prior,
+    the multi-label count, the prompt pooling of `"auto"` and the templates of `field=` are read from.
 
     Layout: `{"format": 1, "objective": "in_batch" | "text_bank", "text_unit": "text" | "statement", "rows": N,
     "distinct_texts": U, "texts": {text: count, ...} (the `MAX_RECORDED_TEXTS` most frequent), "omitted_rows": rows
-    whose text is not listed, "templates": {field: template}}`. A text made of ProtDescribe fields is recorded as
-    the JSON of its fields (sorted keys). With `text_unit="statement"` (each protein was paired with one statement
-    of its text per step) the record counts statements: `texts` maps each single statement to the number of rows
-    that state it, which is a label's training frequency (CAFA's naive predictor for GO terms).
+    whose text is not listed, "templates": {field: template}}`. Texts are recorded by their key
+    (`texts_protst.text_key`: a text made of ProtDescribe fields is the JSON of its fields). With
+    `text_unit="statement"` (each protein was paired with one statement of its text per step) the record counts
+    statements: `texts` maps each single statement to the number of rows that state it, which is a label's training
+    frequency (CAFA's naive predictor for GO terms).
 
     `objective` says what the model's protein -> text scores estimate: `in_batch` (the original's InfoNCE over the
     batch's texts) learns log p(t | x) - log p(t), so the prior must be added back; `text_bank` learns log p(t | x).
     `templates` names the prompt template of every topic the training texts state ("MOLECULAR FUNCTION: ATP
-    binding." -> `{"molecular_function": "MOLECULAR FUNCTION: {}."}`): what `field=` of the zero-shot and retrieval
-    pipelines looks up, so that a label is worded as training worded it.
+    binding." -> `{"molecular_function": "MOLECULAR FUNCTION: {}."}`; the statements of every field of a
+    four-field text, "SUBCELLULAR LOCATION: Nucleus." -> `"subcellular_location"`): what `field=` of the zero-shot and
+    retrieval pipelines looks up, so that a label is worded as training worded it.
+
+    Args:
+        counts: training rows per text key.
+        objective: `"in_batch"` or `"text_bank"`.
+        text_unit: `"text"` or `"statement"` (the pretraining argument).
     """
+    counts = Counter(counts)
     rows = sum(counts.values())
     if text_unit == "statement":
         statement_rows = Counter()
         for key, count in counts.items():
-            for part in dict.fromkeys(text_parts(key)) if not key.startswith("{") else (key,):
+            for part in key_units(key):
                 statement_rows[part] += count
         counts = statement_rows
     top = counts.most_common(MAX_RECORDED_TEXTS)
     templates = {}
     for key in counts:
-        for part in text_parts(key) if not key.startswith("{") else ():
-            heading, colon, _ = part.partition(": ")
-            if colon and is_heading(heading):
-                templates.setdefault(heading.lower().replace(" ", "_"), f"{heading}: {{}}.")
+        for part in key_statements(key):
+            name = statement_field(part)
+            if name is not None:
+                templates.setdefault(name, f"{part.partition(': ')[0]}: {{}}.")
     record = {"format": 1, "objective": objective, "text_unit": text_unit, "rows": rows,
               "distinct_texts": len(counts), "texts": dict(top),
               "omitted_rows": rows - sum(c for _, c in top) if text_unit == "text" else None,
               "templates": dict(sorted(templates.items()))}
-    path = Path(folder) / TRAINING_TEXTS_FILE
-    path.write_text(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
+    return record
 
 
 def field_template(record: Mapping | None, field: str) -> str:
-    """The prompt template of a text field (`"molecular_function"` -> `"MOLECULAR FUNCTION: {}."`) that a model's
-    training texts used ([`write_training_texts`]); a clear `ValueError` naming the fields it has."""
+    """The prompt template of a text field that a model's training texts used ([`write_training_texts`]):
+    `"molecular_function"` (or its ProtDescribe column `"go_function"`) -> `"MOLECULAR FUNCTION: {}."`.
+
+    Args:
+        record: the model's training-text record ([`read_training_texts`]), None when it has none.
+        field: a field by name, ProtDescribe column or heading (`texts_protst.resolve_field`).
+
+    Raises:
+        `ValueError` naming the fields the model has and suggesting a template of the field's own kind.
+    """
     templates = (record or {}).get("templates") or {}
-    if field not in templates:
+    name = resolve_field(field)
+    if name not in templates:
         have = ", ".join(sorted(templates)) or "none recorded"
-        raise ValueError(f"this model records no text field {field!r} (its training texts' fields: {have}); give "
-                         "a template instead, e.g. 'MOLECULAR FUNCTION: {}.'")
-    return templates[field]
+        known = text_field(name)
+        example = known.template if known is not None and known.heading else "SUBCELLULAR LOCATION: {}."
+        called = f"{field!r}" if name == field else f"{field!r} ({name!r})"
+        raise ValueError(f"this model records no text field {called} (its training texts' fields: {have}); give "
+                         f"a template instead, e.g. {example!r}")
+    return templates[name]
 
 
 # name -> (file, text column, template, display-name file). A column of several `|`-separated values gives each class
@@ -156,9 +186,14 @@ def class_logits(protein_embeds: torch.Tensor, prompt_embeds: torch.Tensor, prom
         logits = scale * protein_embeds @ torch.nn.functional.normalize(sums, dim=-1).t()
     else:
         per_prompt = scale * protein_embeds @ prompt_embeds.t()  # (N, P)
-        logits = torch.full((protein_embeds.shape[0], num_classes), float("-inf"), device=per_prompt.device)
-        for c in range(num_classes):
-            logits[:, c] = per_prompt[:, owner == c].logsumexp(-1)
+        if owner.numel() == num_classes and bool((owner == torch.arange(num_classes)).all()):
+            logits = per_prompt  # one prompt per class, in class order: the log-sum-exp of one logit is itself
+        else:  # a segmented log-sum-exp over each class's prompts: max-shifted, summed with index_add
+            index = owner.to(per_prompt.device)
+            peak = torch.full((per_prompt.shape[0], num_classes), float("-inf"), device=per_prompt.device)
+            peak = peak.scatter_reduce(1, index.expand_as(per_prompt), per_prompt, reduce="amax")
+            sums = torch.zeros_like(peak).index_add_(1, index, (per_prompt - peak[:, index]).exp())
+            logits = peak + sums.log()
     if log_prior is not None:
         logits = logits + log_prior.to(logits.device, logits.dtype)
     return logits
@@ -170,18 +205,11 @@ def normalise_statement(text: str) -> str:
 
 
 def statements(key: str) -> list[str]:
-    """The normalised single statements of a recorded training text (a string, or the JSON of ProtDescribe fields):
+    """The normalised single statements of a recorded training text (its key, `texts_protst.key_statements`):
     "SUBCELLULAR LOCATION: Cytoplasm. Nucleus." -> ["subcellular location: cytoplasm", "subcellular location:
     nucleus"]. The one matching of training texts to class prompts (the prior, and whatever groups texts by
     class)."""
-    texts = [key]
-    if key.startswith("{"):
-        try:
-            fields = json.loads(key)
-            texts = [v for v in fields.values() if isinstance(v, str) and v] if isinstance(fields, dict) else [key]
-        except json.JSONDecodeError:
-            pass
-    return [normalise_statement(part) for text in texts for part in text_parts(text)]
+    return [normalise_statement(part) for part in key_statements(key)]
 
 
 def statement_counts(record: Mapping) -> Counter:
@@ -319,6 +347,225 @@ def read_training_texts(path: str | Path) -> dict:
     return record
 
 
+def model_file(source: str | Path | None, filename: str) -> Path | None:
+    """A file of a model, `source` being its local folder or its Hub id (downloaded and cached); None when the model
+    has no such file (or `source` is empty). The one lookup of a model's side files: its training-text record and
+    the label sets shipped beside Hub code.
+
+    Args:
+        source: the model's folder or Hub repository id (`model.config._name_or_path`).
+        filename: the file's path inside the folder, e.g. `"training_texts.json"` or `"label_sets/x.tsv"`.
+    """
+    if not source:
+        return None
+    local = Path(source) / filename
+    if local.is_file() or Path(source).exists():
+        return local if local.is_file() else None
+    from transformers.utils import cached_file
+
+    try:
+        found = cached_file(str(source), filename, _raise_exceptions_for_missing_entries=False)
+    except OSError:
+        return None
+    return Path(found) if found else None
+
+
+def model_training_texts(model) -> dict | None:
+    """The training-text record of a loaded model ([`read_training_texts`] of its folder or Hub repository's
+    `training_texts.json`), None when it has none."""
+    path = model_file(getattr(model.config, "_name_or_path", "") or "", TRAINING_TEXTS_FILE)
+    return read_training_texts(path) if path is not None else None
+
+
+def label_sets_directory(model=None) -> Path:
+    """Where the built-in label sets are: beside this file (installed package or Hub code), else in the model's
+    folder or Hub repository (downloaded and cached)."""
+    here = Path(__file__).parent / "label_sets"
+    if here.is_dir() or model is None:
+        return here
+    source = getattr(model.config, "_name_or_path", "") or ""
+    paths = [model_file(source, f"label_sets/{name}") for name in label_set_files()]
+    if any(p is None for p in paths):
+        raise ValueError(f"the model {source!r} ships no label sets (label_sets/)")
+    return paths[0].parent
+
+
+def resolve_labels(candidate_labels=None, hypothesis_template: str | None = None, label_set: str | None = None,
+                   template: str | None = None, directory: Path = LABEL_SETS_DIRECTORY,
+                   default_template: str = "SUBCELLULAR LOCATION: {}.") -> tuple[list[str], list[list]]:
+    """(display names, the prompts of each class) of labels as a user gives them.
+
+    Args:
+        candidate_labels: label names (a list, or one string of comma-separated names), each put into the template
+            (one prompt each); or a mapping of label names to their prompts (a string or a list each, verbatim).
+        hypothesis_template: the template of labels given by name (`"{}"` marks the label).
+        label_set: a built-in label set instead ([`LABEL_SETS`]), read from `directory`.
+        template: the template of a model's text field (`field=`, see [`field_template`]), instead of
+            `hypothesis_template`.
+        default_template: the template when neither is given (the original's recommended prompt).
+    """
+    if template is not None:
+        if hypothesis_template is not None:
+            raise ValueError("give `field` or `hypothesis_template`, not both")
+        if label_set is not None or isinstance(candidate_labels, Mapping):
+            raise ValueError("`field` words candidate labels given by name; a label set or labels given with "
+                             "their prompts take none")
+        hypothesis_template = template
+    if label_set is not None:
+        if candidate_labels is not None:
+            raise ValueError("give `candidate_labels` or `label_set`, not both")
+        return label_set_prompts(label_set, directory)
+    if candidate_labels is None:
+        raise ValueError("give `candidate_labels` (a list of label names) or `label_set` "
+                         f"(one of {sorted(LABEL_SETS)})")
+    if isinstance(candidate_labels, Mapping):
+        if hypothesis_template is not None:
+            raise ValueError("labels given with their prompts take no `hypothesis_template`")
+        prompts = [[p] if isinstance(p, str) else list(p) for p in candidate_labels.values()]
+        if not prompts or any(not group for group in prompts):
+            raise ValueError("every label given as a mapping needs at least one prompt")
+        return [str(name) for name in candidate_labels], prompts
+    if isinstance(candidate_labels, str):
+        candidate_labels = [c.strip() for c in candidate_labels.split(",") if c.strip()]
+    if not candidate_labels:
+        raise ValueError("`candidate_labels` is empty")
+    template = hypothesis_template if hypothesis_template is not None else default_template
+    if "{}" not in template:
+        raise ValueError(f"`hypothesis_template` needs a '{{}}' for the label: {template!r}")
+    return list(candidate_labels), [[template.format(label)] for label in candidate_labels]
+
+
+def prompt_key(prompts: Sequence[Sequence]) -> tuple:
+    """A hashable key of prompt groups (strings or mappings of ProtDescribe fields): what caches key on."""
+    return tuple(tuple(t if isinstance(t, str) else tuple(sorted(t.items())) for t in group) for group in prompts)
+
+
+@dataclass
+class ZeroShotClassifier:
+    """ProtST's zero-shot classifier, built once from a model and its labels, applied to any batch of protein
+    embeddings as one matrix product (as open_clip's `build_zero_shot_classifier`). Every zero-shot score of
+    protst-hf comes from here: the zero-shot pipeline, the retrieval pipeline when it ranks labels, validation during
+    pretraining, `protst classify` and the benchmarks.
+
+    logit(protein, class) = pool over the class's prompts of exp(logit_scale) * cosine, + log p(class) when a prior
+    applies (Xu et al., 2023 score exp(logit_scale) * cosine with one prompt per class and no prior); probabilities
+    are the softmax of logits / temperature, or with `multi_label=True`, independent per-label probabilities.
+
+    Attributes:
+        names: the class names, in class order.
+        prompts: the prompts of each class (strings, or mappings of ProtDescribe fields).
+        prompt_embeds: (prompts, D) float32, L2-normalised, the prompts of every class in order.
+        scale: the model's exp(logit_scale).
+        pooling: `mean` or `logsumexp` ([`class_logits`]).
+        log_prior: (classes,) added to the logits, or None (uniform).
+        temperature: divides the logits before the softmax.
+        label_count: the expected number of the labels per protein ([`expected_label_count`]), the scale of
+            multi-label probabilities; `label_count_known` is False when no training text states a label (1 then).
+        reasons: why each choice was made (`prior`, `pooling`, `temperature`, `multi_label`), in words.
+
+    Example:
+
+    ```python
+    >>> classifier = ZeroShotClassifier.build(model, processor, ["Nucleus", "Cytoplasm"],
+    ...                                       [["SUBCELLULAR LOCATION: Nucleus."],
+    ...                                        ["SUBCELLULAR LOCATION: Cytoplasm."]],
+    ...                                       record=read_training_texts("model/training_texts.json"))
+    >>> classifier.probabilities(embed_proteins(model, processor, ["MKTAYIAKQR"]))  # (1, 2), rows sum to 1
+    ```
+    """
+
+    names: list[str]
+    prompts: list[list]
+    prompt_embeds: torch.Tensor
+    scale: float
+    pooling: str = "mean"
+    log_prior: torch.Tensor | None = None
+    temperature: float = 1.0
+    label_count: float = 1.0
+    label_count_known: bool = False
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, model, processor, names: Sequence[str], prompts: Sequence[Sequence], record: Mapping | None = None,
+              prior="auto", pooling: str = "auto", temperature: float | None = None, dtype: str | None = None,
+              prompt_embeds: torch.Tensor | None = None, batch_size: int = 256) -> ZeroShotClassifier:
+        """Embed the prompts and make every scoring choice once.
+
+        Args:
+            model: a ProtST model (or a model holding one as `.protst`).
+            processor: its `ProtSTProcessor` (unused when `prompt_embeds` are given).
+            names: one name per class.
+            prompts: the prompts of each class (at least one each).
+            record: the model's training-text record ([`read_training_texts`]): the prior, the pooling of `"auto"`
+                and the multi-label count come from it; None for a model without one.
+            prior: `"auto"`, `"uniform"`, `"training"`, or class frequencies by name or in class order
+                ([`resolve_prior`]).
+            pooling: `"auto"`, `"mean"` or `"logsumexp"` ([`resolve_pooling`]).
+            temperature: defaults to the model's fitted `zero_shot_temperature`, else 1.
+            dtype: autocast dtype of the text tower (`"bfloat16"` or None).
+            prompt_embeds: the prompts' normalised embeddings when already computed (in prompt order).
+        """
+        names, prompts = [str(n) for n in names], [list(group) for group in prompts]
+        if len(names) != len(prompts) or not prompts or any(not group for group in prompts):
+            raise ValueError(f"one non-empty group of prompts per class: {len(names)} names, {len(prompts)} groups")
+        flat = [t for group in prompts for t in group]
+        if prompt_embeds is None:
+            prompt_embeds = embed_texts(model, processor, flat, batch_size=batch_size, dtype=dtype)
+        if prompt_embeds.shape[0] != len(flat):
+            raise ValueError(f"{prompt_embeds.shape[0]} prompt embeddings for {len(flat)} prompts")
+        reasons = {}
+        chosen = resolve_prior(prior, record)
+        if isinstance(chosen, str):
+            log_prior, reasons["prior"] = (None, auto_prior(record)[1] if prior == "auto" else "uniform: as asked") \
+                if chosen == "uniform" else class_log_prior(prompts, record, names=names)
+            if chosen == "training" and log_prior is None:
+                warnings.warn(f"prior {reasons['prior']}", stacklevel=2)
+            elif chosen == "training" and prior == "auto":
+                reasons["prior"] = f"{auto_prior(record)[1]}; {reasons['prior']}"
+        else:
+            log_prior, reasons["prior"] = class_log_prior(prompts, frequencies=chosen, names=names)
+        resolved_pooling = resolve_pooling(pooling, record)
+        reasons["pooling"] = resolved_pooling + (" (auto: " + ("a text-bank model's logits are log-probabilities of "
+                                                              "texts)" if resolved_pooling == "logsumexp" else
+                                                              "prompt ensembling)") if pooling == "auto" else "")
+        config_temperature = getattr(getattr(model, "config", None), "zero_shot_temperature", None)
+        resolved_temperature = temperature or config_temperature or 1.0
+        reasons["temperature"] = (f"{resolved_temperature:g}" + (" (given)" if temperature else
+                                  " (the model's fitted zero_shot_temperature)" if config_temperature else ""))
+        count, why = expected_label_count(prompts, record)
+        reasons["multi_label"] = why or f"scores x {count:.3g}, the expected number of these labels per protein"
+        return cls(names, prompts, prompt_embeds.float(), zero_shot_logit_scale(model), resolved_pooling, log_prior,
+                   float(resolved_temperature), count, why is None, reasons)
+
+    @property
+    def owner(self) -> list[int]:
+        """The class of each prompt, in prompt order."""
+        return [c for c, group in enumerate(self.prompts) for _ in group]
+
+    def logits(self, protein_embeds: torch.Tensor) -> torch.Tensor:
+        """(N, classes) float32 logits of L2-normalised protein embeddings (N, D), the prior included."""
+        return class_logits(protein_embeds, self.prompt_embeds, self.owner, len(self.prompts), self.scale,
+                            self.pooling, self.log_prior)
+
+    def cosines(self, protein_embeds: torch.Tensor) -> torch.Tensor:
+        """(N, classes) cosines to each class embedding (the normalised mean of its prompts), no scale, no prior."""
+        return class_logits(protein_embeds, self.prompt_embeds, self.owner, len(self.prompts), 1.0, "mean")
+
+    def probabilities(self, protein_embeds: torch.Tensor | None = None, multi_label: bool = False,
+                      logits: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, classes) float64 label scores: the softmax of the logits over the labels at `temperature`, or with
+        `multi_label`, p(label applies | protein) = that softmax x `label_count`, capped at 1
+        ([`label_probabilities`]).
+
+        Args:
+            protein_embeds: (N, D) L2-normalised protein embeddings; or
+            logits: logits already computed (e.g. ensembled with a supervised head's).
+        """
+        if logits is None:
+            logits = self.logits(protein_embeds)
+        return label_probabilities(logits, self.temperature, self.label_count if multi_label else None)
+
+
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """ECE: the mean gap between confidence and accuracy over equal-width confidence bins, weighted by bin size."""
     confidence = probabilities.max(axis=1)
@@ -357,6 +604,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, steps: int = 200) ->
 
 
 __all__ = [
+    "ZeroShotClassifier",
     "auto_prior",
     "LABEL_SETS",
     "MAX_RECORDED_TEXTS",
@@ -372,6 +620,11 @@ __all__ = [
     "expected_label_count",
     "field_template",
     "label_set_prompts",
+    "label_sets_directory",
+    "model_file",
+    "model_training_texts",
+    "prompt_key",
+    "resolve_labels",
     "normalise_statement",
     "read_training_texts",
     "resolve_pooling",
@@ -379,6 +632,7 @@ __all__ = [
     "statement_counts",
     "statements",
     "text_log_prior",
+    "training_text_record",
     "write_training_texts",
     "zero_shot_logit_scale",
 ]
