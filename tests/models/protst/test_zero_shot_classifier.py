@@ -60,13 +60,16 @@ def test_every_path_scores_alike(folder, model, processor, sequences):
     assert classifier.log_prior is not None and "density ratios" in classifier.reasons["prior"]
     proteins = embed_proteins(model, processor, sequences)
     expected = classifier.probabilities(proteins).numpy()
+    # the pipelines embed proteins in other batch shapes: float32 cosines of unit vectors then differ by a few
+    # rounding steps of their reductions (under 4e-6), which a softmax carries over at most scaled by exp(logit_scale)
+    tolerance = 4e-6 * classifier.scale
 
     # 1. the classification pipeline, with `field` naming a field of the four-field texts (by heading and column)
     classify = ZeroShotProteinClassificationPipeline(model=model, processor=processor, precision="float32")
     for field in ("subcellular_location", "subloc"):
         results = classify(sequences, candidate_labels=LOCATIONS, field=field)
         got = np.array([[dict(zip(r["labels"], r["scores"]))[x] for x in LOCATIONS] for r in results])
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
     # 2. the retrieval pipeline over the same labels: the same classifier, so the same numbers exactly
     retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor, precision="float32")
     for sequence, result in zip(sequences, results):
@@ -89,7 +92,7 @@ def test_every_path_scores_alike(folder, model, processor, sequences):
     multi = go_learning.zero_shot_scores(model, processor, record, proteins, [p[0] for p in prompts])
     piped = classify(sequences, candidate_labels=LOCATIONS, field="subcellular_location", multi_label=True)
     got = np.array([[dict(zip(r["labels"], r["scores"]))[x] for x in LOCATIONS] for r in piped])
-    np.testing.assert_allclose(multi, got, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(multi, got, rtol=0, atol=tolerance * classifier.label_count)
 
 
 def test_multi_label_scores_scale_the_posterior_by_the_expected_label_count(model, processor, sequences, folder):

@@ -122,20 +122,21 @@ class _ProtSTPipeline(Pipeline):
         `field` takes the template from the model's training texts."""
         template = field_template(self.training_texts(), field) if field is not None else None
         directory = label_sets_directory(self.model) if label_set is not None else None
-        return resolve_labels(candidate_labels, hypothesis_template, label_set, template,
-                              **({"directory": directory} if directory else {}), default_template=DEFAULT_TEMPLATE)
+        return resolve_labels(candidate_labels, hypothesis_template, label_set, template, directory,
+                              default_template=DEFAULT_TEMPLATE)
 
     def classifier(self, candidate_labels=None, hypothesis_template: str | None = None, label_set: str | None = None,
                    field: str | None = None, prior="auto", prompt_pooling: str = "auto",
                    temperature: float | None = None) -> ZeroShotClassifier:
         """The zero-shot classifier of labels given as to a call, built once and cached (prompt embeddings
         included): what the pipelines score with, and what a caller can inspect (`reasons`)."""
-        names, prompts = self.labels(candidate_labels, hypothesis_template, label_set, field)
-        return self._classifier(_LabelSpec(names, prompts, prior, prompt_pooling, temperature))
+        return self._classifier(self._label_spec(candidate_labels, hypothesis_template, label_set, field, prior,
+                                                 prompt_pooling, temperature))
 
     def _classifier(self, spec: _LabelSpec) -> ZeroShotClassifier:
-        # a fitted temperature (`calibrate`) changes the classifier of a temperature left to the model
-        key = (spec.key, getattr(self.model.config, "zero_shot_temperature", None))
+        # a fitted temperature (`calibrate`) changes the classifier of a temperature left to the model; the spec's
+        # hash is computed once, so this lookup costs nothing per protein
+        key = (spec, getattr(self.model.config, "zero_shot_temperature", None))
         if key not in self._classifiers:
             self._classifiers[key] = ZeroShotClassifier.build(
                 self.model, self.processor, spec.names, spec.prompts, self.training_texts(), spec.prior, spec.pooling,
@@ -155,7 +156,8 @@ class _ProtSTPipeline(Pipeline):
 
 
 class _LabelSpec:
-    """The labels of a call and its scoring choices: what a cached [`ZeroShotClassifier`] is built from."""
+    """The labels of a call and its scoring choices: what a cached [`ZeroShotClassifier`] is built from. Hashable by
+    content, the hash computed once (a label set can hold tens of thousands of prompts)."""
 
     def __init__(self, names, prompts, prior, pooling, temperature):
         self.names, self.prompts, self.prior = names, prompts, prior
@@ -163,6 +165,13 @@ class _LabelSpec:
         frozen_prior = tuple(sorted(prior.items())) if isinstance(prior, dict) else \
             tuple(prior) if isinstance(prior, (list, tuple)) else prior
         self.key = (tuple(names), prompt_key(prompts), frozen_prior, pooling, temperature)
+        self._hash = hash(self.key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _LabelSpec) and self._hash == other._hash and self.key == other.key
 
 
 def _fasta_records(source) -> list[tuple[str, str]]:
@@ -287,8 +296,8 @@ class ZeroShotProteinClassificationPipeline(_ProtSTPipeline):
 
     def postprocess(self, model_outputs, spec, multi_label=False, return_logits=False, top_k=None):
         classifier = self._classifier(spec)
-        if multi_label and not classifier.label_count_known and spec.key not in self._warned:
-            self._warned.add(spec.key)
+        if multi_label and not classifier.label_count_known and spec not in self._warned:
+            self._warned.add(spec)
             warnings.warn(classifier.reasons["multi_label"], stacklevel=2)
         logits = model_outputs["logits"][0].float()
         probabilities = classifier.probabilities(logits=logits, multi_label=multi_label).numpy()

@@ -391,7 +391,7 @@ def label_sets_directory(model=None) -> Path:
 
 
 def resolve_labels(candidate_labels=None, hypothesis_template: str | None = None, label_set: str | None = None,
-                   template: str | None = None, directory: Path = LABEL_SETS_DIRECTORY,
+                   template: str | None = None, directory: Path | None = None,
                    default_template: str = "SUBCELLULAR LOCATION: {}.") -> tuple[list[str], list[list]]:
     """(display names, the prompts of each class) of labels as a user gives them.
 
@@ -399,7 +399,7 @@ def resolve_labels(candidate_labels=None, hypothesis_template: str | None = None
         candidate_labels: label names (a list, or one string of comma-separated names), each put into the template
             (one prompt each); or a mapping of label names to their prompts (a string or a list each, verbatim).
         hypothesis_template: the template of labels given by name (`"{}"` marks the label).
-        label_set: a built-in label set instead ([`LABEL_SETS`]), read from `directory`.
+        label_set: a built-in label set instead ([`LABEL_SETS`]), read from `directory` (default: the package's).
         template: the template of a model's text field (`field=`, see [`field_template`]), instead of
             `hypothesis_template`.
         default_template: the template when neither is given (the original's recommended prompt).
@@ -414,7 +414,7 @@ def resolve_labels(candidate_labels=None, hypothesis_template: str | None = None
     if label_set is not None:
         if candidate_labels is not None:
             raise ValueError("give `candidate_labels` or `label_set`, not both")
-        return label_set_prompts(label_set, directory)
+        return label_set_prompts(label_set, directory or LABEL_SETS_DIRECTORY)
     if candidate_labels is None:
         raise ValueError("give `candidate_labels` (a list of label names) or `label_set` "
                          f"(one of {sorted(LABEL_SETS)})")
@@ -537,10 +537,9 @@ class ZeroShotClassifier:
         return cls(names, prompts, prompt_embeds.float(), zero_shot_logit_scale(model), resolved_pooling, log_prior,
                    float(resolved_temperature), count, why is None, reasons)
 
-    @property
-    def owner(self) -> list[int]:
-        """The class of each prompt, in prompt order."""
-        return [c for c, group in enumerate(self.prompts) for _ in group]
+    def __post_init__(self):
+        # the class of each prompt, in prompt order (made once: `logits` runs per batch)
+        self.owner = [c for c, group in enumerate(self.prompts) for _ in group]
 
     def logits(self, protein_embeds: torch.Tensor) -> torch.Tensor:
         """(N, classes) float32 logits of L2-normalised protein embeddings (N, D), the prior included."""
