@@ -31,6 +31,20 @@ def test_a_misspelt_choice_fails_when_the_arguments_are_read():
         parse_args(["--preset", "cpu", "--crop_policy", "c_terminal"])
 
 
+def test_mask_rates_are_data_arguments():
+    """The collator's mask rates are data arguments (checked at parsing); as --config_overrides, where they lived
+    before, they are refused with the flag to use."""
+    from protst_hf.training.build import requested_config
+
+    model_args, data_args, _ = parse_args(["--preset", "tiny", "--protein_mask_rate", "0.3"])
+    assert (data_args.protein_mask_rate, data_args.text_mask_rate) == (0.3, 0.15)
+    with pytest.raises(ValueError, match="--text_mask_rate must be in"):
+        parse_args(["--text_mask_rate", "1.5"])
+    model_args.config_overrides = '{"protein_mask_rate": 0.2}'
+    with pytest.raises(ValueError, match="data arguments.*--protein_mask_rate"):
+        requested_config(model_args)
+
+
 def test_a_time_budget_anneals_the_learning_rate_by_time_when_time_runs_out_first():
     """`--max_minutes`: the decay follows the larger of step and time progress, so a run stopped by its budget on a
     slow machine has annealed fully; without a budget it follows steps alone (transformers' schedules)."""

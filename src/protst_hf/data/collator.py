@@ -82,8 +82,10 @@ class ProtSTDataCollatorForPretraining:
 
     Args:
         processor ([`ProtSTProcessor`]).
-        protein_mask_rate (`float`, *optional*, defaults to 0.15).
-        text_mask_rate (`float`, *optional*, defaults to 0.15).
+        protein_mask_rate (`float`, *optional*, defaults to 0.15): the paper's; max(1, floor(rate * length))
+            residues drawn uniformly with replacement, no 80/10/10 (see [`mask_protein_tokens`]).
+        text_mask_rate (`float`, *optional*, defaults to 0.15): the paper's; each non-special token masked with
+            this probability, no 80/10/10 (see [`mask_text_tokens`]).
         crop_length (`int`, *optional*, defaults to 450): `None` keeps whole proteins (truncated at 1022).
         crop_policy (`str`, *optional*, defaults to `"random"`): how longer proteins are cropped: `random` (the
             original), `n_terminal` or `termini` (see `processing_protst.crop`).
@@ -135,10 +137,9 @@ class ProtSTDataCollatorForPretraining:
 
     @classmethod
     def from_config(cls, processor: ProtSTProcessor, config, **kwargs) -> "ProtSTDataCollatorForPretraining":
-        """A collator for a [`ProtSTConfig`]: its mask rates, and each modality masked only when an objective
-        predicts its masked tokens (with every loss weight above 0, as in the original, both are masked)."""
-        kwargs.setdefault("protein_mask_rate", config.protein_mask_rate)
-        kwargs.setdefault("text_mask_rate", config.text_mask_rate)
+        """A collator for a [`ProtSTConfig`]: each modality masked only when an objective predicts its masked
+        tokens (with every loss weight above 0, as in the original, both are masked); the other arguments as
+        `__init__`'s."""
         kwargs.setdefault("mask_protein", config.mlm_weight > 0 or config.mmp_protein_weight > 0)
         kwargs.setdefault("mask_text", config.mmp_text_weight > 0)
         return cls(processor, **kwargs)

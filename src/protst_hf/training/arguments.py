@@ -84,6 +84,10 @@ class DataArguments:
         default="text", metadata={"help": "text (the original: each protein with its whole text) or statement (with "
                                           "one of its text's statements per step, e.g. one GO term: see the "
                                           "collator)"})
+    protein_mask_rate: float = field(
+        default=0.15, metadata={"help": "share of each protein's residues masked for MLM / MMP (the paper: 0.15)"})
+    text_mask_rate: float = field(
+        default=0.15, metadata={"help": "probability of masking each text token for MMP (the paper: 0.15)"})
     num_workers: int = 0
 
     def __post_init__(self):
@@ -92,6 +96,9 @@ class DataArguments:
         from ..data.collator import check_choices
 
         check_choices(self.crop_policy, self.text_unit)
+        for name in ("protein_mask_rate", "text_mask_rate"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"--{name} must be in (0, 1), got {getattr(self, name)!r}")
 
 
 @dataclass

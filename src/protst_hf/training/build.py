@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from ..models.protst.configuration_protst import ProtSTConfig, text_special_token_ids
+from ..models.protst.configuration_protst import MOVED_TO_DATA_ARGUMENTS, ProtSTConfig, text_special_token_ids
 from ..models.protst.modeling_protst import ProtSTForPreTraining, load_protein_tower, load_text_tower
 from ..models.protst.processing_protst import ProtSTProcessor
 from ..resources import RESOURCES, demo_config
@@ -105,8 +105,8 @@ CONFIG_FLAGS = ("projection_dim", "contrastive_weight", "mlm_weight", "mmp_prote
 # fields that a continued checkpoint can take: what is trained and how, not the shape of a weight
 TRAINING_FIELDS = {"contrastive_weight", "mlm_weight", "mmp_protein_weight", "mmp_text_weight", "freeze_text_model",
                    "freeze_word_projection", "logit_scale_max", "contrastive_positives", "contrastive_gather",
-                   "contrastive_text_bank", "text_bank_part_weight", "frozen_towers_eval", "protein_mask_rate",
-                   "text_mask_rate", "classifier_dropout", "protein_packed", "packed_attention_backend",
+                   "contrastive_text_bank", "text_bank_part_weight", "frozen_towers_eval",
+                   "classifier_dropout", "protein_packed", "packed_attention_backend",
                    "zero_shot_temperature"}
 
 
@@ -123,6 +123,9 @@ def requested_config(model_args: ModelArguments) -> tuple[dict, dict]:
         raise ValueError(f"--config_overrides is not JSON: {err}") from err
     if not isinstance(overrides, dict):
         raise ValueError("--config_overrides must be a JSON object of ProtSTConfig fields")
+    moved = sorted(k for k in overrides if k in MOVED_TO_DATA_ARGUMENTS)
+    if moved:
+        raise ValueError(f"{moved} are data arguments, not ProtSTConfig fields: give them as --{moved[0]} (etc.)")
     clash = sorted(k for k in overrides if k in explicit and explicit[k] != overrides[k])
     if clash:
         raise ValueError(f"{clash} given twice, as flags and inside --config_overrides, with different values")

@@ -132,7 +132,8 @@ class Pretrainer:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.collator = ProtSTDataCollatorForPretraining.from_config(
             self.processor, self.model.config, crop_length=self.data_args.crop_length,
-            crop_policy=self.data_args.crop_policy, seed=args.seed, text_unit=self.data_args.text_unit)
+            crop_policy=self.data_args.crop_policy, seed=args.seed, text_unit=self.data_args.text_unit,
+            protein_mask_rate=self.data_args.protein_mask_rate, text_mask_rate=self.data_args.text_mask_rate)
 
         plugin = getattr(accelerator.state, "deepspeed_plugin", None)
         groups = parameter_groups(self.model, args.learning_rate, args.encoder_lr_ratio, args.weight_decay)

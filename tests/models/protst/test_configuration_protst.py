@@ -21,7 +21,6 @@ def test_defaults_are_the_paper():
     assert config.logit_scale_init_value == pytest.approx(math.log(1 / 0.07)) and config.logit_scale_max is None
     weights = (config.contrastive_weight, config.mlm_weight, config.mmp_protein_weight, config.mmp_text_weight)
     assert weights == (1, 1, 1, 1)
-    assert config.protein_mask_rate == config.text_mask_rate == 0.15
     assert config.freeze_text_model and config.freeze_word_projection
 
 
@@ -62,8 +61,6 @@ def test_any_bert_family_text_config(tmp_path):
         (dict(fusion_num_layers=0), "fusion_num_layers"),
         (dict(mlm_weight=-1), "mlm_weight"),
         (dict(contrastive_weight=float("nan")), "contrastive_weight"),
-        (dict(protein_mask_rate=0.0), "protein_mask_rate"),
-        (dict(text_mask_rate=1.5), "text_mask_rate"),
         (dict(logit_scale_max=1.0), "logit_scale_max"),
         (dict(residue_token_ids=[4] * 20), "distinct"),
         (dict(protein_config="esm"), "protein_config"),
@@ -72,3 +69,13 @@ def test_any_bert_family_text_config(tmp_path):
 def test_bad_values_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ProtSTConfig(**kwargs)
+
+
+def test_mask_rates_of_old_folders_load_and_are_dropped(tmp_path, make_config):
+    """Folders saved when the collator's mask rates were configuration still load; the keys are not written again
+    (the rates are data arguments now: --protein_mask_rate / --text_mask_rate)."""
+    config = make_config()
+    legacy = {**config.to_dict(), "protein_mask_rate": 0.15, "text_mask_rate": 0.15}
+    loaded = ProtSTConfig.from_dict(legacy)
+    assert not hasattr(loaded, "protein_mask_rate") and "text_mask_rate" not in loaded.to_dict()
+    assert loaded.to_dict() == config.to_dict()

@@ -6,6 +6,9 @@ This file is shipped to the Hub with saved models: it imports nothing from `prot
 import math
 
 from transformers import AutoConfig, EsmConfig, PretrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 # ESM-2 650M (`facebook/esm2_t33_650M_UR50D`): the protein tower of the paper's ProtST-ESM-2.
 ESM2_650M_CONFIG = {
@@ -41,6 +44,8 @@ PUBMEDBERT_CONFIG = {
 
 # log(1 / 0.07) = 2.6593: the initial log temperature of CLIP and ProtST
 LOGIT_SCALE_INIT = math.log(1 / 0.07)
+# keys of folders saved before the pretraining collator's mask rates left the config (docs/configuration.md)
+MOVED_TO_DATA_ARGUMENTS = ("protein_mask_rate", "text_mask_rate")
 
 # The 20 classes of the residue heads (`mlm_head`, `mmp_protein_head`), in the original's (TorchDrug's) order,
 # so that converted heads keep their meaning.
@@ -78,8 +83,8 @@ class ProtSTConfig(PretrainedConfig):
     architecture (towers, projections, fusion, token ids, initialisation), the objective `forward` computes (loss
     weights, `logit_scale`, `contrastive_*`, `text_bank_part_weight`), the state the model applies to its towers
     (`freeze_*`, `frozen_towers_eval`) and how it runs (`protein_packed`, `packed_attention_backend`,
-    `zero_shot_temperature`). `protein_mask_rate` / `text_mask_rate` are the pretraining collator's, kept as the
-    recipe that travels with the weights.
+    `zero_shot_temperature`). How much the pretraining collator masks is the data's concern (`--protein_mask_rate`,
+    `--text_mask_rate`); folders saved with those two keys load as before, the keys dropped.
 
     Args:
         protein_config (`EsmConfig` or `dict`, *optional*):
@@ -112,10 +117,6 @@ class ProtSTConfig(PretrainedConfig):
             Weight of the multimodal mask prediction loss on the protein side. 0 disables it.
         mmp_text_weight (`float`, *optional*, defaults to 1.0):
             Weight of the multimodal mask prediction loss on the text side. 0 disables it.
-        protein_mask_rate (`float`, *optional*, defaults to 0.15):
-            Protein masking: max(1, floor(rate * length)) residues drawn uniformly with replacement, no 80/10/10.
-        text_mask_rate (`float`, *optional*, defaults to 0.15):
-            Text masking: each non-special token masked with this probability, no 80/10/10.
         logit_scale_init_value (`float`, *optional*, defaults to log(1/0.07) = 2.6593):
             Initial value of the learnable log temperature of the contrastive logits.
         logit_scale_max (`float`, *optional*):
@@ -216,8 +217,6 @@ class ProtSTConfig(PretrainedConfig):
         mlm_weight=1.0,
         mmp_protein_weight=1.0,
         mmp_text_weight=1.0,
-        protein_mask_rate=0.15,
-        text_mask_rate=0.15,
         logit_scale_init_value=LOGIT_SCALE_INIT,
         logit_scale_max=None,
         contrastive_positives="pair",
@@ -273,9 +272,10 @@ class ProtSTConfig(PretrainedConfig):
                             ("mmp_protein_weight", mmp_protein_weight), ("mmp_text_weight", mmp_text_weight)):
             if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
                 raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
-        for name, value in (("protein_mask_rate", protein_mask_rate), ("text_mask_rate", text_mask_rate)):
-            if not 0.0 < value < 1.0:
-                raise ValueError(f"`{name}` must be in (0, 1), got {value!r}")
+        moved = {name: kwargs.pop(name) for name in MOVED_TO_DATA_ARGUMENTS if name in kwargs}
+        if any(value != 0.15 for value in moved.values()):
+            logger.warning("%s are no longer configuration (only the pretraining collator reads them): ignored here; "
+                           "pass them to the collator or as --protein_mask_rate / --text_mask_rate", moved)
         if logit_scale_max is not None and logit_scale_max < logit_scale_init_value:
             raise ValueError(
                 f"`logit_scale_max` ({logit_scale_max}) is below `logit_scale_init_value` ({logit_scale_init_value})"
@@ -313,8 +313,6 @@ class ProtSTConfig(PretrainedConfig):
         self.mlm_weight = float(mlm_weight)
         self.mmp_protein_weight = float(mmp_protein_weight)
         self.mmp_text_weight = float(mmp_text_weight)
-        self.protein_mask_rate = protein_mask_rate
-        self.text_mask_rate = text_mask_rate
         self.logit_scale_init_value = logit_scale_init_value
         self.logit_scale_max = logit_scale_max
         self.contrastive_positives = contrastive_positives
