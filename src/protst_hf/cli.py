@@ -9,6 +9,8 @@
     protst classify PROTEINS.fasta --model M --label-set subcellular_location --output predictions.tsv
     protst pretrain --preset tiny --dataset DIR --output_dir OUT   (the flags of examples/pretrain/run_pretrain.py)
     protst embed / index build / search / evaluate ...
+    protst reference build --dataset GO_PROTDESCRIBE --model M --go-terms T --go-graph G --output REF
+    protst annotate PROTEINS.fasta --reference REF --field molecular_function --output scores.tsv [--cafa F]
     protst convert-original CKPT.pth OUT_DIR [--trust-pickle] [--text-tokenizer TOK]
     protst convert-hub-port DIR OUT_DIR
     protst push FOLDER --repo ORG/NAME [--private] [--revision BRANCH] [--eval-results results.json]
@@ -387,6 +389,140 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference_build(args: argparse.Namespace) -> int:
+    """An annotation reference from a ProtDescribe build (or parquet splits): its `--reference-split` proteins
+    embedded (split over the processes under `accelerate launch`), the fusion fitted on `--fit-split`."""
+    from .annotation import build_reference, class_field, clean_records, go_fields
+    from .data.pretraining_data import load_pairs
+    from .data.splits import MMseqsNotFound
+    from .models.protst.index_protst import model_fingerprint
+    from .models.protst.inference_protst import prepare_for_inference
+    from .models.protst.scoring_protst import field_template, label_set_prompts, model_training_texts
+
+    model, processor, state = _load_model(args.model)
+    fingerprint = model_fingerprint(model)  # of the weights as saved, before any inference cast
+    prepare_for_inference(model, packed=True, precision=args.precision)
+    try:
+        columns = None if args.class_column is None else ["accession", "sequence", args.class_column]
+        rows = {}
+        for split in (args.reference_split, args.fit_split):
+            data = load_pairs(args.dataset, split=split)
+            wanted = columns or [c for c in ("accession", "sequence", "go_terms") if c in data.column_names]
+            missing = sorted(set(wanted if columns else ("accession", "sequence")) - set(data.column_names))
+            if missing:
+                raise ValueError(f"split {split!r} of {args.dataset} has no column(s) {missing}; it has "
+                                 f"{data.column_names}")
+            rows[split] = data.select_columns(wanted).to_list()[:args.limit]
+        reference_rows, fit_rows = rows[args.reference_split], rows[args.fit_split]
+        proteins, skipped = clean_records((r["accession"], r["sequence"]) for r in reference_rows)
+        kept = {a for a, _ in proteins}
+        reference_rows = [r for r in reference_rows if r["accession"] in kept]
+        validation, skipped_validation = clean_records((r["accession"], r["sequence"]) for r in fit_rows)
+        kept = {a for a, _ in validation}
+        fit_rows = [r for r in fit_rows if r["accession"] in kept]
+        record = model_training_texts(model)
+        if args.class_column is None:
+            if not (args.go_terms and args.go_graph):
+                raise ValueError("a GO reference needs --go-terms and --go-graph (or give --class-column for a "
+                                 "single-label field)")
+            if "go_terms" not in reference_rows[0]:
+                raise ValueError(f"{args.dataset} has no go_terms column: build it with `protst build-protdescribe "
+                                 "... --go-terms --go-graph`, or give --class-column")
+            from .data.gene_ontology import GeneOntology
+
+            ontology = GeneOntology.from_files(args.go_terms, args.go_graph)
+            namespaces = args.namespaces or ["molecular_function", "biological_process", "cellular_component"]
+            templates = {n: args.template or field_template(record, n) for n in namespaces}
+            fields, _ = go_fields(reference_rows, ontology, templates, namespaces)
+            validation_labels = {}
+            for labels in fields:
+                position = {t: i for i, t in enumerate(labels.ids)}
+                validation_labels[labels.name] = [
+                    [position[t] for t in ontology.annotated_terms(r["go_terms"] or [], labels.name) if t in position]
+                    for r in fit_rows]
+        else:
+            field = args.field or args.class_column
+
+            def classes_of(row):
+                return [c.strip() for c in str(row[args.class_column] or "").split("|") if c.strip()]
+
+            if args.label_set:
+                classes, prompts = label_set_prompts(args.label_set)
+            else:
+                classes = sorted({c for r in reference_rows for c in classes_of(r)})
+                template = args.template or field_template(record, field)
+                prompts = [[template.format(c)] for c in classes]
+            fields = [class_field(field, classes, [classes_of(r) for r in reference_rows], prompts)]
+            position = {c: i for i, c in enumerate(classes)}
+            validation_labels = {field: [[position[c] for c in classes_of(r) if c in position] for r in fit_rows]}
+        summary = build_reference(args.output, model, processor, proteins, fields, validation, validation_labels,
+                                  model_name=args.model, fingerprint=fingerprint, neighbours=args.neighbours,
+                                  max_hits=args.max_hits, threads=args.threads, shard_size=args.shard_size,
+                                  rank=state.process_index, world_size=state.num_processes,
+                                  wait=state.wait_for_everyone, progress=not args.quiet,
+                                  report={"invalid_reference_sequences": skipped,
+                                          "invalid_validation_sequences": skipped_validation})
+    except (MMseqsNotFound, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if state.is_main_process:
+        print(f"reference of {len(proteins)} proteins written to {args.output} in {summary['seconds'] / 60:.1f} min "
+              f"({len(skipped)} reference and {len(skipped_validation)} validation record(s) skipped"
+              + (": " + "; ".join((skipped + skipped_validation)[:5]) if skipped or skipped_validation else "") + ")")
+    return 0
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    """Fused annotation of a FASTA file against a reference: the long TSV, and the CAFA file with --cafa."""
+    from .annotation import (
+        AnnotationReference,
+        IncompleteReferenceError,
+        MismatchedReferenceModelError,
+        write_annotations,
+    )
+    from .data.splits import MMseqsNotFound
+    from .models.protst.fasta_protst import iter_fasta
+    from .models.protst.inference_protst import prepare_for_inference
+
+    try:
+        reference = AnnotationReference.load(args.reference)
+        labels, fusion, _info = reference.field(args.field)
+        if args.cafa and labels.single_label:
+            raise ValueError(f"--cafa writes GO predictions; {labels.name!r} is a single-label field")
+    except (IncompleteReferenceError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    model, processor, _state = _load_model(args.model or reference.manifest["model"])
+    try:
+        reference.check_model(model)  # the weights as saved, before any inference cast
+    except MismatchedReferenceModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    prepare_for_inference(model, packed=True, precision=args.precision)
+    problems = []
+
+    def records():
+        with (sys.stdin if args.input == "-" else open(args.input)) as f:
+            for kind, identifier, content in iter_fasta(f):
+                if kind == "problem":
+                    problems.append(content)
+                else:
+                    yield identifier, content
+
+    try:
+        results = reference.annotate(model, processor, records(), labels.name, chunk_size=args.chunk_size,
+                                     threads=args.threads, check_model=False)
+        written = write_annotations(args.output, results, labels, fusion, min_score=args.min_score,
+                                    top_k=args.top_k, cafa=args.cafa)
+    except (MMseqsNotFound, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if problems:
+        print(f"skipped {len(problems)} input record(s): " + "; ".join(problems[:5]), file=sys.stderr)
+    print(f"{written} scores of {labels.name} written to {args.output}" + (f" and {args.cafa}" if args.cafa else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="protst", description="ProtST on the Hugging Face stack")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -516,6 +652,54 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="float32",
                         help="text tower precision (default float32; auto = bf16 where native)")
     search.set_defaults(handler=_search)
+
+    reference = commands.add_parser("reference", help="annotation references (homology + embeddings + text)")
+    reference_commands = reference.add_subparsers(dest="reference_command", required=True)
+    build_reference = reference_commands.add_parser(
+        "build", help="build an annotation reference from a ProtDescribe build (GO) or labelled parquet splits",
+        description="Embed the reference split's proteins (split over the processes under `accelerate launch -m "
+                    "protst_hf.cli reference build ...`; a killed build resumes), index them, store their labels and "
+                    "the label prompts' embeddings, and fit the fusion of homology, embedding neighbours, zero-shot "
+                    "text and label frequencies on the fit split (never the test split).")
+    build_reference.add_argument("--dataset", required=True, help="a ProtDescribe folder or parquet splits")
+    build_reference.add_argument("--model", required=True, help="a ProtST model folder or Hub id")
+    build_reference.add_argument("--output", required=True, help="the reference folder")
+    build_reference.add_argument("--go-terms", metavar="TSV", help="GO term names (go_id, name, namespace)")
+    build_reference.add_argument("--go-graph", metavar="TSV", help="the GO graph (child, parent, relation)")
+    build_reference.add_argument("--namespaces", nargs="*", help="GO fields (default: all three)")
+    build_reference.add_argument("--class-column", help="a single-label field instead of GO: the column of class "
+                                 "names (several joined by |)")
+    build_reference.add_argument("--field", help="the name of that field (default: the column's)")
+    build_reference.add_argument("--label-set", help="the classes and prompts of a built-in label set (e.g. "
+                                 "subcellular_location); default: the column's classes in the model's template")
+    build_reference.add_argument("--template", help="prompt template with {} for every field built (default: the "
+                                 "model's recorded template of each field)")
+    build_reference.add_argument("--reference-split", default="train")
+    build_reference.add_argument("--fit-split", default="validation", help="the split the fusion is fitted on")
+    build_reference.add_argument("--neighbours", type=int, default=10, help="k of the embedding-space transfer")
+    build_reference.add_argument("--max-hits", type=int, default=10, help="MMseqs2 hits kept per query")
+    build_reference.add_argument("--shard-size", type=int, default=10_000,
+                                 help="proteins per embedding shard (resumed and split over processes by shard)")
+    build_reference.add_argument("--threads", type=int, help="MMseqs2 threads")
+    build_reference.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto")
+    build_reference.add_argument("--limit", type=int, help="the first N proteins of each split (a smoke run)")
+    build_reference.add_argument("--quiet", action="store_true")
+    build_reference.set_defaults(handler=_reference_build)
+
+    annotate = commands.add_parser("annotate", help="annotate proteins against a reference: homology, embedding "
+                                   "neighbours, zero-shot text and label frequencies, fused")
+    annotate.add_argument("input", help="FASTA file, or - for standard input")
+    annotate.add_argument("--reference", required=True, help="a reference folder (`protst reference build`)")
+    annotate.add_argument("--field", required=True, help="e.g. molecular_function, subcellular_location")
+    annotate.add_argument("--output", required=True, help="long TSV: id, label_id, name, score, evidence")
+    annotate.add_argument("--cafa", help="also write the CAFA submission file (GO fields)")
+    annotate.add_argument("--model", help="default: the model the reference was embedded with")
+    annotate.add_argument("--min-score", type=float, default=0.01, help="scores written (default >= 0.01)")
+    annotate.add_argument("--top-k", type=int, default=1500, help="labels per protein at most (CAFA's 1500)")
+    annotate.add_argument("--chunk-size", type=int, default=1000, help="proteins searched and scored at a time")
+    annotate.add_argument("--threads", type=int, help="MMseqs2 threads")
+    annotate.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto")
+    annotate.set_defaults(handler=_annotate)
 
     evaluate = commands.add_parser("evaluate", help="fine-tune / probe on benchmark tasks beside baselines")
     evaluate.add_argument("--model", required=True, help="a ProtST or ESM model folder or Hub id")

@@ -30,10 +30,11 @@ def mmseqs_path() -> str | None:
 def require_mmseqs(purpose: str) -> str:
     path = mmseqs_path()
     if path is None:
+        hint = " For a split that ignores homology, ask for it explicitly: --split random." if "split" in purpose \
+            else ""
         raise MMseqsNotFound(
             f"{purpose} needs MMseqs2, which is not installed (`apt-get install mmseqs2`, or "
-            "`conda install -c bioconda mmseqs2`). For a split that ignores homology, ask for it explicitly: "
-            "--split random."
+            f"`conda install -c bioconda mmseqs2`).{hint}"
         )
     return path
 
@@ -120,22 +121,44 @@ def mmseqs_search(
     return [(query, target, float(fident)) for query, target, fident in rows if float(fident) >= identity]
 
 
+def mmseqs_hits(
+    query_fasta: str | Path, target_fasta: str | Path, max_hits: int = 10, min_identity: float = 0.0,
+    sensitivity: float = 7.5, evalue: float = 10.0, threads: int | None = None, workdir: str | Path | None = None,
+) -> dict[str, list[tuple[str, float, float]]]:
+    """Each query's `mmseqs easy-search` hits, best first: `{query: [(target, identity in [0, 1], bits), ...]}`, at
+    most `max_hits` per query, one per target (its best alignment), ordered by bit score, then identity, then as
+    listed. Queries without a hit (at `evalue`, `sensitivity` -s, no coverage limit) are absent.
+
+    Args:
+        query_fasta, target_fasta: FASTA files (or MMseqs2 databases).
+        max_hits: hits kept per query (DeepGOPlus's DiamondScore weighs every hit kept by its bit score).
+        min_identity: `--min-seq-id`.
+        sensitivity: `-s` (7.5: the most sensitive preset, for remote homologs).
+        evalue: `-e`, the largest e-value kept.
+    """
+    rows = _easy_search("homology transfer", query_fasta, target_fasta,
+                        ["--min-seq-id", str(min_identity), "-s", str(sensitivity), "-e", str(evalue)],
+                        ["query", "target", "fident", "bits"], threads, workdir)
+    found: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for order, (query, target, fident, bits) in enumerate(rows):
+        best = found.setdefault(query, {})
+        key = (float(bits), float(fident), -order)
+        if target not in best or key > best[target]:
+            best[target] = key
+    return {query: [(target, fident, bits) for target, (bits, fident, _) in
+                    sorted(targets.items(), key=lambda item: item[1], reverse=True)[:max_hits]]
+            for query, targets in found.items()}
+
+
 def mmseqs_best_hits(
     query_fasta: str | Path, target_fasta: str | Path, min_identity: float = 0.0, sensitivity: float = 7.5,
     threads: int | None = None, workdir: str | Path | None = None,
 ) -> dict[str, tuple[str, float, float]]:
-    """Each query's best `mmseqs easy-search` hit by bit score: `{query: (target, identity in [0, 1], bits)}`.
-    Queries without a hit (e-value 10, `sensitivity` -s, no coverage limit) are absent."""
-    rows = _easy_search("nearest-homolog label transfer", query_fasta, target_fasta,
-                        ["--min-seq-id", str(min_identity), "-s", str(sensitivity), "-e", "10"],
-                        ["query", "target", "fident", "bits"], threads, workdir)
-    best: dict[str, tuple[str, float, float]] = {}
-    for query, target, fident, bits in rows:
-        # ties on bit score: the higher identity, then the first listed
-        key = (float(bits), float(fident))
-        if query not in best or key > (best[query][2], best[query][1]):
-            best[query] = (target, float(fident), float(bits))
-    return best
+    """Each query's best `mmseqs easy-search` hit by bit score: `{query: (target, identity in [0, 1], bits)}`
+    ([`mmseqs_hits`]'s first). Queries without a hit (e-value 10, `sensitivity` -s, no coverage limit) are absent."""
+    hits = mmseqs_hits(query_fasta, target_fasta, max_hits=1, min_identity=min_identity, sensitivity=sensitivity,
+                       threads=threads, workdir=workdir)
+    return {query: found[0] for query, found in hits.items()}
 
 
 def _run(command: list[str]) -> None:
@@ -178,6 +201,7 @@ __all__ = [
     "SPLIT_NAMES",
     "assign_splits",
     "mmseqs_cluster",
+    "mmseqs_hits",
     "mmseqs_path",
     "mmseqs_search",
     "read_sequences",

@@ -61,34 +61,52 @@ def spearman(y_true, y_score) -> float:
                    _rank(np.asarray(y_score, dtype=np.float64).ravel()))
 
 
-def f1_max(y_true, y_score, thresholds: np.ndarray | None = None, chunk: int = 2048) -> float:
+def _at_or_above(places: np.ndarray, rows: int, levels: int) -> np.ndarray:
+    """(rows, levels) counts of scores at or above each threshold, from each score's (row, highest level) place."""
+    counts = np.bincount(places, minlength=rows * levels).reshape(rows, levels)
+    return counts[:, ::-1].cumsum(1)[:, ::-1]
+
+
+def f1_max(y_true, y_score, thresholds: np.ndarray | None = None, chunk: int | None = None) -> float:
     """Protein-centric Fmax (CAFA). `y_true` `(N, C)` in {0, 1}, `y_score` `(N, C)` in [0, 1].
 
     At each threshold t: precision is averaged over proteins with at least one score >= t, recall over proteins
-    with at least one true label; Fmax is the best harmonic mean over t (default: 0.00, 0.01, ..., 1.00). Proteins
-    are read `chunk` rows at a time (GO-sized matrices fit in memory as given, not as float64 copies).
+    with at least one true label; Fmax is the best harmonic mean over t (default: 0.00, 0.01, ..., 1.00). Each
+    score is placed once at the highest threshold it reaches (a binary search, exact for `>=`), and the counts of
+    every threshold are cumulative sums of those places: one pass over the matrix whatever the number of
+    thresholds. Proteins are read `chunk` rows at a time (default: about 4M scores per chunk), so GO-sized matrices
+    are never copied whole. NaN scores reach no threshold.
     """
     thresholds = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
-    precision_sum = np.zeros(len(thresholds))
-    covered_count = np.zeros(len(thresholds))
-    recall_sum = np.zeros(len(thresholds))
+    if np.any(np.diff(thresholds) < 0):
+        raise ValueError("thresholds must be sorted in increasing order")
+    levels = len(thresholds)
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+    if y_true.shape != y_score.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} differ in shape")
+    chunk = chunk or max(1, 4_000_000 // max(y_true.shape[1] if y_true.ndim == 2 else 1, 1))
+    precision_sum = np.zeros(levels)
+    covered_count = np.zeros(levels)
+    recall_sum = np.zeros(levels)
     labelled_count = 0
     for start in range(0, len(y_true), chunk):
         truth = np.asarray(y_true[start : start + chunk], dtype=bool)
-        score = np.asarray(y_score[start : start + chunk])
+        score = np.asarray(y_score[start : start + chunk], dtype=np.float64)
+        rows = len(truth)
+        # the highest threshold each score reaches (-1: none)
+        level = np.searchsorted(thresholds, score, side="right") - 1
+        reached = (level >= 0) & ~np.isnan(score)
+        place = np.arange(rows)[:, None] * levels + level
+        n_predicted, correct = (_at_or_above(place[mask], rows, levels) for mask in (reached, reached & truth))
         n_true = truth.sum(1)
         labelled = n_true > 0
         labelled_count += int(labelled.sum())
-        for i, t in enumerate(thresholds):
-            predicted = score >= t
-            n_predicted = predicted.sum(1)
-            covered = n_predicted > 0
-            correct = (predicted & truth).sum(1)
-            precision_sum[i] += (correct[covered] / n_predicted[covered]).sum()
-            covered_count[i] += covered.sum()
-            recall_sum[i] += (correct[labelled] / n_true[labelled]).sum()
+        covered = n_predicted > 0
+        precision_sum += np.where(covered, correct / np.maximum(n_predicted, 1), 0.0).sum(0)
+        covered_count += covered.sum(0)
+        recall_sum += (correct[labelled] / n_true[labelled, None]).sum(0)
     best = 0.0
-    for i in range(len(thresholds)):
+    for i in range(levels):
         if covered_count[i] == 0:
             continue
         precision = precision_sum[i] / covered_count[i]

@@ -1,0 +1,218 @@
+"""Fusing the evidence: one convex combination of the four scores per bin of the best hit's identity, fitted on a
+validation split.
+
+    S(q, l) = w_b[homology] H(q, l) + w_b[neighbours] K(q, l) + w_b[text] Z(q, l) + w_b[prior] N(l)
+
+where b is the bin of q's best MMseqs2 hit: no hit, under 30%, 30-50%, 50% or more identity. This is DeepGOPlus's
+blend (S = a S_homology + (1 - a) S_model, Kulmanov & Hoehndorf 2020) with the weight of each evidence depending on
+how close the nearest homolog is, as InterLabelGO+ lets the learned score's weight decay with the hits' identity,
+and with TALE+'s rule built in: where no hit exists, homology gets no weight. The weights of each bin are chosen
+on the validation proteins of that bin from a grid over the simplex (step 0.2, then refined by steps of 0.1 around
+the best point), maximising Fmax (multi-label fields) or accuracy (single-label fields); a bin with fewer than
+`min_proteins` validation proteins takes the weights fitted on all of them. Every single evidence is a corner of
+the simplex, so on validation the fusion is never worse than homology alone in any bin.
+
+A convex combination of scores consistent with the ontology is consistent (no term scores above an ancestor):
+homology, neighbours and the prior transfer propagated label sets, and the zero-shot scores are made consistent by
+`ontology_consistent` before they are fused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..evaluation.metrics import f1_max
+
+COMPONENTS = ("homology", "neighbours", "text", "prior")
+BINS = ("no hit", "< 30%", "30-50%", ">= 50%")
+BIN_EDGES = (0.3, 0.5)
+
+
+def identity_bins(best_identity: np.ndarray) -> np.ndarray:
+    """(queries,) bin index of each query's best-hit identity (NaN: no hit -> 0; then < 30%, 30-50%, >= 50%)."""
+    best_identity = np.asarray(best_identity, dtype=np.float64)
+    bins = 1 + np.searchsorted(np.asarray(BIN_EDGES), np.nan_to_num(best_identity, nan=0.0), side="right")
+    return np.where(np.isnan(best_identity), 0, bins).astype(np.int64)
+
+
+def simplex_grid(dimensions: int, step: float) -> np.ndarray:
+    """Every point of the simplex of `dimensions` weights summing to 1 on a grid of `step`."""
+    parts = round(1 / step)
+    points = [c for c in itertools.product(range(parts + 1), repeat=dimensions) if sum(c) == parts]
+    return np.asarray(points, dtype=np.float64) / parts
+
+
+def ontology_consistent(scores: np.ndarray, parents: Sequence[Sequence[int]]) -> np.ndarray:
+    """Scores raised so that no label scores above any of its ancestors: each label's score becomes the maximum
+    over itself and its descendants (in place, and returned).
+
+    Args:
+        scores: (queries, labels).
+        parents: the parents of each label, as label indices (labels outside the table left out).
+    """
+    order = topological_order(parents)
+    for label in order:  # children before parents
+        for parent in parents[label]:
+            np.maximum(scores[:, parent], scores[:, label], out=scores[:, parent])
+    return scores
+
+
+def topological_order(parents: Sequence[Sequence[int]]) -> list[int]:
+    """Label indices with every label before its parents (Kahn's algorithm); a cycle is an error."""
+    waiting = np.zeros(len(parents), dtype=np.int64)  # children not yet placed
+    for label_parents in parents:
+        for parent in label_parents:
+            waiting[parent] += 1
+    ready = [label for label in range(len(parents)) if waiting[label] == 0]
+    order = []
+    while ready:
+        label = ready.pop()
+        order.append(label)
+        for parent in parents[label]:
+            waiting[parent] -= 1
+            if waiting[parent] == 0:
+                ready.append(parent)
+    if len(order) != len(parents):
+        raise ValueError("the label graph has a cycle")
+    return order
+
+
+def objective(truth: np.ndarray, scores: np.ndarray, single_label: bool) -> float:
+    """What the fit maximises: Fmax (multi-label), or accuracy with a prediction right when it is one of the
+    protein's labels (single-label)."""
+    if single_label:
+        return float(truth[np.arange(len(truth)), scores.argmax(1)].mean()) if len(truth) else 0.0
+    return f1_max(truth, scores)
+
+
+@dataclass
+class Fusion:
+    """Fitted fusion weights of one field.
+
+    Attributes:
+        weights: (bins, components) convex weights, in `BINS` x `COMPONENTS` order.
+        report: per bin, the validation proteins, each evidence's and the fusion's objective (JSON-ready).
+    """
+
+    weights: np.ndarray
+    report: dict = field(default_factory=dict)
+
+    def fuse(self, evidence: Mapping[str, np.ndarray], bins: np.ndarray) -> np.ndarray:
+        """(queries, labels) float32 fused scores; `evidence` maps each of `COMPONENTS` to a (queries, labels)
+        matrix (`prior` may be one row, broadcast)."""
+        shape = evidence["homology"].shape
+        out = np.zeros(shape, dtype=np.float32)
+        for c, name in enumerate(COMPONENTS):
+            weight = self.weights[bins, c].astype(np.float32)[:, None]
+            if np.any(weight):
+                out += weight * np.broadcast_to(evidence[name], shape)
+        return np.clip(out, 0.0, 1.0)
+
+    def contributions(self, evidence: Mapping[str, np.ndarray], bins: np.ndarray, query: int,
+                      label: int) -> dict[str, float]:
+        """What each evidence adds to one fused score (weight x score), the ones above 0."""
+        out = {}
+        for c, name in enumerate(COMPONENTS):
+            matrix = evidence[name]
+            value = float(self.weights[bins[query], c] * matrix[0 if matrix.shape[0] == 1 else query, label])
+            if value > 0:
+                out[name] = value
+        return out
+
+    def to_dict(self) -> dict:
+        return {"components": list(COMPONENTS), "bins": list(BINS), "weights": self.weights.round(6).tolist(),
+                "report": self.report}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Fusion:
+        if list(data.get("components", [])) != list(COMPONENTS) or list(data.get("bins", [])) != list(BINS):
+            raise ValueError(f"fusion weights over {data.get('components')} x {data.get('bins')}; this version "
+                             f"reads {list(COMPONENTS)} x {list(BINS)}")
+        weights = np.asarray(data["weights"], dtype=np.float64)
+        if weights.shape != (len(BINS), len(COMPONENTS)):
+            raise ValueError(f"fusion weights of shape {weights.shape}, expected {(len(BINS), len(COMPONENTS))}")
+        return cls(weights, dict(data.get("report", {})))
+
+
+def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.ndarray, single_label: bool = False,
+               min_proteins: int = 30) -> Fusion:
+    """Fusion weights per identity bin, chosen on validation proteins (see the module docstring).
+
+    Args:
+        evidence: each of `COMPONENTS` -> (proteins, labels) scores of the validation proteins.
+        bins: (proteins,) [`identity_bins`] of their best hits.
+        truth: (proteins, labels) boolean labels; proteins without any are left out.
+        single_label: maximise accuracy instead of Fmax.
+        min_proteins: a bin with fewer validation proteins takes the weights fitted on all of them.
+    """
+    labelled = truth.any(1)
+    shape = truth.shape
+
+    def search(rows: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, float]:
+        parts = {name: np.broadcast_to(evidence[name], shape)[rows] for name in COMPONENTS}
+        target = truth[rows]
+        tried: dict[tuple, float] = {}
+
+        def value(point: np.ndarray) -> float:
+            key = tuple(np.round(point, 6))
+            if key not in tried:
+                scores = sum(point[c] * parts[name] for c, name in enumerate(COMPONENTS) if point[c])
+                tried[key] = objective(target, np.asarray(scores, dtype=np.float32), single_label)
+            return tried[key]
+
+        coarse = [p for p in simplex_grid(len(COMPONENTS), 0.2) if not np.any(p[~allowed])]
+        best = max(coarse, key=value)
+        for _ in range(3):  # steps of 0.1 from the best point, moving weight between two evidences
+            moves = [best + 0.1 * (np.eye(len(COMPONENTS))[i] - np.eye(len(COMPONENTS))[j])
+                     for i in range(len(COMPONENTS)) for j in range(len(COMPONENTS)) if i != j]
+            moves = [m for m in moves if m.min() > -1e-9 and not np.any(m[~allowed] > 1e-9)]
+            candidate = max(moves, key=value, default=best)
+            if value(candidate) <= value(best):
+                break
+            best = candidate
+        return np.clip(best, 0.0, 1.0), value(best)
+
+    everything = np.flatnonzero(labelled)
+    all_allowed = np.ones(len(COMPONENTS), dtype=bool)
+    overall, overall_value = search(everything, all_allowed)
+    weights = np.tile(overall, (len(BINS), 1))
+    report = {"all": {"proteins": int(len(everything)), "fused": overall_value}}
+    for b, name in enumerate(BINS):
+        rows = np.flatnonzero(labelled & (bins == b))
+        allowed = all_allowed.copy()
+        if b == 0:
+            allowed[COMPONENTS.index("homology")] = False  # no hit: no homology evidence
+        entry = {"proteins": int(len(rows))}
+        if len(rows) >= min_proteins:
+            weights[b], entry["fused"] = search(rows, allowed)
+            entry["weights_from"] = "this bin"
+        else:
+            if b == 0:
+                weights[b] = _without(overall, COMPONENTS.index("homology"))
+            entry["weights_from"] = f"all validation proteins (fewer than {min_proteins} here)"
+        if len(rows):
+            for component in COMPONENTS:
+                entry[component] = objective(truth[rows], np.broadcast_to(evidence[component], shape)[rows],
+                                             single_label)
+        report[name] = entry
+    return Fusion(weights, report)
+
+
+def _without(weights: np.ndarray, component: int) -> np.ndarray:
+    """The weights with one component's share spread over the others in proportion (or evenly)."""
+    out = weights.copy()
+    out[component] = 0.0
+    total = out.sum()
+    if total <= 0:
+        out[:] = 1.0
+        out[component] = 0.0
+        total = out.sum()
+    return out / total
+
+
+__all__ = ["BINS", "COMPONENTS", "Fusion", "fit_fusion", "identity_bins", "ontology_consistent", "simplex_grid",
+           "topological_order"]

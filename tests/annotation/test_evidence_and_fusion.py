@@ -1,0 +1,124 @@
+"""The evidences and their fusion, against float64 references written from the definitions."""
+
+import numpy as np
+import pytest
+
+from protst_hf.annotation import (
+    BINS,
+    COMPONENTS,
+    Fusion,
+    LabelTable,
+    fit_fusion,
+    homology_evidence,
+    identity_bins,
+    neighbour_evidence,
+    ontology_consistent,
+)
+from protst_hf.annotation.fusion import simplex_grid, topological_order
+from protst_hf.evaluation.metrics import f1_max
+
+# five reference proteins over four labels
+SETS = [[0, 1], [1], [2, 3], [], [0, 3]]
+
+
+def test_votes_of_a_label_table_are_the_weighted_label_sums():
+    table = LabelTable.from_sets(SETS, 4)
+    rows = np.array([[0, 2, -1], [4, 4, 1]])
+    weights = np.array([[2.0, 3.0, 9.0], [1.0, 0.5, 4.0]])
+    expected = np.zeros((2, 4))
+    for q in range(2):
+        for row, weight in zip(rows[q], weights[q]):
+            if row >= 0:
+                expected[q, SETS[row]] += weight
+    np.testing.assert_array_equal(table.votes(rows, weights), expected)
+    # single-label: a protein with several classes spreads its vote evenly
+    single = LabelTable.from_sets(SETS, 4, single_label=True)
+    np.testing.assert_allclose(single.votes(rows[:1], weights[:1]), [[1.0, 1.0, 1.5, 1.5]])
+    np.testing.assert_allclose(table.frequencies(), [2 / 5, 2 / 5, 1 / 5, 2 / 5])
+    np.testing.assert_allclose(single.frequencies(), [1 / 10 + 1 / 10, 1 / 10 + 1 / 5, 1 / 10, 1 / 10 + 1 / 10])
+    assert table.dense([2]).tolist() == [[False, False, True, True]]
+    with pytest.raises(ValueError, match="label indices"):
+        LabelTable.from_sets([[4]], 4)
+
+
+def test_homology_evidence_is_diamond_score():
+    """S(q, l) = sum of the bit scores of the hits holding l / sum of all the hits' bit scores (DeepGOPlus)."""
+    table = LabelTable.from_sets(SETS, 4)
+    hits = {0: [(0, 0.9, 300.0), (2, 0.4, 100.0)], 2: [(3, 0.25, 50.0)]}  # query 1: no hit
+    scores, best = homology_evidence(hits, table, 3)
+    np.testing.assert_allclose(scores[0], [300 / 400, 300 / 400, 100 / 400, 100 / 400], rtol=1e-6)
+    assert scores.dtype == np.float32 and not scores[1].any() and not scores[2].any()  # a hit without labels
+    np.testing.assert_array_equal(best, [0.9, np.nan, 0.25])
+    assert identity_bins(best).tolist() == [3, 0, 1]
+    assert identity_bins(np.array([0.0, 0.2999, 0.3, 0.4999, 0.5, 1.0])).tolist() == [1, 1, 2, 2, 3, 3]
+
+
+def test_neighbour_evidence_weighs_neighbours_by_cosine():
+    table = LabelTable.from_sets(SETS, 4)
+    similarities = np.array([[0.8, 0.2, -0.5], [0.0, 0.0, 0.0]])
+    rows = np.array([[0, 1, 2], [3, -1, -1]])
+    scores = neighbour_evidence(similarities, rows, table)
+    np.testing.assert_allclose(scores[0], [0.8, 1.0, 0.0, 0.0], rtol=1e-6)  # a negative cosine counts nothing
+    assert not scores[1].any()
+
+
+def test_ontology_consistency_lifts_every_ancestor_to_its_descendants():
+    rng = np.random.default_rng(0)
+    parents = [[] for _ in range(30)]
+    for child in range(1, 30):  # a DAG: parents have lower indices, some labels have two
+        parents[child] = sorted(set(rng.integers(0, child, size=rng.integers(1, 3)).tolist()))
+    scores = rng.random((7, 30)).astype(np.float32)
+    original = scores.copy()
+    ontology_consistent(scores, parents)
+
+    def descendants(label):
+        found = {label}
+        for child in range(30):
+            if label in parents[child]:
+                found |= descendants(child)
+        return found
+
+    for label in range(30):
+        np.testing.assert_array_equal(scores[:, label], original[:, sorted(descendants(label))].max(1))
+    order = topological_order(parents)
+    assert all(order.index(c) < order.index(p) for c in range(30) for p in parents[c])
+    with pytest.raises(ValueError, match="cycle"):
+        topological_order([[1], [0]])
+
+
+def test_the_fit_takes_the_evidence_that_is_right_in_each_bin():
+    """Homology is right where there is a close hit, text where there is none: the fitted weights follow, the
+    fused validation Fmax is at least every single evidence's in each bin, and the weights survive a round trip."""
+    rng = np.random.default_rng(1)
+    n, labels = 400, 20
+    truth = rng.random((n, labels)) < 0.15
+    truth[truth.sum(1) == 0, 0] = True
+    bins = rng.integers(0, 4, n)
+    noise = rng.random((n, labels)).astype(np.float32)
+    right = np.where(truth, 0.6 + 0.4 * noise, 0.4 * noise).astype(np.float32)
+    homology = np.where(bins[:, None] >= 2, right, noise * (bins[:, None] > 0)).astype(np.float32)
+    text = np.where(bins[:, None] == 0, right, noise).astype(np.float32)
+    evidence = {"homology": homology, "neighbours": noise[::-1].copy(), "text": text,
+                "prior": truth.mean(0, keepdims=True).astype(np.float32)}
+    fusion = fit_fusion(evidence, bins, truth)
+    weights = dict(zip(BINS, fusion.weights))
+    assert weights["no hit"][COMPONENTS.index("homology")] == 0
+    assert weights["no hit"][COMPONENTS.index("text")] > 0 and weights["30-50%"][COMPONENTS.index("homology")] > 0
+    np.testing.assert_allclose(fusion.weights.sum(1), 1.0)
+    fused = fusion.fuse(evidence, bins)
+    for b, name in enumerate(BINS):
+        rows = bins == b
+        best_single = max(f1_max(truth[rows], np.broadcast_to(evidence[c], truth.shape)[rows]) for c in COMPONENTS)
+        assert f1_max(truth[rows], fused[rows]) >= best_single - 1e-12, name
+        if name in ("no hit", ">= 50%"):  # the right evidence separates the labels: so does the fusion
+            assert f1_max(truth[rows], fused[rows]) == 1.0
+        assert fusion.report[name]["proteins"] == int(rows.sum())
+    again = Fusion.from_dict(fusion.to_dict())
+    np.testing.assert_allclose(again.fuse(evidence, bins), fused, rtol=1e-6)
+    with pytest.raises(ValueError, match="weights"):
+        Fusion.from_dict({**fusion.to_dict(), "bins": ["all"]})
+
+
+def test_simplex_grid():
+    grid = simplex_grid(4, 0.2)
+    assert len(grid) == 56 and np.allclose(grid.sum(1), 1.0) and grid.min() >= 0

@@ -1,0 +1,207 @@
+"""Annotation references end to end with a tiny model and the GO fixture (300 Swiss-Prot proteins): build, load,
+annotate, outputs, and every refusal (an unfinished build, another model, an unknown field)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from protst_hf.annotation import (
+    COMPONENTS,
+    AnnotationReference,
+    IncompleteReferenceError,
+    MismatchedReferenceModelError,
+    build_reference,
+    class_field,
+    clean_records,
+    go_fields,
+    write_annotations,
+)
+from protst_hf.cli import main as cli
+from protst_hf.data.gene_ontology import GeneOntology, build_go_protdescribe
+from protst_hf.data.pretraining_data import load_pairs
+from protst_hf.data.splits import mmseqs_path
+from protst_hf.models.protst.modeling_protst import ProtSTModel
+from utils.builders import FIXTURES
+
+pytestmark = pytest.mark.skipif(mmseqs_path() is None, reason="MMseqs2 is not installed (apt-get install mmseqs2)")
+GO = FIXTURES / "go"
+NAMESPACES = ("molecular_function", "cellular_component")
+TEMPLATES = {"molecular_function": "MOLECULAR FUNCTION: {}.", "cellular_component": "CELLULAR COMPONENT: {}."}
+
+
+@pytest.fixture(scope="module")
+def ontology():
+    return GeneOntology.from_files(GO / "go_terms.tsv", GO / "go_graph.tsv")
+
+
+@pytest.fixture(scope="module")
+def go_build(tmp_path_factory, ontology):
+    folder = tmp_path_factory.mktemp("go") / "protdescribe"
+    build_go_protdescribe(GO / "annotations.tsv", ontology, folder, split="random", ratios=(0.6, 0.2, 0.2),
+                          progress=False)
+    return {split: load_pairs(str(folder), split=split).to_list() for split in ("train", "validation", "test")}, \
+        folder
+
+
+def _inputs(go_build, ontology):
+    splits, _ = go_build
+    proteins, skipped = clean_records((r["accession"], r["sequence"]) for r in splits["train"])
+    assert not skipped
+    fields, sets = go_fields(splits["train"], ontology, TEMPLATES, NAMESPACES)
+    validation = [(r["accession"], r["sequence"]) for r in splits["validation"]]
+    labels = {}
+    for field in fields:
+        position = {t: i for i, t in enumerate(field.ids)}
+        labels[field.name] = [[position[t] for t in ontology.annotated_terms(r["go_terms"], field.name)
+                               if t in position] for r in splits["validation"]]
+    return proteins, fields, sets, validation, labels
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, go_build, ontology, model, processor):
+    proteins, fields, _, validation, labels = _inputs(go_build, ontology)
+    folder = tmp_path_factory.mktemp("reference") / "ref"
+    build_reference(folder, model, processor, proteins, fields, validation, labels, model_name="tiny",
+                    progress=False)
+    return folder
+
+
+def test_go_fields_hold_the_true_path_terms_of_each_protein(go_build, ontology):
+    splits, _ = go_build
+    fields, sets = go_fields(splits["train"], ontology, TEMPLATES, NAMESPACES)
+    for field in fields:
+        for row, terms in enumerate(sets[field.name]):
+            assert {field.ids[i] for i in field.table.row(row)} == terms
+        position = {t: i for i, t in enumerate(field.ids)}
+        for term, parents in zip(field.ids, field.parents):  # every in-namespace parent of a label is a label
+            assert {field.ids[p] for p in parents} == {p for p in ontology.parents.get(term, ()) if p in position}
+        assert field.prompts[0][0] == TEMPLATES[field.name].format(field.names[0])
+
+
+def test_annotation_is_the_fitted_fusion_consistent_with_the_ontology(reference, go_build, model, processor,
+                                                                      tmp_path):
+    loaded = AnnotationReference.load(reference)
+    assert loaded.field_names == list(NAMESPACES)
+    splits, _ = go_build
+    queries = [(r["accession"], r["sequence"]) for r in splits["test"]]
+    results = list(loaded.annotate(model, processor, queries, "molecular_function", chunk_size=25))
+    assert [i for ids, *_ in results for i in ids] == [a for a, _ in queries]
+    labels, fusion, info = loaded.field("go_function")  # the ProtDescribe column names the field too
+    assert labels.name == "molecular_function"
+    np.testing.assert_allclose(fusion.weights.sum(1), 1.0)
+    assert set(info["fusion"]["report"]) >= {"all", "no hit"}
+    for ids, scores, evidence, bins in results:
+        assert scores.shape == (len(ids), len(labels.ids)) and scores.min() >= 0 and scores.max() <= 1
+        np.testing.assert_array_equal(scores, fusion.fuse(evidence, bins))
+        assert set(evidence) == set(COMPONENTS)
+        for child, parents in enumerate(labels.parents):  # no term above an ancestor
+            for parent in parents:
+                assert (scores[:, parent] >= scores[:, child] - 1e-6).all()
+    # the outputs: long TSV with the evidence shares, and CAFA's format
+    written = write_annotations(tmp_path / "out.tsv", results, labels, fusion, top_k=5, cafa=tmp_path / "out.cafa")
+    lines = (tmp_path / "out.tsv").read_text().splitlines()
+    assert lines[0] == "id\tlabel_id\tname\tscore\tevidence" and len(lines) == written + 1
+    first = lines[1].split("\t")
+    shares = dict(part.split("=") for part in first[4].split(";"))
+    assert first[1].startswith("GO:") and abs(sum(map(float, shares.values())) - float(first[3])) < 2e-3
+    cafa = (tmp_path / "out.cafa").read_text().splitlines()
+    assert cafa[:2] == ["AUTHOR protst-hf", "MODEL 1"] and cafa[-1] == "END"
+    assert all(0 < float(line.split("\t")[2]) <= 1 for line in cafa[3:-1])
+
+
+def test_an_unfinished_build_is_refused_then_resumed(reference, go_build, ontology, model, processor, tmp_path):
+    killed = tmp_path / "killed"
+    shutil.copytree(reference, killed)
+    (killed / "reference.json").unlink()
+    shutil.rmtree(killed / "fields")
+    with pytest.raises(IncompleteReferenceError, match="Rerun the same"):
+        AnnotationReference.load(killed)
+    proteins, fields, _, validation, labels = _inputs(go_build, ontology)
+    summary = build_reference(killed, model, processor, proteins, fields, validation, labels, model_name="tiny",
+                              progress=False)
+    assert summary["embedding"]["written"] == [] and summary["embedding"]["skipped_complete"] == [0]
+    resumed, first = AnnotationReference.load(killed), AnnotationReference.load(reference)
+    assert resumed.manifest["fields"] == first.manifest["fields"]
+    with pytest.raises(ValueError, match="finished reference"):
+        build_reference(killed, model, processor, proteins, fields, validation, labels, progress=False)
+
+
+def test_another_model_and_an_unknown_field_are_refused(reference, other_folder):
+    loaded = AnnotationReference.load(reference)
+    with pytest.raises(MismatchedReferenceModelError, match="embedded with 'tiny'"):
+        loaded.check_model(ProtSTModel.from_pretrained(other_folder))
+    with pytest.raises(ValueError, match="no field 'subcellular_location'; its fields: molecular_function, "
+                                         "cellular_component"):
+        loaded.field("subcellular_location")
+
+
+def test_a_single_label_field_gives_class_distributions(go_build, model, processor, tmp_path):
+    splits, _ = go_build
+    classes = ["short", "long"]
+
+    def size(row):
+        return ["long" if len(row["sequence"]) > 300 else "short"]
+
+    proteins, _ = clean_records((r["accession"], r["sequence"]) for r in splits["train"])
+    field = class_field("length_class", classes, [size(r) for r in splits["train"]],
+                        [["LENGTH: short."], ["LENGTH: long."]])
+    validation = [(r["accession"], r["sequence"]) for r in splits["validation"]]
+    labels = {"length_class": [[classes.index(size(r)[0])] for r in splits["validation"]]}
+    build_reference(tmp_path / "ref", model, processor, proteins, [field], validation, labels, progress=False)
+    loaded = AnnotationReference.load(tmp_path / "ref")
+    queries = [(r["accession"], r["sequence"]) for r in splits["test"]]
+    (ids, scores, evidence, bins), = loaded.annotate(model, processor, queries, "length_class")
+    np.testing.assert_allclose(evidence["text"].sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(evidence["prior"].sum(), 1.0, rtol=1e-5)
+    with_hits = bins > 0
+    np.testing.assert_allclose(scores[with_hits].sum(1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="not among"):
+        class_field("x", classes, [["medium"]], [["a"], ["b"]])
+
+
+def test_reference_and_annotate_commands(go_build, model_folder, other_folder, tmp_path, capsys):
+    _, folder = go_build
+    build = ["reference", "build", "--dataset", str(folder), "--model", str(model_folder), "--go-terms",
+             str(GO / "go_terms.tsv"), "--go-graph", str(GO / "go_graph.tsv"), "--namespaces", "molecular_function",
+             "--template", "MOLECULAR FUNCTION: {}.", "--quiet", "--output"]
+    assert cli(build + [str(tmp_path / "ref")]) == 0
+    assert "reference of" in capsys.readouterr().out
+    fasta = tmp_path / "q.fasta"
+    fasta.write_text(">q1\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKW\n"
+                     ">broken\nMKV$LL\n>q2\nMSDNKKPLVLGLVGAPGSGKGTQAELLAKRLGLPHISTGDLLRAEVKAGTPLGKEAK\n")
+    annotate = ["annotate", str(fasta), "--reference", str(tmp_path / "ref"), "--output", str(tmp_path / "a.tsv")]
+    assert cli(annotate + ["--field", "molecular_function", "--cafa", str(tmp_path / "a.cafa")]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1 input record(s): record 'broken'" in captured.err
+    ids = {line.split("\t")[0] for line in (tmp_path / "a.tsv").read_text().splitlines()[1:]}
+    assert ids == {"q1", "q2"}
+    assert cli(annotate + ["--field", "cellular_component"]) == 2
+    assert "its fields: molecular_function" in capsys.readouterr().err
+    assert cli(annotate + ["--field", "molecular_function", "--model", str(other_folder)]) == 2
+    assert "embedded with" in capsys.readouterr().err
+    (tmp_path / "ref" / "reference.json").unlink()
+    assert cli(annotate + ["--field", "molecular_function"]) == 2
+    assert "not a complete annotation reference" in capsys.readouterr().err
+
+
+def test_accelerate_launch_builds_one_reference_with_two_processes(go_build, model_folder, tmp_path):
+    """Under `accelerate launch` each process embeds its shards; one complete reference comes out."""
+    _, folder = go_build
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--main_process_port", str(29500 + os.getpid() % 200), "-m", "protst_hf.cli"]
+    build = ["reference", "build", "--dataset", str(folder), "--model", str(model_folder), "--go-terms",
+             str(GO / "go_terms.tsv"), "--go-graph", str(GO / "go_graph.tsv"), "--namespaces", "cellular_component",
+             "--template", "CELLULAR COMPONENT: {}.", "--shard-size", "40", "--quiet", "--output",
+             str(tmp_path / "ref")]
+    completed = subprocess.run(launch + build, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    loaded = AnnotationReference.load(tmp_path / "ref")
+    embedded = loaded.manifest["build"]["embedding"]
+    assert loaded.manifest["build"]["processes"] == 2
+    assert embedded["written"] and all(shard % 2 == 0 for shard in embedded["written"])  # process 0's: 0, 2, ...
+    assert len(loaded.index) == loaded.manifest["proteins"]
