@@ -744,10 +744,11 @@ def build_parser() -> argparse.ArgumentParser:
                              help="attention heads of the ESM model, for sizes other than the released ESM-1b/ESM-2")
         convert.set_defaults(handler=_convert)
 
-    push = commands.add_parser("push", help="push a model, LoRA adapter, dataset or index folder with its card")
+    push = commands.add_parser("push", help="push a model, LoRA adapter, dataset, index or annotation reference "
+                               "folder with its card")
     push.add_argument("folder")
     push.add_argument("--repo", required=True, metavar="ORG/NAME")
-    push.add_argument("--kind", choices=("model", "adapter", "dataset", "index"),
+    push.add_argument("--kind", choices=("model", "adapter", "dataset", "index", "reference"),
                       help="default: detected from the folder's files")
     push.add_argument("--private", action="store_true")
     push.add_argument("--revision", help="branch to push to (created when missing)")

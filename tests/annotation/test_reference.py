@@ -205,3 +205,34 @@ def test_accelerate_launch_builds_one_reference_with_two_processes(go_build, mod
     assert loaded.manifest["build"]["processes"] == 2
     assert embedded["written"] and all(shard % 2 == 0 for shard in embedded["written"])  # process 0's: 0, 2, ...
     assert len(loaded.index) == loaded.manifest["proteins"]
+
+
+def test_a_reference_pushes_to_the_hub_and_loads_back(reference, tmp_path):
+    """`protst push REF` sends a finished reference to a dataset repository (an unfinished one is refused), and
+    `AnnotationReference.load("org/name")` reads it back (the local Hub-compatible server of tests/utils)."""
+    from utils.hub_server import HubServer
+
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(reference, unfinished)
+    (unfinished / "reference.json").unlink()
+    load = ("from protst_hf.annotation import AnnotationReference\n"
+            "r = AnnotationReference.load('org/go-reference')\n"
+            "labels, fusion, info = r.field('molecular_function')\n"
+            "print(r.manifest['proteins'], len(labels.ids), len(r.index))")
+    with HubServer() as hub:
+        env = hub.env(str(tmp_path / "home"))
+        push = [sys.executable, "-m", "protst_hf.cli", "push"]
+        done = subprocess.run(push + [str(reference), "--repo", "org/go-reference"], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0 and "pushed:" in done.stdout, done.stderr[-3000:]
+        assert {"reference.json", "README.md", "proteins.fasta", "index/index.faiss"} <= \
+            set(hub.files("org/go-reference", repo_type="dataset"))
+        refused = subprocess.run(push + [str(unfinished), "--repo", "org/x", "--kind", "reference"], env=env,
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and "not a finished annotation reference" in refused.stderr
+        loaded = subprocess.run([sys.executable, "-c", load], env=env, capture_output=True, text=True, timeout=300,
+                                cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    manifest = AnnotationReference.load(reference).manifest
+    labels = AnnotationReference.load(reference).field("molecular_function")[0]
+    assert loaded.stdout.split() == [str(manifest["proteins"]), str(len(labels.ids)), str(manifest["proteins"])]

@@ -177,10 +177,17 @@ class AnnotationReference:
         self._classifiers: dict[str, ZeroShotClassifier] = {}
 
     @classmethod
-    def load(cls, folder: str | Path) -> AnnotationReference:
-        folder = Path(folder)
+    def load(cls, folder_or_repo: str | Path, revision: str | None = None) -> AnnotationReference:
+        """From a folder, or from a Hub dataset repository holding one (`protst push REF --repo ORG/NAME`;
+        downloaded once, cached)."""
+        folder = Path(folder_or_repo)
+        if not folder.is_dir() and str(folder_or_repo).count("/") == 1 and not str(folder_or_repo).startswith("."):
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(str(folder_or_repo), repo_type="dataset", revision=revision,
+                                            ignore_patterns=["embeddings/*"]))
         if not folder.is_dir():
-            raise FileNotFoundError(f"no annotation reference at {folder}")
+            raise FileNotFoundError(f"no annotation reference at {folder_or_repo}")
         mark = folder / REFERENCE_FILE
         if not mark.is_file():
             raise IncompleteReferenceError(

@@ -45,19 +45,20 @@ def push_folder(
     return commit.commit_url
 
 
-KINDS = ("model", "adapter", "dataset", "index")
+KINDS = ("model", "adapter", "dataset", "index", "reference")
 
 
 def detect_kind(folder: str | Path) -> str:
-    """What a folder holds: a LoRA `adapter` (adapter_config.json), an `index` (index_metadata.json), a ProtDescribe
-    `dataset` (build_report.json) or a `model` (config.json)."""
+    """What a folder holds: a LoRA `adapter` (adapter_config.json), an annotation `reference` (reference.json), an
+    `index` (index_metadata.json), a ProtDescribe `dataset` (build_report.json) or a `model` (config.json)."""
     folder = Path(folder)
-    for marker, kind in (("adapter_config.json", "adapter"), ("index_metadata.json", "index"),
+    for marker, kind in (("adapter_config.json", "adapter"), ("reference.json", "reference"),
+                         ("index_metadata.json", "index"),
                          ("build_report.json", "dataset"), ("config.json", "model")):
         if (folder / marker).is_file():
             return kind
-    raise ValueError(f"{folder} holds no model (config.json), adapter (adapter_config.json), index "
-                     "(index_metadata.json) or ProtDescribe build (build_report.json)")
+    raise ValueError(f"{folder} holds no model (config.json), adapter (adapter_config.json), annotation reference "
+                     "(reference.json), index (index_metadata.json) or ProtDescribe build (build_report.json)")
 
 
 def adapter_card(folder: str | Path, repo_id: str, license: str = "apache-2.0"):
@@ -92,8 +93,9 @@ def publish(folder: str | Path, repo_id: str, kind: str | None = None, private: 
 
     A model folder gets its card rendered from its config, `training_info.json`, `conversion_report.json` and the
     evaluation results (`eval_results`, copied in as `eval_results.json`, or one already there); the Hub code files
-    written by `save_pretrained` travel with it. Datasets and indexes push to dataset repositories with the cards
-    their builders wrote. Re-pushing an unchanged folder creates no new commit.
+    written by `save_pretrained` travel with it. Datasets, indexes and annotation references push to dataset
+    repositories with the cards their builders wrote (an unfinished reference is refused). Re-pushing an unchanged
+    folder creates no new commit.
     """
     folder = Path(folder)
     kind = kind or detect_kind(folder)
@@ -119,6 +121,8 @@ def publish(folder: str | Path, repo_id: str, kind: str | None = None, private: 
         with open(folder / IDS_FILE) as f:
             count = sum(1 for _ in f)
         (folder / CARD_FILE).write_text(index_card(metadata, count, repo_id))
+    elif kind == "reference" and not (folder / "reference.json").is_file():
+        raise ValueError(f"{folder} is not a finished annotation reference (no reference.json)")
     repo_type = "model" if kind in ("model", "adapter") else "dataset"
     return push_folder(folder, repo_id, repo_type=repo_type, private=private, revision=revision, token=token,
                        commit_message=f"Upload {kind} with protst-hf")
