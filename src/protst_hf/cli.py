@@ -405,14 +405,19 @@ def _reference_build(args: argparse.Namespace) -> int:
     try:
         columns = None if args.class_column is None else ["accession", "sequence", args.class_column]
         rows = {}
-        for split in (args.reference_split, args.fit_split):
-            data = load_pairs(args.dataset, split=split)
-            wanted = columns or [c for c in ("accession", "sequence", "go_terms") if c in data.column_names]
-            missing = sorted(set(wanted if columns else ("accession", "sequence")) - set(data.column_names))
-            if missing:
-                raise ValueError(f"split {split!r} of {args.dataset} has no column(s) {missing}; it has "
-                                 f"{data.column_names}")
-            rows[split] = data.select_columns(wanted).to_list()[:args.limit]
+        for splits in (args.reference_split, args.fit_split):
+            rows[splits] = []
+            for split in splits.split("+"):
+                data = load_pairs(args.dataset, split=split)
+                wanted = columns or [c for c in ("accession", "sequence", "go_terms") if c in data.column_names]
+                missing = sorted(set(wanted if columns else ("accession", "sequence")) - set(data.column_names))
+                if missing:
+                    raise ValueError(f"split {split!r} of {args.dataset} has no column(s) {missing}; it has "
+                                     f"{data.column_names}")
+                rows[splits] += data.select_columns(wanted).to_list()[:args.limit]
+        if set(args.reference_split.split("+")) & set(args.fit_split.split("+")):
+            raise ValueError(f"the fit split {args.fit_split!r} must be apart from the reference split "
+                             f"{args.reference_split!r}")
         reference_rows, fit_rows = rows[args.reference_split], rows[args.fit_split]
         proteins, skipped = clean_records((r["accession"], r["sequence"]) for r in reference_rows)
         kept = {a for a, _ in proteins}
@@ -674,7 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "subcellular_location); default: the column's classes in the model's template")
     build_reference.add_argument("--template", help="prompt template with {} for every field built (default: the "
                                  "model's recorded template of each field)")
-    build_reference.add_argument("--reference-split", default="train")
+    build_reference.add_argument("--reference-split", default="train",
+                                 help="the split(s) of the reference proteins, e.g. train or train+test (the whole "
+                                      "corpus but the fit split)")
     build_reference.add_argument("--fit-split", default="validation", help="the split the fusion is fitted on")
     build_reference.add_argument("--neighbours", type=int, default=10, help="k of the embedding-space transfer")
     build_reference.add_argument("--max-hits", type=int, default=10, help="MMseqs2 hits kept per query")

@@ -170,6 +170,13 @@ def test_reference_and_annotate_commands(go_build, model_folder, other_folder, t
              "--template", "MOLECULAR FUNCTION: {}.", "--quiet", "--output"]
     assert cli(build + [str(tmp_path / "ref")]) == 0
     assert "reference of" in capsys.readouterr().out
+    assert cli(build + [str(tmp_path / "mixed"), "--reference-split", "train+validation"]) == 2
+    assert "must be apart from the reference split" in capsys.readouterr().err
+    assert cli(build + [str(tmp_path / "corpus"), "--reference-split", "train+test"]) == 0  # all but the fit split
+    splits, _ = go_build
+    assert AnnotationReference.load(tmp_path / "corpus").manifest["proteins"] == \
+        len(splits["train"]) + len(splits["test"])
+    capsys.readouterr()
     fasta = tmp_path / "q.fasta"
     fasta.write_text(">q1\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKW\n"
                      ">broken\nMKV$LL\n>q2\nMSDNKKPLVLGLVGAPGSGKGTQAELLAKRLGLPHISTGDLLRAEVKAGTPLGKEAK\n")
