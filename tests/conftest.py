@@ -60,6 +60,15 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _text_cache(tmp_path_factory):
+    """Large label sets' text embeddings are cached on disk: in the tests, in a folder of their own (never the
+    user's cache)."""
+    import os
+
+    os.environ["PROTST_TEXT_CACHE"] = str(tmp_path_factory.mktemp("text_cache"))
+
+
 # a saved tiny model, a second one with other weights, the first loaded, and a FASTA of real proteins
 @pytest.fixture(scope="session")
 def model_folder(tmp_path_factory, processor):

@@ -8,8 +8,11 @@ This file is shipped to the Hub with saved models (the pipelines import it): it 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -148,6 +151,79 @@ def embed_texts(model, processor, texts: Sequence, batch_size: int = 32, project
     return torch.cat(parts) if parts else torch.empty(0)
 
 
+# label sets at least this large are cached: below it, hashing the text tower costs more than embedding the texts
+TEXT_CACHE_MIN_TEXTS = 512
+
+
+def text_cache_directory() -> Path | None:
+    """Where [`embed_texts_cached`] keeps text embeddings: `$PROTST_TEXT_CACHE` (`off` disables the cache), else
+    `$HF_HOME/protst_hf/text_embeddings` (`~/.cache/huggingface/protst_hf/text_embeddings`)."""
+    value = os.environ.get("PROTST_TEXT_CACHE")
+    if value is not None:
+        return None if value.strip().lower() in ("", "0", "off", "none", "false") else Path(value)
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return Path(home) / "protst_hf" / "text_embeddings"
+
+
+def text_tower_digest(model) -> str:
+    """SHA-256 of every weight that a text embedding depends on (the text tower and the text projection, in their
+    current dtype): equal exactly when the same texts embed to the same vectors."""
+    protst = getattr(model, "protst", model)
+    digest = hashlib.sha256()
+    for module in (protst.text_model, protst.text_projection):
+        for name, tensor in module.state_dict().items():
+            tensor = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def embed_texts_cached(model, processor, texts: Sequence, batch_size: int = 32, dtype: str | None = None,
+                       cache: str | Path | bool | None = None) -> torch.Tensor:
+    """[`embed_texts`] (projected, normalised) with the result kept on disk, keyed by the content of what decides
+    it: the text tower's and projection's weights ([`text_tower_digest`]), the autocast dtype, the processor's text
+    limits and vocabulary size, and the texts in order. A second run over the same labels (25,000 GO terms) reads
+    the file instead of running the text tower.
+
+    Args:
+        cache: a directory, `False` (no cache), or None: [`text_cache_directory`], for lists of at least
+            `TEXT_CACHE_MIN_TEXTS` strings (mappings of ProtDescribe fields are embedded each time).
+
+    A cache file that cannot be read is recomputed and replaced; a directory that cannot be written gives one
+    warning and the embeddings.
+    """
+    directory = text_cache_directory() if cache is None else (Path(cache) if cache else None)
+    if cache is None and len(texts) < TEXT_CACHE_MIN_TEXTS:
+        directory = None
+    if directory is None or not texts or not all(isinstance(t, str) for t in texts):
+        return embed_texts(model, processor, texts, batch_size=batch_size, dtype=dtype)
+    key = hashlib.sha256()
+    tokenizer = getattr(processor, "text_tokenizer", None)
+    for part in (text_tower_digest(model), str(dtype), getattr(processor, "text_field_max_length", None),
+                 getattr(processor, "text_max_length", None), len(tokenizer) if tokenizer is not None else None):
+        key.update(f"{part}\x00".encode())
+    for text in texts:
+        key.update(text.encode() + b"\x00")
+    path = directory / f"{key.hexdigest()}.pt"
+    if path.is_file():
+        try:
+            vectors = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(vectors, torch.Tensor) and vectors.shape[0] == len(texts):
+                return vectors
+        except Exception:  # noqa: BLE001 - any unreadable file is recomputed
+            pass
+    vectors = embed_texts(model, processor, texts, batch_size=batch_size, dtype=dtype)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(vectors, f"{path}.tmp-{os.getpid()}")
+        os.replace(f"{path}.tmp-{os.getpid()}", path)
+    except OSError as err:
+        warnings.warn(f"text embeddings not cached ({err}); set PROTST_TEXT_CACHE to a writable folder, or off",
+                      stacklevel=2)
+    return vectors
+
+
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
@@ -209,6 +285,7 @@ __all__ = [
     "default_max_tokens",
     "embed_proteins",
     "embed_texts",
+    "embed_texts_cached",
     "length_batches",
     "native_bfloat16",
     "prepare_for_inference",
@@ -216,5 +293,7 @@ __all__ = [
     "protein_features",
     "protein_inputs",
     "resolve_precision",
+    "text_cache_directory",
     "text_features",
+    "text_tower_digest",
 ]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .inference_protst import embed_texts
+from .inference_protst import embed_texts_cached
 from .texts_protst import key_statements, key_units, resolve_field, statement_field, text_field
 
 # written beside the weights by the pretraining loop: how often each distinct training text occurred
@@ -510,7 +510,7 @@ class ZeroShotClassifier:
             raise ValueError(f"one non-empty group of prompts per class: {len(names)} names, {len(prompts)} groups")
         flat = [t for group in prompts for t in group]
         if prompt_embeds is None:
-            prompt_embeds = embed_texts(model, processor, flat, batch_size=batch_size, dtype=dtype)
+            prompt_embeds = embed_texts_cached(model, processor, flat, batch_size=batch_size, dtype=dtype)
         if prompt_embeds.shape[0] != len(flat):
             raise ValueError(f"{prompt_embeds.shape[0]} prompt embeddings for {len(flat)} prompts")
         reasons = {}
