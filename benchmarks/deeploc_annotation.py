@@ -32,16 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deeploc_data  # noqa: E402
+from deeploc_learning import accuracy_of  # noqa: E402
 from hardware import describe  # noqa: E402
 
 FIELD = "subcellular_location"
-
-
-def accuracy(predictions: np.ndarray, rows: list[dict]) -> dict:
-    from protst_hf.evaluation.metrics import zero_shot_report
-
-    report = zero_shot_report(list(map(int, predictions)), [r["labels"] for r in rows], list(deeploc_data.CLASSES))
-    return {k: report[k] for k in ("accuracy", "balanced_accuracy")}
 
 
 def main() -> int:
@@ -109,8 +103,9 @@ def main() -> int:
         predictions["frozen-feature probe (partitions 0-3)"] = deeploc_data.probe(features[0], train, features[1])
     rows = {}
     for name, predicted in predictions.items():
-        entry = accuracy(predicted, test)
-        entry["bins"] = {b: accuracy(predicted[bins == i], [r for r, k in zip(test, bins) if k == i])["accuracy"]
+        entry = accuracy_of(list(map(int, predicted)), test)
+        entry["bins"] = {b: accuracy_of(list(map(int, predicted[bins == i])),
+                                        [r for r, k in zip(test, bins) if k == i])["accuracy"]
                          for i, b in enumerate(BINS) if (bins == i).any()}
         rows[name] = entry
     results["rows"] = rows

@@ -44,11 +44,6 @@ def peak_memory_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def label_rows(rows: list[dict], go, field, ids: list[str]) -> list[list[int]]:
-    position = {t: i for i, t in enumerate(ids)}
-    return [[position[t] for t in go.annotated_terms(r["go_terms"] or [], field) if t in position] for r in rows]
-
-
 def cut(matrix: np.ndarray, rows: np.ndarray, proteins: int, width: int, extra: int) -> np.ndarray:
     """The rows' scores over the reference's `width` terms (a one-row matrix is every protein's), then 0 for the
     `extra` test-only terms."""
@@ -77,7 +72,7 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
     kept = {a for a, _ in proteins}
     train = [r for r in train if r["accession"] in kept]
     fields, _sets = go_fields(train, go, {f: field_template(record, f) for f in FIELDS})
-    validation_labels = {f.name: label_rows(validation, go, f.name, f.ids) for f in fields}
+    validation_labels = {f.name: f.label_rows(go_learning.truth(validation, go, f.name)) for f in fields}
     reference = output / "reference"
     started = time.perf_counter()
     summary = build_reference(reference, model, processor, proteins, fields,
@@ -123,17 +118,17 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None) -> dict:
             parts["fused"].append(fusion.fuse(evidence, chunk_bins))
             for name in ("homology", "neighbours", "text"):
                 parts[name].append(evidence[name])
-            blast = np.zeros_like(evidence["homology"])
-            for q, found in lookup.hits.items():  # the best hit's terms scored by its identity
-                target, identity, _bits = found[0]
-                blast[q, labels.table.row(target)] = identity
-            parts["blast"].append(blast)
+            best = np.full((len(lookup.rows), 1), -1, dtype=np.int64)  # the best hit's terms scored by its identity
+            identity = np.zeros(best.shape)
+            for q, found in lookup.hits.items():
+                best[q, 0], identity[q, 0] = found[0][0], found[0][1]
+            parts["blast"].append(labels.table.votes(best, identity).astype(np.float32))
             bins.append(chunk_bins)
         bins = np.concatenate(bins)
         scores = {name: np.concatenate(chunks) for name, chunks in parts.items()}
         prior = np.asarray(info["prior"], dtype=np.float32)
         # the truth over the reference's terms and the test's terms the reference never saw (scored 0 by all)
-        truth_sets = [go.annotated_terms(r["go_terms"] or [], field) for r in test]
+        truth_sets = go_learning.truth(test, go, field)
         extra = sorted({t for s in truth_sets for t in s} - set(labels.ids))
         columns = {t: i for i, t in enumerate(list(labels.ids) + extra)}
         truth = go_learning.matrix(truth_sets, columns)

@@ -12,7 +12,6 @@ the ratio of the first to the second.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -22,9 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import go_learning  # noqa: E402
 from hardware import describe  # noqa: E402
-
-TERMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "swissprot_go_2014" / "go_terms.tsv.gz"
 
 
 def main() -> int:
@@ -34,19 +32,17 @@ def main() -> int:
     parser.add_argument("--proteins", type=int, default=100)
     parser.add_argument("--output", type=Path, default=Path("outputs/label_cache"))
     args = parser.parse_args()
-    if not TERMS.is_file():
-        print(f"skipped: {TERMS} is absent")
+    if not go_learning.available():
+        print(f"skipped: {go_learning.DATA} is absent")
         return 0
     from protst_hf.data.splits import write_fasta
     from protst_hf.data.uniprot import iter_uniprot
     from protst_hf.resources import UNIPROT_SAMPLE
 
     args.output.mkdir(parents=True, exist_ok=True)
-    with gzip.open(TERMS, "rt") as f:
-        header = next(f).rstrip("\n").split("\t")
-        rows = [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f]
-    labels = sorted({r["go_id"]: r["name"] for r in rows if r.get("namespace") == "biological_process"
-                     and r.get("name")}.items())
+    go = go_learning.ontology()
+    labels = sorted((term, name) for term, name in go.names.items()
+                    if name and go.namespaces.get(term) == "biological_process")
     (args.output / "labels.tsv").write_text("id\tname\n" + "".join(f"{i}\t{n}\n" for i, n in labels))
     proteins = []
     for record in iter_uniprot(UNIPROT_SAMPLE):

@@ -439,12 +439,9 @@ def _reference_build(args: argparse.Namespace) -> int:
             namespaces = args.namespaces or ["molecular_function", "biological_process", "cellular_component"]
             templates = {n: args.template or field_template(record, n) for n in namespaces}
             fields, _ = go_fields(reference_rows, ontology, templates, namespaces)
-            validation_labels = {}
-            for labels in fields:
-                position = {t: i for i, t in enumerate(labels.ids)}
-                validation_labels[labels.name] = [
-                    [position[t] for t in ontology.annotated_terms(r["go_terms"] or [], labels.name) if t in position]
-                    for r in fit_rows]
+            validation_labels = {labels.name: labels.label_rows(ontology.annotated_terms(r["go_terms"] or [],
+                                                                                        labels.name)
+                                                                for r in fit_rows) for labels in fields}
         else:
             field = args.field or args.class_column
 
@@ -458,8 +455,7 @@ def _reference_build(args: argparse.Namespace) -> int:
                 template = args.template or field_template(record, field)
                 prompts = [[template.format(c)] for c in classes]
             fields = [class_field(field, classes, [classes_of(r) for r in reference_rows], prompts)]
-            position = {c: i for i, c in enumerate(classes)}
-            validation_labels = {field: [[position[c] for c in classes_of(r) if c in position] for r in fit_rows]}
+            validation_labels = {field: fields[0].label_rows(classes_of(r) for r in fit_rows)}
         summary = build_reference(args.output, model, processor, proteins, fields, validation, validation_labels,
                                   model_name=args.model, fingerprint=fingerprint, neighbours=args.neighbours,
                                   max_hits=args.max_hits, threads=args.threads, shard_size=args.shard_size,

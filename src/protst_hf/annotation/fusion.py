@@ -113,14 +113,15 @@ class Fusion:
         return np.clip(out, 0.0, 1.0)
 
     def contributions(self, evidence: Mapping[str, np.ndarray], bins: np.ndarray, query: int,
-                      label: int) -> dict[str, float]:
-        """What each evidence adds to one fused score (weight x score), the ones above 0."""
+                      labels: np.ndarray) -> dict[str, np.ndarray]:
+        """What each evidence adds to the fused scores of one query's `labels` (weight x score, one array per
+        evidence with a weight above 0 in the query's bin)."""
         out = {}
         for c, name in enumerate(COMPONENTS):
-            matrix = evidence[name]
-            value = float(self.weights[bins[query], c] * matrix[0 if matrix.shape[0] == 1 else query, label])
-            if value > 0:
-                out[name] = value
+            weight = self.weights[bins[query], c]
+            if weight > 0:
+                matrix = evidence[name]
+                out[name] = weight * matrix[0 if matrix.shape[0] == 1 else query, labels]
         return out
 
     def to_dict(self) -> dict:

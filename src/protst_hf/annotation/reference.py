@@ -36,11 +36,11 @@ import torch
 from ..data.splits import mmseqs_hits, write_fasta
 from ..embedding.shards import build_index, embed_file
 from ..models.protst.index_protst import ProteinIndex, model_fingerprint
-from ..models.protst.inference_protst import embed_proteins, embed_texts
+from ..models.protst.inference_protst import embed_proteins, embed_texts_cached
 from ..models.protst.processing_protst import clean_protein
 from ..models.protst.scoring_protst import ZeroShotClassifier, model_training_texts
 from .evidence import LabelTable, homology_evidence, neighbour_evidence
-from .fusion import COMPONENTS, Fusion, fit_fusion, identity_bins, ontology_consistent
+from .fusion import Fusion, fit_fusion, identity_bins, ontology_consistent
 
 REFERENCE_FILE = "reference.json"
 FORMAT_VERSION = 1
@@ -88,6 +88,12 @@ class FieldLabels:
     @property
     def single_label(self) -> bool:
         return self.kind == SINGLE_LABEL
+
+    def label_rows(self, label_sets: Iterable[Iterable[str]]) -> list[list[int]]:
+        """Each set of label ids as this field's label rows (e.g. validation proteins' GO terms); ids the field
+        does not hold are left out (a term no reference protein has cannot be transferred or fitted on)."""
+        position = {label: row for row, label in enumerate(self.ids)}
+        return [[position[label] for label in labels if label in position] for labels in label_sets]
 
 
 def go_fields(rows: Sequence[Mapping], ontology, templates: Mapping[str, str],
@@ -412,29 +418,24 @@ def build_reference(
         lookup = None
         for labels in fields:
             field_started = time.perf_counter()
-            flat = [p for group in labels.prompts for p in group]
-            prompts_file = output / "fields" / labels.name / "prompts.npy"
-            if prompts_file.exists() and len(np.load(prompts_file, mmap_mode="r")) == len(flat):
-                prompt_embeds = np.load(prompts_file)  # a resumed build: the label texts are embedded already
-            else:
-                prompt_embeds = embed_texts(model, processor, flat, dtype=dtype).numpy()
-            info = {"prior": labels.table.frequencies().round(8).tolist(),
-                    "fusion": Fusion(np.full((4, len(COMPONENTS)), 0.25)).to_dict()}
-            _write_field(output / "fields" / labels.name, labels, prompt_embeds, info)
+            # the label prompts through the text cache (keyed by the weights): a resumed build reads them back
+            prompt_embeds = embed_texts_cached(model, processor, [p for group in labels.prompts for p in group],
+                                               dtype=dtype)
+            info = {"prior": labels.table.frequencies().round(8).tolist()}
             manifest["fields"][labels.name] = {"kind": labels.kind, "labels": len(labels.ids)}
-            reference._fields.pop(labels.name, None)
-            reference._classifiers.pop(labels.name, None)
+            reference._classifiers[labels.name] = ZeroShotClassifier.build(
+                model, None, labels.names, labels.prompts, model_training_texts(model), prompt_embeds=prompt_embeds)
+            reference._fields[labels.name] = (labels, None, info)
             if lookup is None:  # once the index is saved; the same lookup for every field
                 lookup = reference.lookup(model, processor, [s for _, s in validation], dtype=dtype,
                                           threads=threads, workdir=output)
             evidence, bins = reference.evidence(model, lookup, labels.name)
             truth = LabelTable.from_sets(validation_labels[labels.name], len(labels.ids)).dense()
             fusion = fit_fusion(evidence, bins, truth, single_label=labels.single_label)
-            info["fusion"] = fusion.to_dict()
-            info["validation_proteins"] = len(validation)
-            info["fit_seconds"] = time.perf_counter() - field_started
-            _write_field(output / "fields" / labels.name, labels, prompt_embeds, info)
-            reference._fields.pop(labels.name, None)
+            info.update(fusion=fusion.to_dict(), validation_proteins=len(validation),
+                        fit_seconds=time.perf_counter() - field_started)
+            _write_field(output / "fields" / labels.name, labels, prompt_embeds.numpy(), info)
+            reference._fields[labels.name] = (labels, fusion, info)
         summary["fit_seconds"] = time.perf_counter() - fit_started
         summary["seconds"] = time.perf_counter() - started
         manifest["build"] = {**summary, "processes": world_size}
@@ -478,11 +479,11 @@ def write_annotations(path: str | Path, results: Iterable[tuple[list[str], np.nd
                     row = scores[q]
                     order = np.argsort(-row, kind="stable")
                     order = order[row[order] >= min_score][:top_k]
-                    for label in order:
-                        parts = fusion.contributions(evidence, bins, q, int(label))
-                        shares = ";".join(f"{k}={v:.3f}" for k, v in parts.items())
+                    shares = fusion.contributions(evidence, bins, q, order)
+                    for position, label in enumerate(order):
+                        parts = ";".join(f"{k}={v[position]:.3f}" for k, v in shares.items() if v[position] > 0)
                         out.write(f"{identifier}\t{labels.ids[label]}\t{labels.names[label]}\t{row[label]:.4f}\t"
-                                  f"{shares}\n")
+                                  f"{parts}\n")
                         written += 1
                         if cafa_file and row[label] >= 0.005:
                             cafa_file.write(f"{identifier}\t{labels.ids[label]}\t{max(row[label], 0.01):.2f}\n")
