@@ -79,6 +79,7 @@ def bank_run(rows: slice):
 def main(out_path: str) -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
+    print(f"rank {rank}/{world}: process group up", flush=True)  # read by the test when the run times out
     rows = slice(*SPLIT[rank])
     result = {"world_size": world}
 
@@ -99,6 +100,7 @@ def main(out_path: str) -> None:
     result["bank"] = (loss / world, grads)
 
     # (2) the model under DDP
+    print(f"rank {rank}: losses gathered; DDP model next", flush=True)
     processor = make_processor()
     model = tiny_model(processor)
     ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)

@@ -75,8 +75,12 @@ def test_gathered_loss_and_gradients_equal_single_process_on_unequal_batches(tmp
     out = tmp_path / "dist.pt"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(TESTS / "utils" / "distributed_worker.py"), str(out)]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env={
-        **os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env={
+            **os.environ, "OMP_NUM_THREADS": "1"})
+    except subprocess.TimeoutExpired as err:  # say where the workers stood, not only that they did
+        pytest.fail(f"torchrun did not finish in 300 s; stdout: {str(err.stdout or '')[-2000:]} "
+                    f"stderr: {str(err.stderr or '')[-4000:]}")
     assert completed.returncode == 0, completed.stderr[-4000:]
     result = torch.load(out)
     assert result["world_size"] == 2
