@@ -524,6 +524,11 @@ def _annotate(args: argparse.Namespace) -> int:
     return 0
 
 
+PRECISION_HELP = ("tower weights: auto (bf16 where the device computes it natively: GPUs, CPUs with AMX or AVX-512 "
+                  "BF16; int8 on other x86 CPUs, e.g. AVX2-only ones, where bf16 is slower; float32 elsewhere), "
+                  "float32, bfloat16, or int8 dynamic quantisation (CPU); see benchmarks/README.md")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="protst", description="ProtST on the Hugging Face stack")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -571,9 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                        help="autocast precision of the towers (shards are float32)")
     embed.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
-                       help="tower weights: auto (bf16 where the device computes it natively: GPUs, CPUs with AMX or "
-                       "AVX-512 BF16; float32 elsewhere, e.g. AVX2-only CPUs, where bf16 is slower), float32, "
-                       "bfloat16, or int8 dynamic quantisation (CPU); see benchmarks/README.md")
+                       help=PRECISION_HELP)
     embed.add_argument("--padded", action="store_true",
                        help="run the protein tower on padded batches (default: packed, the same numbers faster)")
     embed.add_argument("--format", choices=("npy", "parquet"), default="npy")
@@ -620,8 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "text-bank model, mean otherwise)")
     classify.add_argument("--batch-size", type=int, default=32, help="proteins per forward pass")
     classify.add_argument("--chunk-size", type=int, default=1024, help="proteins read and written at a time")
-    classify.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
-                          help="auto: bf16 where the device computes it natively, else float32")
+    classify.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
+                          help=PRECISION_HELP)
     classify.add_argument("--device", help="e.g. cpu, cuda:0 (default: the GPU when there is one)")
     classify.add_argument("--quiet", action="store_true")
     classify.set_defaults(handler=_classify)
@@ -684,7 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
     build_reference.add_argument("--shard-size", type=int, default=10_000,
                                  help="proteins per embedding shard (resumed and split over processes by shard)")
     build_reference.add_argument("--threads", type=int, help="MMseqs2 threads")
-    build_reference.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto")
+    build_reference.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
+                                 help=PRECISION_HELP)
     build_reference.add_argument("--limit", type=int, help="the first N proteins of each split (a smoke run)")
     build_reference.add_argument("--quiet", action="store_true")
     build_reference.set_defaults(handler=_reference_build)
@@ -701,7 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--top-k", type=int, default=1500, help="labels per protein at most (CAFA's 1500)")
     annotate.add_argument("--chunk-size", type=int, default=1000, help="proteins searched and scored at a time")
     annotate.add_argument("--threads", type=int, help="MMseqs2 threads")
-    annotate.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto")
+    annotate.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
+                          help=PRECISION_HELP)
     annotate.set_defaults(handler=_annotate)
 
     evaluate = commands.add_parser("evaluate", help="fine-tune / probe on benchmark tasks beside baselines")

@@ -72,7 +72,126 @@ def test_auto_precision_takes_bf16_only_where_the_cpu_computes_it(monkeypatch, m
 
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     assert resolve_precision("auto", "cpu") == expected
     assert resolve_precision("float32", "cpu") == "float32"
+    # weights that the caller quantises (prepare_for_inference): int8 instead of float32 on an x86 CPU
+    from protst_hf.models.protst.inference_protst import int8_engine
+
+    quantized = "int8" if expected == "float32" and int8_engine("cpu") else expected
+    assert resolve_precision("auto", "cpu", quantize=True) == quantized
     classify = protst_hf.pipeline("zero-shot-protein-classification", model=str(model_folder), device="cpu")
     assert classify.autocast_dtype == (None if expected == "float32" else "bfloat16")
+
+
+def test_a_capped_onednn_isa_means_no_native_bf16(monkeypatch):
+    """`ONEDNN_MAX_CPU_ISA=AVX2` keeps oneDNN off the bf16 units, so bf16 would be emulated: `auto` must know."""
+    from protst_hf.models.protst.inference_protst import native_bfloat16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not native_bfloat16("cpu")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert native_bfloat16("cpu")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
+    assert native_bfloat16("cpu")
+
+
+def _features(model, processor, rows):
+    inputs = processor(proteins=[r["sequence"] for r in rows[:6]], return_tensors="pt", padding=True)
+    texts = processor(text=[r["function"] for r in rows[:6]], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        return (model.get_protein_features(inputs["protein_input_ids"], inputs["protein_attention_mask"]),
+                model.get_text_features(texts["text_input_ids"], texts["text_attention_mask"]))
+
+
+def test_int8_quantises_both_towers_but_the_attention_outputs(make_config, processor, rows):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    from protst_hf.models.protst.inference_protst import prepare_for_inference
+
+    torch.manual_seed(0)
+    model = ProtSTModel(make_config()).eval()
+    prepare_for_inference(model, packed=True, precision="int8")
+    for tower in (model.protein_model, model.text_model):
+        kinds = {name: type(child) for name, child in tower.named_modules()
+                 if isinstance(child, (torch.nn.Linear, DynamicLinear))}
+        assert kinds and all((kind is torch.nn.Linear) == ("attention.output.dense" in name)
+                             for name, kind in kinds.items()), kinds
+    outside = [name for name, child in model.named_modules() if isinstance(child, DynamicLinear)
+               and not name.startswith(("protein_model.", "text_model."))]
+    assert not outside  # projections and heads stay float32
+
+
+def test_a_failed_int8_quantisation_warns_once_and_runs_float32(monkeypatch, make_config, processor, rows):
+    """Forced failure (a torch without its quantised kernels): one warning, and the float32 towers' exact output."""
+    from protst_hf.models.protst import inference_protst
+
+    torch.manual_seed(0)
+    reference = ProtSTModel(make_config()).eval()
+    model = ProtSTModel(make_config())
+    model.load_state_dict(reference.state_dict())
+    inference_protst.prepare_for_inference(reference, packed=True, precision="float32")
+
+    def broken(module):
+        raise RuntimeError("no quantized engine")
+
+    monkeypatch.setattr(inference_protst, "quantize_int8", broken)
+    monkeypatch.setattr(inference_protst, "native_bfloat16", lambda device: False)
+    monkeypatch.setattr(inference_protst, "int8_engine", lambda device: True)
+    with pytest.warns(UserWarning, match="int8 quantisation failed.*no quantized engine.*float32") as caught:
+        inference_protst.prepare_for_inference(model, packed=True, precision="auto")
+    assert len([w for w in caught if "int8" in str(w.message)]) == 1
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    assert not any(isinstance(child, DynamicLinear) for child in model.modules())
+    for got, expected in zip(_features(model, processor, rows), _features(reference, processor, rows)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)  # the same float32 modules, the same batches
+
+
+def test_text_cache_keys_an_int8_text_tower(make_config, processor, tmp_path):
+    """The label-text cache hashes a quantised text tower (packed int8 weights) and tells it from float32."""
+    from protst_hf.models.protst.inference_protst import embed_texts_cached, prepare_for_inference, text_tower_digest
+
+    torch.manual_seed(0)
+    model = ProtSTModel(make_config()).eval()
+    quantized = ProtSTModel(make_config())
+    quantized.load_state_dict(model.state_dict())
+    prepare_for_inference(quantized, precision="int8")
+    assert text_tower_digest(quantized) != text_tower_digest(model)
+    assert text_tower_digest(quantized) == text_tower_digest(quantized)
+    labels = ["nucleus", "cytoplasm", "membrane"]
+    first = embed_texts_cached(quantized, processor, labels, cache=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    torch.testing.assert_close(embed_texts_cached(quantized, processor, labels, cache=tmp_path), first,
+                               rtol=0, atol=0)
+
+
+def test_a_pipeline_loaded_by_name_quantises_where_auto_means_int8(monkeypatch, model_folder):
+    """`protst_hf.pipeline(task, model=path)` owns its model: `auto` on a CPU without bf16 units gives int8 towers
+    (what `protst classify` runs), a model object is left as given, and `float32` stays float32."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    import protst_hf
+    from protst_hf.models.protst import inference_protst
+
+    monkeypatch.setattr(inference_protst, "native_bfloat16", lambda device: False)
+    monkeypatch.setattr(inference_protst, "int8_engine", lambda device: True)
+
+    def quantised(pipe):
+        return any(isinstance(m, DynamicLinear) for m in pipe.model.modules())
+
+    task = "zero-shot-protein-classification"
+    auto = protst_hf.pipeline(task, model=str(model_folder), device="cpu")
+    exact = protst_hf.pipeline(task, model=str(model_folder), device="cpu", precision="float32")
+    explicit = protst_hf.pipeline(task, model=str(model_folder), device="cpu", precision="int8")
+    given = protst_hf.pipeline(task, model=exact.model, processor=exact.processor, device="cpu")
+    assert quantised(auto) and quantised(explicit) and not quantised(exact) and not quantised(given)
+    labels = ["nucleus", "cytoplasm", "membrane"]
+    sequence = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHDFSAGEGLYTHM"
+    got = auto(sequence, candidate_labels=labels)
+    expected = exact(sequence, candidate_labels=labels)
+    assert sorted(got["labels"]) == sorted(labels) and abs(sum(got["scores"]) - 1) < 1e-5
+    scores = dict(zip(got["labels"], got["scores"]))
+    for label, score in zip(expected["labels"], expected["scores"]):  # int8 moves probabilities a little
+        assert abs(scores[label] - score) < 0.2

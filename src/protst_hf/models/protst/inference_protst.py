@@ -172,11 +172,34 @@ def text_tower_digest(model) -> str:
     protst = getattr(model, "protst", model)
     digest = hashlib.sha256()
     for module in (protst.text_model, protst.text_projection):
-        for name, tensor in module.state_dict().items():
-            tensor = tensor.detach().cpu().contiguous()
-            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        for name, value in module.state_dict().items():
+            _digest_value(digest, name, value)
     return digest.hexdigest()
+
+
+def _digest_value(digest, name: str, value) -> None:
+    """Feed one state-dict entry to `digest`: a tensor by dtype, shape and bytes (a quantised one by its integers and
+    quantisation parameters), the packed (weight, bias) tuple of a dynamically quantised linear layer item by item,
+    anything else (a dtype) by its repr."""
+    if isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            _digest_value(digest, f"{name}.{i}", item)
+        return
+    if not isinstance(value, torch.Tensor):
+        digest.update(f"{name}={value!r}".encode())
+        return
+    tensor = value.detach().cpu()
+    if tensor.is_quantized:
+        if tensor.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+            parameters = [torch.tensor([tensor.q_scale()]), torch.tensor([tensor.q_zero_point()])]
+        else:
+            parameters = [tensor.q_per_channel_scales(), tensor.q_per_channel_zero_points()]
+        for i, part in enumerate(parameters):
+            _digest_value(digest, f"{name}.q{i}", part)
+        tensor = tensor.int_repr()
+    tensor = tensor.contiguous()
+    digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+    digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def embed_texts_cached(model, processor, texts: Sequence, batch_size: int = 32, dtype: str | None = None,
@@ -229,37 +252,76 @@ PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 def native_bfloat16(device) -> bool:
     """True where bf16 matrix products run on dedicated units: CUDA GPUs with bf16 support, and CPUs with AMX or
-    AVX-512 BF16. Elsewhere (e.g. AVX2-only CPUs) bf16 is emulated and slower than float32."""
+    AVX-512 BF16, unless `ONEDNN_MAX_CPU_ISA` caps oneDNN below them. Elsewhere (e.g. AVX2-only CPUs) bf16 is
+    emulated and slower than float32."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()  # oneDNN told not to use the bf16 units
+    if cap and cap not in ("ALL", "DEFAULT") and not any(isa in cap for isa in ("BF16", "AMX", "FP16", "AVX10")):
+        return False
     checks = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
     return any(check() for check in checks if check is not None)
 
 
-def resolve_precision(precision: str, device) -> str:
-    """`"auto"` -> `"bfloat16"` where the device computes it natively ([`native_bfloat16`]), else `"float32"`."""
+def int8_engine(device) -> bool:
+    """True where dynamic int8 quantisation runs on a measured x86 kernel (fbgemm / x86 engine, the CPU has AVX2)."""
+    if torch.device(device).type != "cpu":
+        return False
+    engines = torch.backends.quantized.supported_engines
+    capability = torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else ""
+    return any(engine in engines for engine in ("x86", "fbgemm")) and capability.upper().startswith("AVX")
+
+
+def resolve_precision(precision: str, device, quantize: bool = False) -> str:
+    """`"auto"` -> `"bfloat16"` where the device computes it natively ([`native_bfloat16`]); elsewhere `"int8"` when
+    the caller quantises the weights (`quantize=True`, as [`prepare_for_inference`] does) on an x86 CPU
+    ([`int8_engine`]), else `"float32"`. Without `quantize`, `"auto"` is the autocast dtype of unprepared weights."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "auto":
-        return "bfloat16" if native_bfloat16(device) else "float32"
+        if native_bfloat16(device):
+            return "bfloat16"
+        return "int8" if quantize and int8_engine(device) else "float32"
     return precision
+
+
+def quantize_int8(module: nn.Module) -> nn.Module:
+    """`module` with its `nn.Linear` layers dynamically quantised (torch's fbgemm / x86 kernels): int8 weights per
+    tensor, activations quantised per batch. The attention output projections stay float32 (`INT8_KEEP_FLOAT`): of
+    the six linear layers of an ESM / BERT block they cost the most accuracy for the least time (ESM-2 35M, 250
+    proteins: min cosine to float32 0.99877 with every layer in int8, 0.99904 with these kept; see
+    benchmarks/README.md)."""
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    names = {name for name, child in module.named_modules() if isinstance(child, nn.Linear)
+             and not any(part in name for part in INT8_KEEP_FLOAT)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao (not needed)
+        return quantize_dynamic(module, {name: default_dynamic_qconfig for name in names}, dtype=torch.qint8)
+
+
+INT8_KEEP_FLOAT = ("attention.output.dense",)
 
 
 def prepare_for_inference(model, packed: bool | None = True, precision: str = "float32"):
     """Set `model` (a ProtST model) up for embedding, in place; returns it in eval mode.
 
     - `packed`: run the protein tower unpadded (`packing_protst.py`); outputs equal the padded path's.
-    - `precision`: `float32` (default: weights unchanged); `auto` (bf16 where the device computes it natively, see
-      [`native_bfloat16`], else float32: the default of `protst embed`); `bfloat16` (tower weights cast to bf16;
-      the projection heads stay float32 and features come back float32); `int8` (dynamic int8 quantisation of
-      every `nn.Linear` of the towers, CPU only: int8 weights, activations quantised per batch). The accuracy
-      change of each is measured by `benchmarks/cpu_suite.py`.
+    - `precision`: `float32` (default: weights unchanged); `auto` (the default of `protst embed`, `classify`,
+      `reference build` and `annotate`: bf16 where the device computes it natively, see [`native_bfloat16`]; int8
+      on other x86 CPUs, where it is the fastest route that keeps embeddings within cosine 0.999 of float32; float32
+      elsewhere); `bfloat16` (tower weights cast to bf16; the projection heads stay float32 and features come
+      back float32); `int8` ([`quantize_int8`] of both towers, CPU only). The speed and accuracy of each are
+      measured by `benchmarks/cpu_suite.py`.
+
+    If int8 quantisation fails (a torch build without its quantised kernels, or one that has removed
+    `torch.ao.quantization`), the towers stay float32 with one warning saying why.
     """
     protst = getattr(model, "protst", model)
-    precision = resolve_precision(precision, _device(model))
+    precision = resolve_precision(precision, _device(model), quantize=True)
     if packed is not None:
         for config in {id(c): c for c in (model.config, protst.config)}.values():
             config.protein_packed = bool(packed)
@@ -270,12 +332,14 @@ def prepare_for_inference(model, packed: bool | None = True, precision: str = "f
     elif precision == "int8":
         if _device(model).type != "cpu":
             raise ValueError("int8 dynamic quantisation runs on CPU only; use bfloat16 on GPU")
-        from torch.ao.quantization import quantize_dynamic
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao (not needed)
-            for name in ("protein_model", "text_model"):
-                setattr(protst, name, quantize_dynamic(getattr(protst, name), {nn.Linear}, dtype=torch.qint8))
+        try:
+            towers = {name: quantize_int8(getattr(protst, name)) for name in ("protein_model", "text_model")}
+        except Exception as err:  # noqa: BLE001 - any failure leaves the float32 towers, which are correct
+            warnings.warn(f"int8 quantisation failed ({type(err).__name__}: {err}); the towers run in float32",
+                          stacklevel=2)
+        else:
+            for name, tower in towers.items():
+                setattr(protst, name, tower)
     return model
 
 
@@ -286,12 +350,14 @@ __all__ = [
     "embed_proteins",
     "embed_texts",
     "embed_texts_cached",
+    "int8_engine",
     "length_batches",
     "native_bfloat16",
     "prepare_for_inference",
     "protein_batches",
     "protein_features",
     "protein_inputs",
+    "quantize_int8",
     "resolve_precision",
     "text_cache_directory",
     "text_features",

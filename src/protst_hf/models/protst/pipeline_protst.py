@@ -55,7 +55,9 @@ class _ProtSTPipeline(Pipeline):
     Args:
         precision (`str`, *optional*, defaults to `"auto"`): `auto` runs the towers under bf16 autocast where the
             device computes bf16 natively (GPUs, CPUs with AMX / AVX-512 BF16) and in float32 elsewhere, where bf16
-            would be slower; `float32` or `bfloat16` force one.
+            would be slower; `float32` or `bfloat16` force one. A pipeline made by `protst_hf.pipeline(task,
+            model="name or path")` also quantises the towers to int8 where `auto` means int8 for weights (x86 CPUs
+            without bf16 units) or when `precision="int8"`; for a model object, `prepare_for_inference` does it.
     """
 
     _load_processor = True
