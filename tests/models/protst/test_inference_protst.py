@@ -125,6 +125,8 @@ def test_int8_quantises_both_towers_but_the_attention_outputs(make_config, proce
 
 def test_a_failed_int8_quantisation_warns_once_and_runs_float32(monkeypatch, make_config, processor, rows):
     """Forced failure (a torch without its quantised kernels): one warning, and the float32 towers' exact output."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
     from protst_hf.models.protst import inference_protst
 
     torch.manual_seed(0)
@@ -142,28 +144,34 @@ def test_a_failed_int8_quantisation_warns_once_and_runs_float32(monkeypatch, mak
     with pytest.warns(UserWarning, match="int8 quantisation failed.*no quantized engine.*float32") as caught:
         inference_protst.prepare_for_inference(model, packed=True, precision="auto")
     assert len([w for w in caught if "int8" in str(w.message)]) == 1
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-
     assert not any(isinstance(child, DynamicLinear) for child in model.modules())
     for got, expected in zip(_features(model, processor, rows), _features(reference, processor, rows)):
         torch.testing.assert_close(got, expected, rtol=0, atol=0)  # the same float32 modules, the same batches
 
 
-def test_text_cache_keys_an_int8_text_tower(make_config, processor, tmp_path):
-    """The label-text cache hashes a quantised text tower (packed int8 weights) and tells it from float32."""
+def test_text_cache_keys_an_int8_text_tower(monkeypatch, make_config, processor, tmp_path):
+    """The label-text cache hashes a quantised text tower (packed int8 weights): two quantisations of the same
+    weights share one key (a second run reads the file), float32 weights have another."""
+    from protst_hf.models.protst import inference_protst
     from protst_hf.models.protst.inference_protst import embed_texts_cached, prepare_for_inference, text_tower_digest
 
     torch.manual_seed(0)
     model = ProtSTModel(make_config()).eval()
-    quantized = ProtSTModel(make_config())
-    quantized.load_state_dict(model.state_dict())
-    prepare_for_inference(quantized, precision="int8")
+    quantized, again = ProtSTModel(make_config()), ProtSTModel(make_config())
+    for copy in (quantized, again):
+        copy.load_state_dict(model.state_dict())
+        prepare_for_inference(copy, precision="int8")
     assert text_tower_digest(quantized) != text_tower_digest(model)
-    assert text_tower_digest(quantized) == text_tower_digest(quantized)
+    assert text_tower_digest(again) == text_tower_digest(quantized)
     labels = ["nucleus", "cytoplasm", "membrane"]
     first = embed_texts_cached(quantized, processor, labels, cache=tmp_path)
     assert len(list(tmp_path.iterdir())) == 1
-    torch.testing.assert_close(embed_texts_cached(quantized, processor, labels, cache=tmp_path), first,
+
+    def not_called(*args, **kwargs):
+        raise AssertionError("the second run embedded the texts instead of reading the cache")
+
+    monkeypatch.setattr(inference_protst, "embed_texts", not_called)
+    torch.testing.assert_close(embed_texts_cached(again, processor, labels, cache=tmp_path), first,
                                rtol=0, atol=0)
 
 

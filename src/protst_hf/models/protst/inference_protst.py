@@ -191,11 +191,9 @@ def _digest_value(digest, name: str, value) -> None:
     tensor = value.detach().cpu()
     if tensor.is_quantized:
         if tensor.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
-            parameters = [torch.tensor([tensor.q_scale()]), torch.tensor([tensor.q_zero_point()])]
+            digest.update(f"{name}.q={tensor.q_scale()!r},{tensor.q_zero_point()}".encode())
         else:
-            parameters = [tensor.q_per_channel_scales(), tensor.q_per_channel_zero_points()]
-        for i, part in enumerate(parameters):
-            _digest_value(digest, f"{name}.q{i}", part)
+            _digest_value(digest, f"{name}.q", (tensor.q_per_channel_scales(), tensor.q_per_channel_zero_points()))
         tensor = tensor.int_repr()
     tensor = tensor.contiguous()
     digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
@@ -271,7 +269,7 @@ def int8_engine(device) -> bool:
     if torch.device(device).type != "cpu":
         return False
     engines = torch.backends.quantized.supported_engines
-    capability = torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else ""
+    capability = torch.backends.cpu.get_cpu_capability()  # "AVX2", "AVX512"; "DEFAULT" off x86
     return any(engine in engines for engine in ("x86", "fbgemm")) and capability.upper().startswith("AVX")
 
 
@@ -288,6 +286,10 @@ def resolve_precision(precision: str, device, quantize: bool = False) -> str:
     return precision
 
 
+# the linear layers `quantize_int8` leaves in float32 (a substring of their module names)
+INT8_KEEP_FLOAT = ("attention.output.dense",)
+
+
 def quantize_int8(module: nn.Module) -> nn.Module:
     """`module` with its `nn.Linear` layers dynamically quantised (torch's fbgemm / x86 kernels): int8 weights per
     tensor, activations quantised per batch. The attention output projections stay float32 (`INT8_KEEP_FLOAT`): of
@@ -301,9 +303,6 @@ def quantize_int8(module: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao (not needed)
         return quantize_dynamic(module, {name: default_dynamic_qconfig for name in names}, dtype=torch.qint8)
-
-
-INT8_KEEP_FLOAT = ("attention.output.dense",)
 
 
 def prepare_for_inference(model, packed: bool | None = True, precision: str = "float32"):
