@@ -459,7 +459,8 @@ def _reference_build(args: argparse.Namespace) -> int:
         summary = build_reference(args.output, model, processor, proteins, fields, validation, validation_labels,
                                   model_name=args.model, fingerprint=fingerprint, neighbours=args.neighbours,
                                   max_hits=args.max_hits, threads=args.threads, shard_size=args.shard_size,
-                                  rank=state.process_index, world_size=state.num_processes,
+                                  prior_correction=not args.no_prior_correction, rank=state.process_index,
+                                  world_size=state.num_processes,
                                   wait=state.wait_for_everyone, progress=not args.quiet,
                                   report={"invalid_reference_sequences": skipped,
                                           "invalid_validation_sequences": skipped_validation})
@@ -684,6 +685,10 @@ def build_parser() -> argparse.ArgumentParser:
     build_reference.add_argument("--fit-split", default="validation", help="the split the fusion is fitted on")
     build_reference.add_argument("--neighbours", type=int, default=10, help="k of the embedding-space transfer")
     build_reference.add_argument("--max-hits", type=int, default=10, help="MMseqs2 hits kept per query")
+    build_reference.add_argument("--no-prior-correction", action="store_true",
+                                 help="single-label fields: keep the fused class distribution as fitted for accuracy, "
+                                 "without the class-prior correction chosen by macro F1 on the fit split (it makes "
+                                 "rare classes predicted more often, at a small cost in accuracy)")
     build_reference.add_argument("--shard-size", type=int, default=10_000,
                                  help="proteins per embedding shard (resumed and split over processes by shard)")
     build_reference.add_argument("--threads", type=int, help="MMseqs2 threads")

@@ -37,6 +37,11 @@ def test_metrics_equal_the_reference_libraries(seed):
     predicted = scores.argmax(1)
     assert metrics.accuracy(classes, scores) == pytest.approx(sklearn_metrics.accuracy_score(classes, predicted))
     assert metrics.mcc(classes, scores) == pytest.approx(sklearn_metrics.matthews_corrcoef(classes, predicted))
+    assert metrics.macro_f1(classes, scores) == pytest.approx(sklearn_metrics.f1_score(classes, predicted,
+                                                                                       average="macro"))
+    skewed = np.where(predicted == 4, 0, predicted)  # a class never predicted counts with F1 0
+    assert metrics.macro_f1(classes, skewed) == pytest.approx(sklearn_metrics.f1_score(classes, skewed,
+                                                                                       average="macro"))
     x = rng.normal(size=200)
     y = np.round(x + rng.normal(size=200), 1)  # rounded: ties, which the rank correlation must average
     assert metrics.spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)

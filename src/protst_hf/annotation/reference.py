@@ -342,6 +342,7 @@ def build_reference(
     neighbours: int = 10,
     max_hits: int = 10,
     sensitivity: float = 7.5,
+    prior_correction: bool = True,
     dtype: str | None = None,
     threads: int | None = None,
     shard_size: int = 10_000,
@@ -366,6 +367,8 @@ def build_reference(
         validation: `(accession, sequence)` of the proteins the fusion is fitted on (never the test split).
         validation_labels: per field, each validation protein's label rows.
         neighbours: k of the embedding-space transfer. `max_hits`, `sensitivity`: of the MMseqs2 search.
+        prior_correction: single-label fields: fit the class-prior correction of the fused distribution ([`Fusion`];
+            False: the accuracy-fitted blend as it is).
         shard_size: proteins per embedding shard (the unit of resuming and of splitting over processes).
         rank, world_size, wait: this process, the number of processes and a barrier (`accelerate`'s
             `wait_for_everyone`): embedding shards are split over the processes.
@@ -431,7 +434,8 @@ def build_reference(
                                           threads=threads, workdir=output)
             evidence, bins = reference.evidence(model, lookup, labels.name)
             truth = LabelTable.from_sets(validation_labels[labels.name], len(labels.ids)).dense()
-            fusion = fit_fusion(evidence, bins, truth, single_label=labels.single_label)
+            fusion = fit_fusion(evidence, bins, truth, single_label=labels.single_label,
+                                prior_correction=prior_correction)
             info.update(fusion=fusion.to_dict(), validation_proteins=len(validation),
                         fit_seconds=time.perf_counter() - field_started)
             _write_field(output / "fields" / labels.name, labels, prompt_embeds.numpy(), info)

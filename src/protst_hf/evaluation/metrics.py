@@ -2,6 +2,8 @@
 
 - `accuracy`, `mcc` (multi-class Matthews correlation): `y_true` class ids `(N,)`, `y_score` either class ids
   `(N,)` or scores `(N, C)` (argmax is taken).
+- `macro_f1`: the mean over classes of each class's F1 (classes absent from both sides left out), as
+  `sklearn.metrics.f1_score(average="macro")` over the classes present; DeepLoc 2.0's measure for unbalanced classes.
 - `spearman`, `pearson`: regression, `(N,)` each; NaN when either side is constant (the correlation is undefined).
 - `f1_max`: protein-centric maximum F1 over thresholds, as CAFA and DeepFRI define it (precision averaged over
   proteins with at least one prediction above the threshold, recall over all proteins with a label).
@@ -37,6 +39,18 @@ def mcc(y_true, y_score) -> float:
     c, s = np.trace(confusion), confusion.sum()
     denominator = np.sqrt(s**2 - p @ p) * np.sqrt(s**2 - t @ t)
     return float((c * s - t @ p) / denominator) if denominator else 0.0
+
+
+def macro_f1(y_true, y_score) -> float:
+    """Mean F1 over the classes that occur in `y_true` or in the predictions."""
+    y_true, y_pred = np.asarray(y_true).astype(np.int64), _classes(y_score)
+    n = max(y_true.max(initial=0), y_pred.max(initial=0)) + 1
+    true_positives = np.bincount(y_true[y_true == y_pred], minlength=n)
+    true_count, predicted_count = np.bincount(y_true, minlength=n), np.bincount(y_pred, minlength=n)
+    present = (true_count + predicted_count) > 0
+    if not present.any():
+        return float("nan")
+    return float((2 * true_positives[present] / (true_count[present] + predicted_count[present])).mean())
 
 
 def _rank(values: np.ndarray) -> np.ndarray:
@@ -231,5 +245,5 @@ def load_metric(name: str):
     return evaluate.load(str(Path(__file__).parent / "metric_modules" / f"{name}.py"))
 
 
-__all__ = ["METRICS", "accuracy", "auprc_macro", "auprc_micro", "compute", "f1_max", "load_metric", "mcc",
-           "metric_class", "pearson", "spearman", "zero_shot_report"]
+__all__ = ["METRICS", "accuracy", "auprc_macro", "auprc_micro", "compute", "f1_max", "load_metric", "macro_f1",
+           "mcc", "metric_class", "pearson", "spearman", "zero_shot_report"]
