@@ -97,10 +97,10 @@ def pretrain(pairs: Path, run_dir: Path, minutes: float, extra: list[str]) -> di
     return timed_pretraining(argv)
 
 
-def load_split(pairs: Path, split: str) -> list[dict]:
+def load_split(pairs: Path, split: str, extra: tuple[str, ...] = ()) -> list[dict]:
     from protst_hf.data.pretraining_data import load_pairs
 
-    return load_pairs(str(pairs), split=split).select_columns(["accession", "sequence", "go_terms"]).to_list()
+    return load_pairs(str(pairs), split=split).select_columns(["accession", "sequence", "go_terms", *extra]).to_list()
 
 
 def truth(rows: list[dict], go, namespace: str) -> list[set[str]]:

@@ -391,7 +391,8 @@ def _push(args: argparse.Namespace) -> int:
 
 def _reference_build(args: argparse.Namespace) -> int:
     """An annotation reference from a ProtDescribe build (or parquet splits): its `--reference-split` proteins
-    embedded (split over the processes under `accelerate launch`), the fusion fitted on `--fit-split`."""
+    embedded (split over the processes under `accelerate launch`), the fusion fitted on `--fit-split`, or by default
+    cross-fitted on the reference proteins over their clusters."""
     from .annotation import build_reference, class_field, clean_records, go_fields
     from .data.pretraining_data import load_pairs
     from .data.splits import MMseqsNotFound
@@ -404,21 +405,24 @@ def _reference_build(args: argparse.Namespace) -> int:
     prepare_for_inference(model, packed=True, precision=args.precision)
     try:
         columns = None if args.class_column is None else ["accession", "sequence", args.class_column]
+        cross_fit = args.fit_split == "cross"
         rows = {}
-        for splits in (args.reference_split, args.fit_split):
+        for splits in (args.reference_split,) if cross_fit else (args.reference_split, args.fit_split):
             rows[splits] = []
             for split in splits.split("+"):
                 data = load_pairs(args.dataset, split=split)
-                wanted = columns or [c for c in ("accession", "sequence", "go_terms") if c in data.column_names]
+                wanted = [c for c in ("accession", "sequence", "go_terms", "cluster") if c in data.column_names]
+                if columns:
+                    wanted = columns + (["cluster"] if "cluster" in data.column_names else [])
                 missing = sorted(set(wanted if columns else ("accession", "sequence")) - set(data.column_names))
                 if missing:
                     raise ValueError(f"split {split!r} of {args.dataset} has no column(s) {missing}; it has "
                                      f"{data.column_names}")
                 rows[splits] += data.select_columns(wanted).to_list()[:args.limit]
-        if set(args.reference_split.split("+")) & set(args.fit_split.split("+")):
+        if not cross_fit and set(args.reference_split.split("+")) & set(args.fit_split.split("+")):
             raise ValueError(f"the fit split {args.fit_split!r} must be apart from the reference split "
                              f"{args.reference_split!r}")
-        reference_rows, fit_rows = rows[args.reference_split], rows[args.fit_split]
+        reference_rows, fit_rows = rows[args.reference_split], [] if cross_fit else rows[args.fit_split]
         proteins, skipped = clean_records((r["accession"], r["sequence"]) for r in reference_rows)
         kept = {a for a, _ in proteins}
         reference_rows = [r for r in reference_rows if r["accession"] in kept]
@@ -456,8 +460,13 @@ def _reference_build(args: argparse.Namespace) -> int:
                 prompts = [[template.format(c)] for c in classes]
             fields = [class_field(field, classes, [classes_of(r) for r in reference_rows], prompts)]
             validation_labels = {field: fields[0].label_rows(classes_of(r) for r in fit_rows)}
-        summary = build_reference(args.output, model, processor, proteins, fields, validation, validation_labels,
-                                  model_name=args.model, fingerprint=fingerprint, neighbours=args.neighbours,
+        clusters = None  # cross-fitting over the dataset's clusters, or clusters computed at 30% identity
+        if cross_fit and all(r.get("cluster") is not None and r["cluster"] >= 0 for r in reference_rows):
+            clusters = [r["cluster"] for r in reference_rows]
+        summary = build_reference(args.output, model, processor, proteins, fields, None if cross_fit else validation,
+                                  None if cross_fit else validation_labels, clusters=clusters,
+                                  fit_proteins=args.fit_proteins, model_name=args.model, fingerprint=fingerprint,
+                                  neighbours=args.neighbours,
                                   max_hits=args.max_hits, threads=args.threads, shard_size=args.shard_size,
                                   prior_correction=not args.no_prior_correction, rank=state.process_index,
                                   world_size=state.num_processes,
@@ -682,7 +691,13 @@ def build_parser() -> argparse.ArgumentParser:
     build_reference.add_argument("--reference-split", default="train",
                                  help="the split(s) of the reference proteins, e.g. train or train+test (the whole "
                                       "corpus but the fit split)")
-    build_reference.add_argument("--fit-split", default="validation", help="the split the fusion is fitted on")
+    build_reference.add_argument("--fit-split", default="cross",
+                                 help="the split the fusion is fitted on (apart from the reference split), or cross "
+                                 "(default): reference proteins cross-fitted over 5 folds of their MMseqs2 clusters "
+                                 "(the dataset's `cluster` column; clustered at 30%% identity when it has none), each "
+                                 "annotated against the reference without its fold, so no labelled split is held out")
+    build_reference.add_argument("--fit-proteins", type=int, default=5000,
+                                 help="cross-fitting: reference proteins drawn to fit on (default 5000)")
     build_reference.add_argument("--neighbours", type=int, default=10, help="k of the embedding-space transfer")
     build_reference.add_argument("--max-hits", type=int, default=10, help="MMseqs2 hits kept per query")
     build_reference.add_argument("--no-prior-correction", action="store_true",

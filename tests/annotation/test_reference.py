@@ -67,6 +67,50 @@ def reference(tmp_path_factory, go_build, ontology, model, processor):
     return folder
 
 
+def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference, tmp_path):
+    """Reference proteins as queries from families the reference lacks: no hit and no neighbour of a drawn protein
+    is in its own cluster (nor is it the protein itself), the neighbours' cosines are those of the stored embeddings,
+    best first, and the draw is spread over the folds and repeatable."""
+    from protst_hf.embedding.shards import iter_embedding_shards
+
+    loaded = AnnotationReference.load(reference)
+    count = loaded.manifest["proteins"]
+    clusters = [f"c{row // 3}" for row in range(count)]  # three consecutive rows per cluster
+    rows, lookup = loaded.cross_fit_lookup(clusters, proteins=30, folds=3, seed=1, workdir=tmp_path)
+    assert len(rows) == 30 and len(set(rows.tolist())) == 30
+    assert lookup.rows.shape == (30, loaded.manifest["settings"]["neighbours"])
+    embeddings = np.concatenate([v for _, v in iter_embedding_shards(reference / "embeddings")]).astype(np.float64)
+    for q, row in enumerate(rows):
+        assert all(clusters[n] != clusters[row] for n in lookup.rows[q])
+        assert all(clusters[t] != clusters[row] for t, _, _ in lookup.hits.get(q, []))
+        np.testing.assert_allclose(lookup.similarities[q], embeddings[lookup.rows[q]] @ embeddings[row], atol=1e-5)
+        assert (np.diff(lookup.similarities[q]) <= 1e-6).all()
+    assert lookup.hits, "no drawn protein found a homolog outside its cluster"
+    again, _ = loaded.cross_fit_lookup(clusters, proteins=30, folds=3, seed=1, workdir=tmp_path)
+    np.testing.assert_array_equal(again, rows)
+    with pytest.raises(ValueError, match="cluster ids for a reference of"):
+        loaded.cross_fit_lookup(clusters[:-1])
+
+
+def test_without_a_validation_split_the_fusion_is_cross_fitted(go_build, ontology, model, processor, tmp_path):
+    """No split held out: the fusion is fitted on reference proteins cross-fitted over MMseqs2 clusters computed at
+    30% identity, and the reference says so in each field and in its card."""
+    proteins, fields, _, _, _ = _inputs(go_build, ontology)
+    summary = build_reference(tmp_path / "ref", model, processor, proteins, fields[:1], fit_proteins=60,
+                              fit_folds=3, progress=False)
+    fitted = summary["fitted_on"]
+    assert fitted["method"] == "cross-fitted reference proteins" and fitted["folds"] == 3
+    assert fitted["proteins"] == 60 and 1 < fitted["clusters"] <= len(proteins)
+    loaded = AnnotationReference.load(tmp_path / "ref")
+    _, fusion, info = loaded.field(fields[0].name)
+    assert info["fitted_on"] == fitted
+    assert fusion.report["all"]["proteins"] <= 60
+    np.testing.assert_allclose(fusion.weights.sum(1), 1.0)
+    assert "60 reference proteins cross-fitted over 3 folds" in (tmp_path / "ref" / "README.md").read_text()
+    with pytest.raises(ValueError, match="cluster ids for"):
+        build_reference(tmp_path / "other", model, processor, proteins, fields[:1], clusters=[0, 1], progress=False)
+
+
 def test_go_fields_hold_the_true_path_terms_of_each_protein(go_build, ontology):
     splits, _ = go_build
     fields, sets = go_fields(splits["train"], ontology, TEMPLATES, NAMESPACES)
@@ -167,10 +211,13 @@ def test_reference_and_annotate_commands(go_build, model_folder, other_folder, t
              str(GO / "go_terms.tsv"), "--go-graph", str(GO / "go_graph.tsv"), "--namespaces", "molecular_function",
              "--template", "MOLECULAR FUNCTION: {}.", "--quiet", "--output"]
     assert cli(build + [str(tmp_path / "ref")]) == 0
+    fitted = AnnotationReference.load(tmp_path / "ref").field("molecular_function")[2]["fitted_on"]
+    assert fitted["method"] == "cross-fitted reference proteins"  # the default: no split held out to fit on
     assert "reference of" in capsys.readouterr().out
-    assert cli(build + [str(tmp_path / "mixed"), "--reference-split", "train+validation"]) == 2
+    assert cli(build + [str(tmp_path / "mixed"), "--reference-split", "train+validation", "--fit-split",
+                        "validation"]) == 2
     assert "must be apart from the reference split" in capsys.readouterr().err
-    assert cli(build + [str(tmp_path / "corpus"), "--reference-split", "train+test"]) == 0  # all but the fit split
+    assert cli(build + [str(tmp_path / "corpus"), "--reference-split", "train+test"]) == 0  # cross-fitted too
     splits, _ = go_build
     assert AnnotationReference.load(tmp_path / "corpus").manifest["proteins"] == \
         len(splits["train"]) + len(splits["test"])

@@ -1,5 +1,5 @@
 """Fusing the evidence: one convex combination of the four scores per bin of the best hit's identity, fitted on a
-validation split.
+validation split or on reference proteins cross-fitted over their clusters (see `reference.py`).
 
     S(q, l) = w_b[homology] H(q, l) + w_b[neighbours] K(q, l) + w_b[text] Z(q, l) + w_b[prior] N(l)
 
@@ -7,16 +7,16 @@ where b is the bin of q's best MMseqs2 hit: no hit, under 30%, 30-50%, 50% or mo
 blend (S = a S_homology + (1 - a) S_model, Kulmanov & Hoehndorf 2020) with the weight of each evidence depending on
 how close the nearest homolog is, as InterLabelGO+ lets the learned score's weight decay with the hits' identity,
 and with TALE+'s rule built in: where no hit exists, homology gets no weight. The weights of each bin are chosen
-on the validation proteins of that bin from a grid over the simplex (step 0.2, then refined by steps of 0.1 around
+on the fitting proteins of that bin from a grid over the simplex (step 0.2, then refined by steps of 0.1 around
 the best point), maximising Fmax (multi-label fields) or accuracy (single-label fields); a bin with fewer than
-`min_proteins` validation proteins takes the weights fitted on all of them. Every single evidence is a corner of
-the simplex, so on validation the fusion is never worse than homology alone in any bin.
+`min_proteins` fitting proteins takes the weights fitted on all of them. Every single evidence is a corner of
+the simplex, so on the fitting proteins the fusion is never worse than homology alone in any bin.
 
 Single-label fields (one class per protein, e.g. subcellular location) then correct the fused distribution for the
 reference's class frequencies: p'(c) is proportional to p(c) / prior(c)^tau (the logit adjustment of Menon et al.,
 "Long-tail learning via logit adjustment", ICLR 2021), renormalised. Every evidence transfers the reference's class
 balance, so without it the rare compartments are seldom predicted; tau is chosen from (0, 0.25, 0.5, 0.75, 1) on the
-validation proteins by macro F1, the mean over classes that DeepLoc 2.0 (Thumuluri et al. 2022) reports for its
+fitting proteins by macro F1, the mean over classes that DeepLoc 2.0 (Thumuluri et al. 2022) reports for its
 unbalanced classes, and tau = 0 (`prior_correction=False`) keeps the accuracy-fitted distribution.
 
 A convex combination of scores consistent with the ontology is consistent (no term scores above an ancestor):
@@ -120,7 +120,7 @@ class Fusion:
 
     Attributes:
         weights: (bins, components) convex weights, in `BINS` x `COMPONENTS` order.
-        report: per bin, the validation proteins, each evidence's and the fusion's objective (JSON-ready).
+        report: per bin, the fitting proteins, each evidence's and the fusion's objective (JSON-ready).
         prior_exponent: single-label fields: the class-prior correction's tau (0: none).
     """
 
@@ -183,14 +183,14 @@ class Fusion:
 
 def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.ndarray, single_label: bool = False,
                min_proteins: int = 30, prior_correction: bool = True) -> Fusion:
-    """Fusion weights per identity bin, chosen on validation proteins (see the module docstring).
+    """Fusion weights per identity bin, chosen on fitting proteins (see the module docstring).
 
     Args:
-        evidence: each of `COMPONENTS` -> (proteins, labels) scores of the validation proteins.
+        evidence: each of `COMPONENTS` -> (proteins, labels) scores of the fitting proteins.
         bins: (proteins,) [`identity_bins`] of their best hits.
         truth: (proteins, labels) boolean labels; proteins without any are left out.
         single_label: maximise accuracy instead of Fmax.
-        min_proteins: a bin with fewer validation proteins takes the weights fitted on all of them.
+        min_proteins: a bin with fewer fitting proteins takes the weights fitted on all of them.
         prior_correction: single-label fields: choose the class-prior correction's exponent by macro F1 (False:
             none).
     """
@@ -238,7 +238,7 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
         else:
             if b == 0:
                 weights[b] = _without(overall, COMPONENTS.index("homology"))
-            entry["weights_from"] = f"all validation proteins (fewer than {min_proteins} here)"
+            entry["weights_from"] = f"all fitting proteins (fewer than {min_proteins} here)"
         if len(rows):
             for component in COMPONENTS:
                 entry[component] = objective(truth[rows], np.broadcast_to(evidence[component], shape)[rows],

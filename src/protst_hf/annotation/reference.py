@@ -1,6 +1,7 @@
 """An annotation reference: labelled proteins a ProtST model has embedded, searchable by homology (MMseqs2) and in
-embedding space (FAISS), with the fusion of the evidence fitted on a validation split; and `annotate`, which
-scores query proteins against it.
+embedding space (FAISS), with the fusion of the evidence fitted on proteins apart from the ones they are annotated
+with (cross-fitted reference proteins, or a validation split); and `annotate`, which scores query proteins against
+it.
 
 A reference folder:
 
@@ -13,7 +14,11 @@ A reference folder:
     fields/NAME/labels.tsv   label id, name, parents (label rows, `;`-joined)
     fields/NAME/members.npz  each reference protein's labels (CSR)
     fields/NAME/prompts.npy  the label prompts' text embeddings (the zero-shot classifier's, computed once)
-    fields/NAME/field.json   kind, prompts, template, fitted fusion and its validation report
+    fields/NAME/field.json   kind, prompts, template, fitted fusion, what it was fitted on, and its report
+
+The fusion is fitted either on a validation split, or (no split held out) by cross-fitting: reference proteins
+sampled from K folds of their MMseqs2 clusters, each annotated against the reference without its fold, so each one
+is a query whose family the reference lacks, as a new protein's may be.
 
 A build killed midway leaves no `reference.json`: loading refuses the folder, and the same build command resumes
 it (complete embedding shards are kept).
@@ -33,8 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.splits import mmseqs_hits, write_fasta
-from ..embedding.shards import build_index, embed_file
+from ..data.splits import mmseqs_cluster, mmseqs_hits, read_sequences, write_fasta
+from ..embedding.shards import build_index, embed_file, iter_embedding_shards
 from ..models.protst.index_protst import ProteinIndex, model_fingerprint
 from ..models.protst.inference_protst import embed_proteins, embed_texts_cached
 from ..models.protst.processing_protst import clean_protein
@@ -256,6 +261,61 @@ class AnnotationReference:
             rows[q, :len(neighbours)] = [int(i) for i in neighbours]
         return Lookup(embeddings, hits, np.nan_to_num(similarities, nan=0.0), rows)
 
+    def cross_fit_lookup(self, clusters: Sequence, proteins: int = 5000, folds: int = 5, seed: int = 0,
+                         threads: int | None = None, workdir: str | Path | None = None) -> tuple[np.ndarray, Lookup]:
+        """Reference proteins looked up as queries from families the reference lacks (cross-fitting): the clusters
+        are dealt into `folds` folds, up to `proteins / folds` proteins are drawn from each fold, and each is searched
+        (MMseqs2 and embedding neighbours) against the reference proteins of the other folds only.
+
+        Args:
+            clusters: the cluster of each reference protein, in row order (e.g. ProtDescribe's `cluster` column, or
+                MMseqs2 representatives); proteins of one cluster never find each other.
+            proteins: how many reference proteins to draw, spread evenly over the folds.
+            folds: the number of folds (2 or more).
+
+        Returns:
+            `(rows, lookup)`: the drawn proteins' reference rows and what they found (rows of the whole reference).
+        """
+        settings = self.manifest["settings"]
+        count = self.manifest["proteins"]
+        if len(clusters) != count:
+            raise ValueError(f"{len(clusters)} cluster ids for a reference of {count} proteins")
+        if folds < 2:
+            raise ValueError(f"cross-fitting needs at least 2 folds, got {folds}")
+        _, cluster_of = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+        rng = np.random.default_rng(seed)
+        fold_of = (rng.permutation(cluster_of.max() + 1) % folds)[cluster_of]
+        if len(np.unique(fold_of)) < 2:
+            raise ValueError("cross-fitting needs at least 2 clusters in the reference")
+        embeddings = np.concatenate([vectors for _, vectors in iter_embedding_shards(self.folder / "embeddings")])
+        sequences = dict(read_sequences(self.folder / "proteins.fasta"))
+        per_fold = -(-proteins // folds)
+        drawn, hits, similarities, neighbours = [], {}, [], []
+        for fold in range(folds):
+            members = np.flatnonzero(fold_of == fold)
+            if not len(members):
+                continue
+            queries = np.sort(rng.choice(members, min(per_fold, len(members)), replace=False))
+            targets = np.flatnonzero(fold_of != fold)
+            with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+                write_fasta(Path(tmp) / "queries.fasta", ((str(i), sequences[str(r)]) for i, r in enumerate(queries)))
+                write_fasta(Path(tmp) / "targets.fasta", ((str(r), sequences[str(r)]) for r in targets))
+                found = mmseqs_hits(Path(tmp) / "queries.fasta", Path(tmp) / "targets.fasta",
+                                    max_hits=settings["max_hits"], sensitivity=settings["sensitivity"],
+                                    threads=threads, workdir=tmp)
+            for q, found_hits in found.items():
+                hits[len(drawn) + int(q)] = [(int(t), identity, bits) for t, identity, bits in found_hits]
+            k = min(settings["neighbours"], len(targets))
+            cosines = torch.from_numpy(embeddings[queries]) @ torch.from_numpy(embeddings[targets]).T
+            values, places = cosines.topk(k, dim=1)
+            similarities.append(values.numpy())
+            neighbours.append(targets[places.numpy()])
+            drawn.extend(queries.tolist())
+        rows = np.asarray(drawn, dtype=np.int64)
+        lookup = Lookup(torch.from_numpy(embeddings[rows]), hits, np.concatenate(similarities).astype(np.float32),
+                        np.concatenate(neighbours).astype(np.int64))
+        return rows, lookup
+
     def evidence(self, model, lookup: Lookup, field: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The four evidences of `field` for the proteins of `lookup` (each (queries, labels) float32; `prior` one
         row), and the identity bin of each one's best hit."""
@@ -335,14 +395,18 @@ def build_reference(
     processor,
     proteins: Sequence[tuple[str, str]],
     fields: Sequence[FieldLabels],
-    validation: Sequence[tuple[str, str]],
-    validation_labels: Mapping[str, Sequence[Sequence[int]]],
+    validation: Sequence[tuple[str, str]] | None = None,
+    validation_labels: Mapping[str, Sequence[Sequence[int]]] | None = None,
     model_name: str | None = None,
     fingerprint: str | None = None,
     neighbours: int = 10,
     max_hits: int = 10,
     sensitivity: float = 7.5,
     prior_correction: bool = True,
+    clusters: Sequence | None = None,
+    fit_proteins: int = 5000,
+    fit_folds: int = 5,
+    seed: int = 0,
     dtype: str | None = None,
     threads: int | None = None,
     shard_size: int = 10_000,
@@ -353,7 +417,8 @@ def build_reference(
     report: Mapping | None = None,
 ) -> dict:
     """Build (or resume) a reference folder: embed `proteins` (each process its shards), then on the main process
-    index them, store each field's labels and prompt embeddings, and fit each field's fusion on `validation`.
+    index them, store each field's labels and prompt embeddings, and fit each field's fusion on `validation`, or,
+    without it, on reference proteins cross-fitted over their clusters ([`AnnotationReference.cross_fit_lookup`]).
 
     Args:
         output: the reference folder (a finished one is refused; an unfinished one is resumed).
@@ -364,8 +429,12 @@ def build_reference(
         proteins: `(accession, sequence)` of the reference proteins (cleaned: [`clean_records`]), in the order of
             the fields' tables.
         fields: the label fields ([`go_fields`], [`class_field`]).
-        validation: `(accession, sequence)` of the proteins the fusion is fitted on (never the test split).
+        validation: `(accession, sequence)` of the proteins the fusion is fitted on (never the test split); None:
+            cross-fit on the reference proteins instead, so that every labelled protein can be in the reference.
         validation_labels: per field, each validation protein's label rows.
+        clusters: cross-fitting: each reference protein's cluster (e.g. ProtDescribe's `cluster` column); None:
+            MMseqs2 clusters at 30% identity and 80% coverage, computed here.
+        fit_proteins, fit_folds, seed: cross-fitting: proteins drawn, cluster folds, and the draw's seed.
         neighbours: k of the embedding-space transfer. `max_hits`, `sensitivity`: of the MMseqs2 search.
         prior_correction: single-label fields: fit the class-prior correction of the fused distribution ([`Fusion`];
             False: the accuracy-fitted blend as it is).
@@ -385,10 +454,12 @@ def build_reference(
         if len(labels.table) != len(proteins):
             raise ValueError(f"field {labels.name!r} labels {len(labels.table)} proteins, the reference has "
                              f"{len(proteins)}")
-        if len(validation_labels.get(labels.name, ())) != len(validation):
-            have = len(validation_labels.get(labels.name, ()))
+        if validation is not None and len((validation_labels or {}).get(labels.name, ())) != len(validation):
+            have = len((validation_labels or {}).get(labels.name, ()))
             raise ValueError(f"field {labels.name!r}: validation labels for {have} of {len(validation)} validation "
                              "proteins")
+    if clusters is not None and len(clusters) != len(proteins):
+        raise ValueError(f"{len(clusters)} cluster ids for {len(proteins)} reference proteins")
     output.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         if not (output / "proteins.fasta").exists():
@@ -418,7 +489,18 @@ def build_reference(
                     "fields": {}, "left_out": dict(report or {})}
         reference = AnnotationReference(output, manifest)
         fit_started = time.perf_counter()
-        lookup = None
+        lookup = fit_rows = None
+        if validation is None:
+            if clusters is None:
+                found = mmseqs_cluster(output / "proteins.fasta", identity=0.3, coverage=0.8, threads=threads,
+                                       workdir=output)
+                clusters = [found[str(row)] for row in range(len(proteins))]
+            fit_rows, lookup = reference.cross_fit_lookup(clusters, fit_proteins, fit_folds, seed=seed,
+                                                          threads=threads, workdir=output)
+            fitted_on = {"method": "cross-fitted reference proteins", "proteins": len(fit_rows),
+                         "folds": fit_folds, "clusters": len(set(map(str, clusters))), "seed": seed}
+        else:
+            fitted_on = {"method": "validation split", "proteins": len(validation)}
         for labels in fields:
             field_started = time.perf_counter()
             # the label prompts through the text cache (keyed by the weights): a resumed build reads them back
@@ -433,20 +515,29 @@ def build_reference(
                 lookup = reference.lookup(model, processor, [s for _, s in validation], dtype=dtype,
                                           threads=threads, workdir=output)
             evidence, bins = reference.evidence(model, lookup, labels.name)
-            truth = LabelTable.from_sets(validation_labels[labels.name], len(labels.ids)).dense()
+            truth = labels.table.dense(fit_rows) if fit_rows is not None else \
+                LabelTable.from_sets(validation_labels[labels.name], len(labels.ids)).dense()
             fusion = fit_fusion(evidence, bins, truth, single_label=labels.single_label,
                                 prior_correction=prior_correction)
-            info.update(fusion=fusion.to_dict(), validation_proteins=len(validation),
-                        fit_seconds=time.perf_counter() - field_started)
+            info.update(fusion=fusion.to_dict(), fitted_on=fitted_on, fit_seconds=time.perf_counter() - field_started)
             _write_field(output / "fields" / labels.name, labels, prompt_embeds.numpy(), info)
             reference._fields[labels.name] = (labels, fusion, info)
         summary["fit_seconds"] = time.perf_counter() - fit_started
+        summary["fitted_on"] = fitted_on
         summary["seconds"] = time.perf_counter() - started
         manifest["build"] = {**summary, "processes": world_size}
         (output / "README.md").write_text(reference_card(manifest))
         _write_atomic(output / REFERENCE_FILE, json.dumps(manifest, indent=2) + "\n")
     wait()
     return summary
+
+
+def _fitted_on(manifest: Mapping) -> str:
+    fitted = manifest.get("build", {}).get("fitted_on", {})
+    if fitted.get("method") == "cross-fitted reference proteins":
+        return (f"{fitted['proteins']:,} reference proteins cross-fitted over {fitted['folds']} folds of their "
+                f"{fitted['clusters']:,} clusters")
+    return f"a validation split of {fitted['proteins']:,} proteins" if fitted else "a validation split"
 
 
 def reference_card(manifest: Mapping) -> str:
@@ -456,7 +547,7 @@ def reference_card(manifest: Mapping) -> str:
              f"{manifest['proteins']:,} labelled proteins embedded with `{manifest['model']}` (weights "
              f"`{manifest['model_fingerprint']}`), searchable by MMseqs2 and in embedding space, with the fusion of "
              "homology, embedding neighbours, the model's zero-shot scores and the label frequencies fitted per "
-             "identity bin on a validation split.", "",
+             f"identity bin on {_fitted_on(manifest)}.", "",
              "```bash", "protst annotate proteins.fasta --reference THIS_FOLDER --field FIELD --output scores.tsv",
              "```", "", "| field | kind | labels |", "|---|---|---|"]
     lines += [f"| {name} | {f['kind']} | {f['labels']:,} |" for name, f in manifest["fields"].items()]
