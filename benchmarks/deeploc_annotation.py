@@ -111,8 +111,7 @@ def main() -> int:
     rows = {}
     for name, predicted in predictions.items():
         entry = accuracy_of(list(map(int, predicted)), test)
-        one_hot = np.eye(len(classes))[np.asarray(predicted, dtype=np.int64)]
-        entry["macro_f1"] = macro_f1(single_class_truth(truth, one_hot), predicted)
+        entry["macro_f1"] = macro_f1(single_class_truth(truth, predicted), predicted)
         entry["bins"] = {b: accuracy_of(list(map(int, predicted[bins == i])),
                                         [r for r, k in zip(test, bins) if k == i])["accuracy"]
                          for i, b in enumerate(BINS) if (bins == i).any()}

@@ -411,13 +411,13 @@ def _reference_build(args: argparse.Namespace) -> int:
             rows[splits] = []
             for split in splits.split("+"):
                 data = load_pairs(args.dataset, split=split)
-                wanted = [c for c in ("accession", "sequence", "go_terms", "cluster") if c in data.column_names]
-                if columns:
-                    wanted = columns + (["cluster"] if "cluster" in data.column_names else [])
-                missing = sorted(set(wanted if columns else ("accession", "sequence")) - set(data.column_names))
+                required = columns or ["accession", "sequence"]
+                missing = sorted(set(required) - set(data.column_names))
                 if missing:
                     raise ValueError(f"split {split!r} of {args.dataset} has no column(s) {missing}; it has "
                                      f"{data.column_names}")
+                optional = ("cluster",) if columns else ("go_terms", "cluster")  # GO terms; clusters to cross-fit
+                wanted = required + [c for c in optional if c in data.column_names]
                 rows[splits] += data.select_columns(wanted).to_list()[:args.limit]
         if not cross_fit and set(args.reference_split.split("+")) & set(args.fit_split.split("+")):
             raise ValueError(f"the fit split {args.fit_split!r} must be apart from the reference split "

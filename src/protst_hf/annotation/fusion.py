@@ -97,10 +97,10 @@ def objective(truth: np.ndarray, scores: np.ndarray, single_label: bool) -> floa
     return f1_max(truth, scores)
 
 
-def single_class_truth(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """(proteins,) one true class per protein for per-class measures: the predicted class when it is one of the
+def single_class_truth(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """(proteins,) one true class per protein for per-class measures: the `predicted` class id when it is one of the
     protein's classes (multi-localised proteins), else its first class."""
-    predicted = scores.argmax(1)
+    predicted = np.asarray(predicted, dtype=np.int64)
     return np.where(truth[np.arange(len(truth)), predicted], predicted, truth.argmax(1))
 
 
@@ -248,11 +248,11 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
     if single_label and prior_correction and len(everything):
         blended = fusion.blend({k: v if v.shape[0] == 1 else v[everything] for k, v in evidence.items()},
                                bins[everything])
-        tried = {}
+        target, tried = truth[everything], {}
         for exponent in PRIOR_EXPONENTS:
             scores = prior_corrected(blended, evidence["prior"], exponent) if exponent else blended
-            target = truth[everything]
-            tried[exponent] = {"macro_f1": macro_f1(single_class_truth(target, scores), scores),
+            predicted = scores.argmax(1)
+            tried[exponent] = {"macro_f1": macro_f1(single_class_truth(target, predicted), predicted),
                                "accuracy": objective(target, scores, True)}
         fusion.prior_exponent = max(PRIOR_EXPONENTS, key=lambda e: (tried[e]["macro_f1"], -e))  # ties: the smaller
         report["prior_correction"] = {"chosen": fusion.prior_exponent, "tried": {str(e): v for e, v in tried.items()}}

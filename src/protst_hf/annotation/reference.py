@@ -454,8 +454,8 @@ def build_reference(
         if len(labels.table) != len(proteins):
             raise ValueError(f"field {labels.name!r} labels {len(labels.table)} proteins, the reference has "
                              f"{len(proteins)}")
-        if validation is not None and len((validation_labels or {}).get(labels.name, ())) != len(validation):
-            have = len((validation_labels or {}).get(labels.name, ()))
+        have = len((validation_labels or {}).get(labels.name, ()))
+        if validation is not None and have != len(validation):
             raise ValueError(f"field {labels.name!r}: validation labels for {have} of {len(validation)} validation "
                              "proteins")
     if clusters is not None and len(clusters) != len(proteins):
