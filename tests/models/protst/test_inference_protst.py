@@ -105,22 +105,31 @@ def _features(model, processor, rows):
                 model.get_text_features(texts["text_input_ids"], texts["text_attention_mask"]))
 
 
-def test_int8_quantises_both_towers_but_the_attention_outputs(make_config, processor, rows):
+def test_int8_quantises_every_tower_linear_per_output_channel(make_config, processor, rows):
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     from protst_hf.models.protst.inference_protst import prepare_for_inference
 
     torch.manual_seed(0)
     model = ProtSTModel(make_config()).eval()
+    weights = {name: child.weight.detach().clone() for name, child in model.named_modules()
+               if isinstance(child, torch.nn.Linear)}
     prepare_for_inference(model, packed=True, precision="int8")
     for tower in (model.protein_model, model.text_model):
-        kinds = {name: type(child) for name, child in tower.named_modules()
-                 if isinstance(child, (torch.nn.Linear, DynamicLinear))}
-        assert kinds and all((kind is torch.nn.Linear) == ("attention.output.dense" in name)
-                             for name, kind in kinds.items()), kinds
-    outside = [name for name, child in model.named_modules() if isinstance(child, DynamicLinear)
-               and not name.startswith(("protein_model.", "text_model."))]
-    assert not outside  # projections and heads stay float32
+        layers = {name: child for name, child in tower.named_modules()
+                  if isinstance(child, (torch.nn.Linear, DynamicLinear))}
+        assert layers and all(isinstance(child, DynamicLinear) for child in layers.values()), layers
+    quantised = {name: child for name, child in model.named_modules() if isinstance(child, DynamicLinear)}
+    assert all(name.startswith(("protein_model.", "text_model.")) for name in quantised)  # heads stay float32
+    for name, child in quantised.items():
+        weight = child.weight()
+        assert weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+        scales = weight.q_per_channel_scales().double()
+        assert len(scales) == weights[name].shape[0]
+        # each weight is rounded to its own output channel's grid (symmetric: max |w| / 127.5 a step), so at most
+        # half a step away, plus float32 rounding of values up to 128 steps
+        error = (weight.dequantize().double() - weights[name].double()).abs().amax(1)
+        assert (error <= scales * (0.5 + 128 * 2.0**-22)).all(), name
 
 
 def test_a_failed_int8_quantisation_warns_once_and_runs_float32(monkeypatch, make_config, processor, rows):
