@@ -10,8 +10,8 @@ built-in ESM-2 8M; `--protein_config` for another), mean over residues (raw towe
 - stock, bucketed: the same, batches of 16 sorted by length (the anchors' best stock recipe);
 - protst-hf float32 / bfloat16 / int8: `embed_proteins` of `inference_protst.py` (what `protst embed` runs) after
   `prepare_for_inference(model, packed=True, precision=...)`: length-sorted batches under a token budget, the
-  protein tower unpadded; bf16 = weights cast to bfloat16; int8 = `quantize_int8` (dynamic int8 linear layers but
-  the attention output projections); the row that `precision="auto"` picks on this CPU is marked;
+  protein tower unpadded; bf16 = weights cast to bfloat16; int8 = `quantize_int8` (every linear layer dynamic int8,
+  weights scaled per output channel); the row that `precision="auto"` picks on this CPU is marked;
 - protst-hf float32 + `torch.compile` of the packed layers (inductor, dynamic shapes), with `--compile`;
 - ONNX Runtime float32 and int8 (`onnx_esm.py`: the stock `EsmModel` exported, bucketed as stock), when `onnx`,
   `onnxscript` and `onnxruntime` are installed (`pip install -e ".[onnx]"`).
