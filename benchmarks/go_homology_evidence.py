@@ -41,16 +41,14 @@ def search(sequences: list[str], queries: list[str], targets: np.ndarray, workdi
 
 
 def lookups(train: list[dict], test: list[dict], output: Path) -> tuple[np.ndarray, dict, dict]:
-    """The cross-fit proteins' rows and hits, and the test proteins' hits against the whole train split."""
+    """The cross-fit proteins' rows and hits (the draw `protst reference build` makes), and the test proteins' hits
+    against the whole train split."""
+    from protst_hf.annotation.reference import cross_fit_folds
+
     sequences = [r["sequence"] for r in train]
-    _, cluster_of = np.unique(np.asarray([str(r["cluster"]) for r in train]), return_inverse=True)
-    rng = np.random.default_rng(0)
-    fold_of = (rng.permutation(cluster_of.max() + 1) % FOLDS)[cluster_of]
     rows, fit_hits = [], {}
-    for fold in range(FOLDS):
-        members = np.flatnonzero(fold_of == fold)
-        queries = np.sort(rng.choice(members, min(PER_FOLD, len(members)), replace=False))
-        found = search(sequences, [sequences[r] for r in queries], np.flatnonzero(fold_of != fold), output)
+    for queries, targets in cross_fit_folds([r["cluster"] for r in train], FOLDS * PER_FOLD, FOLDS, seed=0):
+        found = search(sequences, [sequences[r] for r in queries], targets, output)
         fit_hits.update({len(rows) + q: h for q, h in found.items()})
         rows.extend(queries.tolist())
     test_hits = search(sequences, [r["sequence"] for r in test], np.arange(len(train)), output)
@@ -62,12 +60,16 @@ def evidences(hits: dict, count: int, table, prior: np.ndarray) -> tuple[dict, n
     from protst_hf.annotation.fusion import identity_bins
 
     diamond, best_identity = homology_evidence(hits, table, count)
-    best = np.zeros_like(diamond)
+    best_row = np.full((count, 1), -1, dtype=np.int64)
     for query, found in hits.items():
-        if found:
-            best[query] = table.dense(np.asarray([found[0][0]]))[0] * found[0][1]
+        best_row[query] = found[0][0] if found else -1
+    best = table.votes(best_row, np.nan_to_num(best_identity)[:, None]).astype(np.float32)
     return {"diamond": diamond, "best hit x identity": best, "prior": np.broadcast_to(prior, diamond.shape)}, \
         identity_bins(best_identity)
+
+
+def mix(scores: dict, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return sum(w * scores[s][rows] for w, s in zip(weights, SCORES))
 
 
 def main() -> int:
@@ -110,16 +112,13 @@ def main() -> int:
             test_rows = np.flatnonzero((test_bins == b) & y_test.any(1))
             if not len(fit_rows) or not len(test_rows):
                 continue
-            weights = max(grid, key=lambda w: f1_max(y_fit[fit_rows], sum(w[i] * fit[s][fit_rows]
-                                                                           for i, s in enumerate(SCORES))))
+            weights = max(grid, key=lambda w: f1_max(y_fit[fit_rows], mix(fit, fit_rows, w)))
             row = {"bin": name, "fit_proteins": len(fit_rows), "test_proteins": len(test_rows),
                    "weights": dict(zip(SCORES, weights.round(2).tolist())),
                    "fit_fmax": {"diamond": f1_max(y_fit[fit_rows], fit["diamond"][fit_rows]),
-                                "mix": f1_max(y_fit[fit_rows], sum(w * fit[s][fit_rows]
-                                                                   for w, s in zip(weights, SCORES)))},
+                                "mix": f1_max(y_fit[fit_rows], mix(fit, fit_rows, weights))},
                    "test_fmax": {**{s: f1_max(y_test[test_rows], test_scores[s][test_rows]) for s in SCORES},
-                                 "mix": f1_max(y_test[test_rows], sum(w * test_scores[s][test_rows]
-                                                                      for w, s in zip(weights, SCORES)))}}
+                                 "mix": f1_max(y_test[test_rows], mix(test_scores, test_rows, weights))}}
             per_bin.append(row)
             print(short, json.dumps(row), flush=True)
         results["namespaces"][field] = per_bin

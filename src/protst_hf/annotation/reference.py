@@ -280,23 +280,11 @@ class AnnotationReference:
         count = self.manifest["proteins"]
         if len(clusters) != count:
             raise ValueError(f"{len(clusters)} cluster ids for a reference of {count} proteins")
-        if folds < 2:
-            raise ValueError(f"cross-fitting needs at least 2 folds, got {folds}")
-        _, cluster_of = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
-        rng = np.random.default_rng(seed)
-        fold_of = (rng.permutation(cluster_of.max() + 1) % folds)[cluster_of]
-        if len(np.unique(fold_of)) < 2:
-            raise ValueError("cross-fitting needs at least 2 clusters in the reference")
+        draws = cross_fit_folds(clusters, proteins, folds, seed)
         embeddings = np.concatenate([vectors for _, vectors in iter_embedding_shards(self.folder / "embeddings")])
         sequences = dict(read_sequences(self.folder / "proteins.fasta"))
-        per_fold = -(-proteins // folds)
         drawn, hits, similarities, neighbours = [], {}, [], []
-        for fold in range(folds):
-            members = np.flatnonzero(fold_of == fold)
-            if not len(members):
-                continue
-            queries = np.sort(rng.choice(members, min(per_fold, len(members)), replace=False))
-            targets = np.flatnonzero(fold_of != fold)
+        for queries, targets in draws:
             with tempfile.TemporaryDirectory(dir=workdir) as tmp:
                 write_fasta(Path(tmp) / "queries.fasta", ((str(i), sequences[str(r)]) for i, r in enumerate(queries)))
                 write_fasta(Path(tmp) / "targets.fasta", ((str(r), sequences[str(r)]) for r in targets))
@@ -360,6 +348,28 @@ class AnnotationReference:
                 batch = []
         if batch:
             yield flush()
+
+
+def cross_fit_folds(clusters: Sequence, proteins: int = 5000, folds: int = 5,
+                    seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The cross-fitting draw of [`AnnotationReference.cross_fit_lookup`]: the clusters dealt into `folds` folds at
+    random, up to `proteins / folds` proteins drawn from each fold. Returns one `(queries, targets)` pair of sorted
+    row arrays per non-empty fold: the drawn proteins and every protein of the other folds (never their cluster)."""
+    if folds < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got {folds}")
+    _, cluster_of = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    fold_of = (rng.permutation(cluster_of.max() + 1) % folds)[cluster_of]
+    if len(np.unique(fold_of)) < 2:
+        raise ValueError("cross-fitting needs at least 2 clusters in the reference")
+    per_fold = -(-proteins // folds)
+    draws = []
+    for fold in range(folds):
+        members = np.flatnonzero(fold_of == fold)
+        if len(members):
+            queries = np.sort(rng.choice(members, min(per_fold, len(members)), replace=False))
+            draws.append((queries, np.flatnonzero(fold_of != fold)))
+    return draws
 
 
 def _read_field(folder: Path, name: str) -> tuple[FieldLabels, Fusion, dict]:
@@ -591,4 +601,5 @@ def write_annotations(path: str | Path, results: Iterable[tuple[list[str], np.nd
 
 
 __all__ = ["AnnotationReference", "FieldLabels", "IncompleteReferenceError", "Lookup", "MismatchedReferenceModelError",
-           "build_reference", "class_field", "clean_records", "go_fields", "reference_card", "write_annotations"]
+           "build_reference", "class_field", "clean_records", "cross_fit_folds", "go_fields", "reference_card",
+           "write_annotations"]
