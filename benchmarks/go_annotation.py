@@ -1,6 +1,7 @@
 """Annotate better than alignment alone? GO terms for the test split of the GO benchmark, fused from MMseqs2
-homology, embedding neighbours, the model's zero-shot scores and the label frequencies, beside each of them alone
-and CAFA's baselines, per bin of the best training hit's identity.
+homology (DiamondScore and the best hit's identity), embedding neighbours, the model's zero-shot scores and the label
+frequencies, beside each of them alone, the same fusion without the model, and CAFA's baselines, per bin of the best
+training hit's identity.
 
     python benchmarks/go_learning.py --output outputs/go_learning --train-only     # the model and the splits
     python benchmarks/go_annotation.py --source outputs/go_learning [--output outputs/go_annotation]
@@ -9,14 +10,15 @@ and CAFA's baselines, per bin of the best training hit's identity.
    split's proteins embedded with SOURCE/model and indexed, their GO terms per namespace under the true-path rule,
    the label prompts embedded, the fusion cross-fitted on 5,000 train proteins (5 folds of the train split's MMseqs2
    30% clusters, each protein annotated against the reference without its fold). Timed, with the peak memory of
-   the process. Beside it, in the same run, the same fusion fitted on the **validation** split instead (2% of the
-   proteins, clusters apart from train and test: the previous default), as one more row.
+   the process. Beside it, in the same run and on the same cross-fit draw, the fusion of the evidence that needs no
+   model (the two homology scores and the label frequencies), as one more row: what the model adds is the
+   difference.
 2. The test split (8%, clusters apart) annotated against it: every evidence computed once (embedding, one MMseqs2
    search, one FAISS search), scored per namespace; 1,000 proteins through `AnnotationReference.annotate` (what
    `protst annotate` runs) timed separately.
 3. The table, per namespace, on the test proteins annotated in it: the fused annotator; each evidence alone
-   (homology = DiamondScore over MMseqs2 hits, neighbours = k-NN transfer in embedding space, zero-shot, naive);
-   MMseqs2 best-hit transfer scored by identity (CAFA's BLAST baseline, the GO benchmark's homology row); Fmax and
+   (homology = DiamondScore over MMseqs2 hits; best hit = its terms scored by its identity, CAFA's BLAST baseline and
+   the GO benchmark's homology row; neighbours = k-NN transfer in embedding space; zero-shot; naive); Fmax and
    macro AUPR (terms with >= 10 test proteins), and Fmax per bin of the best hit's identity (no hit, < 30%,
    30-50%, >= 50%). Nothing is chosen on the test split.
 4. `OUTPUT/results.json`, `OUTPUT/table.md`.
@@ -59,11 +61,13 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
     import protst_hf
     from protst_hf.annotation import (
         AnnotationReference,
-        LabelTable,
+        best_hit_evidence,
         build_reference,
         clean_records,
         fit_fusion,
         go_fields,
+        homology_evidence,
+        identity_bins,
     )
     from protst_hf.models.protst.inference_protst import resolve_precision
     from protst_hf.models.protst.scoring_protst import field_template, read_training_texts
@@ -76,7 +80,6 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
     record = read_training_texts(model_dir / "training_texts.json")
     go = go_learning.ontology()
     train = go_learning.load_split(pairs, "train", extra=("cluster",))[:limit]
-    validation = go_learning.load_split(pairs, "validation")
     proteins, skipped = clean_records((r["accession"], r["sequence"]) for r in train)
     kept = {a for a, _ in proteins}
     train = [r for r in train if r["accession"] in kept]
@@ -89,22 +92,24 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
     summary["wall_seconds"] = time.perf_counter() - started
     summary["reference_proteins"] = len(proteins)
     summary["peak_memory_gib"] = peak_memory_gib()
-    # the previous default, in the same run: the same evidence's fusion fitted on the validation split
+    # in the same run, on the same cross-fit draw: the fusion of the evidence that needs no model
     started = time.perf_counter()
     loaded = AnnotationReference.load(reference)
-    lookup = loaded.lookup(model, processor, [r["sequence"] for r in validation], dtype=dtype, threads=threads,
-                           workdir=output)
-    summary["validation_fit"] = {}
+    fitted = summary["fitted_on"]
+    rows, lookup = loaded.cross_fit_lookup([r["cluster"] for r in train], fitted["proteins"], fitted["folds"],
+                                           seed=fitted["seed"], threads=threads, workdir=output)
+    summary["homology_only_fit"] = {}
     for field in fields:
-        evidence, bins = loaded.evidence(model, lookup, field.name)
-        truth = LabelTable.from_sets(field.label_rows(go_learning.truth(validation, go, field.name)),
-                                     len(field.ids)).dense()
-        summary["validation_fit"][field.name] = fit_fusion(evidence, bins, truth).to_dict()
-    summary["validation_fit_seconds"] = time.perf_counter() - started
+        homology, best_identity = homology_evidence(lookup.hits, field.table, len(rows))
+        evidence = {"homology": homology, "best_hit": best_hit_evidence(lookup.hits, field.table, len(rows)),
+                    "prior": field.table.frequencies().astype(np.float32)[None, :]}
+        fusion = fit_fusion(evidence, identity_bins(best_identity), field.table.dense(rows))
+        summary["homology_only_fit"][field.name] = fusion.to_dict()
+    summary["homology_only_fit_seconds"] = time.perf_counter() - started
     return summary, (model, processor, dtype, go)
 
 
-def evaluate(source: Path, output: Path, loaded, threads: int | None, validation_fits: dict,
+def evaluate(source: Path, output: Path, loaded, threads: int | None, homology_fits: dict,
              limit: int | None = None) -> dict:
     from protst_hf.annotation import BINS, AnnotationReference, Fusion
     from protst_hf.evaluation.metrics import auprc_macro, f1_max
@@ -131,20 +136,15 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None, validation
     results["with_hit"] = hit_count / max(len(test), 1)
     for field, short in FIELDS.items():
         labels, fusion, info = reference.field(field)
-        validation_fusion = Fusion.from_dict(validation_fits[field])
-        parts = {name: [] for name in ("fused", "fused_validation", "homology", "neighbours", "text", "blast")}
+        homology_fusion = Fusion.from_dict(homology_fits[field])
+        parts = {name: [] for name in ("fused", "fused_homology", "homology", "best_hit", "neighbours", "text")}
         bins = []
         for lookup in lookups:
             evidence, chunk_bins = reference.evidence(model, lookup, field)
             parts["fused"].append(fusion.fuse(evidence, chunk_bins))
-            parts["fused_validation"].append(validation_fusion.fuse(evidence, chunk_bins))
-            for name in ("homology", "neighbours", "text"):
+            parts["fused_homology"].append(homology_fusion.fuse(evidence, chunk_bins))
+            for name in ("homology", "best_hit", "neighbours", "text"):
                 parts[name].append(evidence[name])
-            best = np.full((len(lookup.rows), 1), -1, dtype=np.int64)  # the best hit's terms scored by its identity
-            identity = np.zeros(best.shape)
-            for q, found in lookup.hits.items():
-                best[q, 0], identity[q, 0] = found[0][0], found[0][1]
-            parts["blast"].append(labels.table.votes(best, identity).astype(np.float32))
             bins.append(chunk_bins)
         bins = np.concatenate(bins)
         scores = {name: np.concatenate(chunks) for name, chunks in parts.items()}
@@ -158,9 +158,9 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None, validation
         shape = (len(test), len(labels.ids), len(extra))
 
         methods = {"fused (protst annotate)": scores["fused"],
-                   "fused, fitted on the validation split instead": scores["fused_validation"],
-                   "homology (DiamondScore over MMseqs2 hits)":
-                   scores["homology"], "MMseqs2 best hit x identity (CAFA BLAST)": scores["blast"],
+                   "fused without the model (homology scores and frequencies)": scores["fused_homology"],
+                   "homology (DiamondScore over MMseqs2 hits)": scores["homology"],
+                   "MMseqs2 best hit x identity (CAFA BLAST; best_hit)": scores["best_hit"],
                    "embedding neighbours (k-NN)": scores["neighbours"], "zero-shot (text)": scores["text"],
                    "naive (label frequencies)": prior[None, :]}
         rows = {}
@@ -177,7 +177,7 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None, validation
             "test_proteins": int(labelled.sum()), "reference_terms": len(labels.ids), "test_only_terms": len(extra),
             "bin_proteins": {name: int((labelled & (bins == b)).sum()) for b, name in enumerate(BINS)},
             "weights": info["fusion"]["weights"], "fit_report": info["fusion"]["report"],
-            "fitted_on": info["fitted_on"], "validation_fit_weights": validation_fits[field]["weights"],
+            "fitted_on": info["fitted_on"], "homology_only_weights": homology_fits[field]["weights"],
             "rows": rows}
         print(f"{short}: " + ", ".join(f"{k} {v['fmax']:.3f}" for k, v in rows.items()), flush=True)
         del scores, parts
@@ -208,7 +208,7 @@ def table(results: dict) -> str:
         fitted = entry["fitted_on"]
         lines += ["", f"Fusion weights (cross-fitted on {fitted['proteins']:,} train proteins, {fitted['folds']} "
                   f"folds of {fitted['clusters']:,} clusters): {weights_text(entry['weights'])}", "",
-                  f"Fitted on the validation split instead: {weights_text(entry['validation_fit_weights'])}", ""]
+                  f"Without the model, same draw: {weights_text(entry['homology_only_weights'])}", ""]
     lines += [f"Cost on this machine: reference of {build['reference_proteins']:,} proteins built in "
               f"{build['wall_seconds'] / 60:.1f} min (embedding {build['embedding']['seconds'] / 60:.1f} min, "
               f"cross-fitting {build['fit_seconds'] / 60:.1f} min); {results['annotate_1000_proteins']:,} proteins "
@@ -238,7 +238,7 @@ def main() -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     summary, loaded = build(args.source, args.output, args.limit, args.threads)
     print(f"reference built in {summary['wall_seconds'] / 60:.1f} min", flush=True)
-    results = evaluate(args.source, args.output, loaded, args.threads, summary.pop("validation_fit"), args.limit)
+    results = evaluate(args.source, args.output, loaded, args.threads, summary.pop("homology_only_fit"), args.limit)
     results["build"] = summary
     results["machine"] = describe()
     info_file = args.source / "model" / "training_info.json"

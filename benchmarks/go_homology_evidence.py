@@ -1,12 +1,13 @@
 """Which homology score should the annotation fusion take? GO terms from MMseqs2 hits alone, per bin of the best
 hit's identity: DiamondScore (every hit weighted by its bit score, DeepGOPlus; the fusion's `homology` evidence),
 CAFA's BLAST baseline (the best hit's terms scored by its identity; the GO benchmark's homology row), the label
-frequencies, and a convex mix of the three fitted per bin. No model is involved.
+frequencies, and their fusion fitted per bin (`fit_fusion` given these three evidences only). No model is involved.
 
     python benchmarks/go_homology_evidence.py [--output outputs/go_homology_evidence] [--limit N]
 
-The mix is fitted as `protst reference build` fits the fusion: on 5 x 1,000 train proteins drawn from 5 folds of
-the train split's MMseqs2 30% clusters, each searched against the other folds only (grid of step 0.1, Fmax per bin).
+The mix is fitted as `protst reference build` fits the fusion, by the same function: on 5 x 1,000 train proteins
+drawn from 5 folds of the train split's MMseqs2 30% clusters, each searched against the other folds only (grid of
+step 0.2 refined by steps of 0.1, Fmax per bin).
 The test split (clusters apart from train) is then scored once. Writes OUTPUT/results.json and OUTPUT/table.md.
 """
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import go_learning  # noqa: E402
 from hardware import describe  # noqa: E402
 
-SCORES = ("diamond", "best hit x identity", "prior")
+SCORES = {"homology": "diamond", "best_hit": "best hit x identity", "prior": "prior"}  # evidence -> column
 FOLDS, PER_FOLD = 5, 1000
 
 
@@ -56,20 +57,12 @@ def lookups(train: list[dict], test: list[dict], output: Path) -> tuple[np.ndarr
 
 
 def evidences(hits: dict, count: int, table, prior: np.ndarray) -> tuple[dict, np.ndarray]:
-    from protst_hf.annotation.evidence import homology_evidence
+    from protst_hf.annotation.evidence import best_hit_evidence, homology_evidence
     from protst_hf.annotation.fusion import identity_bins
 
     diamond, best_identity = homology_evidence(hits, table, count)
-    best_row = np.full((count, 1), -1, dtype=np.int64)
-    for query, found in hits.items():
-        best_row[query] = found[0][0] if found else -1
-    best = table.votes(best_row, np.nan_to_num(best_identity)[:, None]).astype(np.float32)
-    return {"diamond": diamond, "best hit x identity": best, "prior": np.broadcast_to(prior, diamond.shape)}, \
+    return {"homology": diamond, "best_hit": best_hit_evidence(hits, table, count), "prior": prior[None, :]}, \
         identity_bins(best_identity)
-
-
-def mix(scores: dict, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    return sum(w * scores[s][rows] for w, s in zip(weights, SCORES))
 
 
 def main() -> int:
@@ -81,7 +74,7 @@ def main() -> int:
         print("skipped: ../shared/data/swissprot_go_2014 is not here")
         return 0
     from protst_hf.annotation.evidence import LabelTable
-    from protst_hf.annotation.fusion import BINS, simplex_grid
+    from protst_hf.annotation.fusion import BINS, COMPONENTS, fit_fusion
     from protst_hf.evaluation.metrics import f1_max
 
     output = Path(args.output)
@@ -92,7 +85,6 @@ def main() -> int:
     train, test = go_learning.load_split(pairs, "train", ("cluster",)), go_learning.load_split(pairs, "test")
     rows, fit_hits, test_hits = lookups(train, test, output)
     go = go_learning.ontology()
-    grid = simplex_grid(len(SCORES), 0.1)
     results = {"train_proteins": len(train), "test_proteins": len(test), "fit_proteins": len(rows), "namespaces": {}}
     lines = [f"GO terms from MMseqs2 hits alone (test split: {len(test):,} proteins, 30% clusters apart from "
              f"{len(train):,} train proteins); mix fitted per bin on {len(rows):,} cross-fit train proteins", ""]
@@ -106,25 +98,28 @@ def main() -> int:
         y_test = go_learning.matrix(test_sets, columns)
         fit, fit_bins = evidences(fit_hits, len(rows), table, prior)
         test_scores, test_bins = evidences(test_hits, len(test), table, prior)
+        fusion = fit_fusion(fit, fit_bins, y_fit)
+        mixed = fusion.fuse(test_scores, test_bins)
         per_bin = []
         for b, name in enumerate(BINS):
-            fit_rows = np.flatnonzero((fit_bins == b) & y_fit.any(1))
             test_rows = np.flatnonzero((test_bins == b) & y_test.any(1))
-            if not len(fit_rows) or not len(test_rows):
+            report = fusion.report[name]
+            if not report["proteins"] or not len(test_rows):
                 continue
-            weights = max(grid, key=lambda w: f1_max(y_fit[fit_rows], mix(fit, fit_rows, w)))
-            row = {"bin": name, "fit_proteins": len(fit_rows), "test_proteins": len(test_rows),
-                   "weights": dict(zip(SCORES, weights.round(2).tolist())),
-                   "fit_fmax": {"diamond": f1_max(y_fit[fit_rows], fit["diamond"][fit_rows]),
-                                "mix": f1_max(y_fit[fit_rows], mix(fit, fit_rows, weights))},
-                   "test_fmax": {**{s: f1_max(y_test[test_rows], test_scores[s][test_rows]) for s in SCORES},
-                                 "mix": f1_max(y_test[test_rows], mix(test_scores, test_rows, weights))}}
+            weights = {SCORES[c]: round(float(w), 2) for c, w in zip(COMPONENTS, fusion.weights[b]) if c in SCORES}
+            row = {"bin": name, "fit_proteins": report["proteins"], "test_proteins": len(test_rows),
+                   "weights": weights, "weights_from": report["weights_from"],
+                   "fit_fmax": {"diamond": report["homology"], "mix": report.get("fused", float("nan"))},
+                   "test_fmax": {**{column: f1_max(y_test[test_rows], np.broadcast_to(
+                       test_scores[c], y_test.shape)[test_rows]) for c, column in SCORES.items()},
+                                 "mix": f1_max(y_test[test_rows], mixed[test_rows])}}
             per_bin.append(row)
             print(short, json.dumps(row), flush=True)
         results["namespaces"][field] = per_bin
         lines += [f"**{short}**", "", "| bin | test proteins | diamond | best hit x identity | prior | mix (fitted) | "
                   "mix weights | fit: diamond -> mix |", "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['bin']} | {r['test_proteins']:,} | " + " | ".join(f"{r['test_fmax'][s]:.3f}" for s in SCORES)
+        lines += [f"| {r['bin']} | {r['test_proteins']:,} | " +
+                  " | ".join(f"{r['test_fmax'][s]:.3f}" for s in SCORES.values())
                   + f" | {r['test_fmax']['mix']:.3f} | " + ", ".join(f"{s} {w:g}" for s, w in r["weights"].items())
                   + f" | {r['fit_fmax']['diamond']:.3f} -> {r['fit_fmax']['mix']:.3f} |" for r in per_bin]
         lines.append("")

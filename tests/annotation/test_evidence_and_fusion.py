@@ -8,6 +8,7 @@ from protst_hf.annotation import (
     COMPONENTS,
     Fusion,
     LabelTable,
+    best_hit_evidence,
     fit_fusion,
     homology_evidence,
     identity_bins,
@@ -51,6 +52,19 @@ def test_homology_evidence_is_diamond_score():
     np.testing.assert_array_equal(best, [0.9, np.nan, 0.25])
     assert identity_bins(best).tolist() == [3, 0, 1]
     assert identity_bins(np.array([0.0, 0.2999, 0.3, 0.4999, 0.5, 1.0])).tolist() == [1, 1, 2, 2, 3, 3]
+
+
+def test_best_hit_evidence_scores_the_best_hits_labels_by_its_identity():
+    """CAFA's BLAST baseline: S(q, l) = identity of q's best hit if that hit holds l, else 0; later hits count
+    nothing, and a single-label hit's classes share its identity."""
+    hits = {0: [(0, 0.9, 300.0), (2, 0.4, 100.0)], 2: [(3, 0.25, 50.0)], 3: [(4, 0.3, 80.0)]}  # query 1: no hit
+    scores = best_hit_evidence(hits, LabelTable.from_sets(SETS, 4), 4)
+    expected = np.zeros((4, 4))
+    expected[0, SETS[0]], expected[3, SETS[4]] = 0.9, 0.3  # query 2's best hit holds no label
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    assert scores.dtype == np.float32
+    single = best_hit_evidence(hits, LabelTable.from_sets(SETS, 4, single_label=True), 4)
+    np.testing.assert_allclose(single[0], [0.45, 0.45, 0.0, 0.0], rtol=1e-6)
 
 
 def test_neighbour_evidence_weighs_neighbours_by_cosine():
@@ -98,11 +112,12 @@ def test_the_fit_takes_the_evidence_that_is_right_in_each_bin():
     right = np.where(truth, 0.6 + 0.4 * noise, 0.4 * noise).astype(np.float32)
     homology = np.where(bins[:, None] >= 2, right, noise * (bins[:, None] > 0)).astype(np.float32)
     text = np.where(bins[:, None] == 0, right, noise).astype(np.float32)
-    evidence = {"homology": homology, "neighbours": noise[::-1].copy(), "text": text,
+    best_hit = np.where(bins[:, None] > 0, noise[:, ::-1], 0).astype(np.float32)
+    evidence = {"homology": homology, "best_hit": best_hit, "neighbours": noise[::-1].copy(), "text": text,
                 "prior": truth.mean(0, keepdims=True).astype(np.float32)}
     fusion = fit_fusion(evidence, bins, truth)
     weights = dict(zip(BINS, fusion.weights))
-    assert weights["no hit"][COMPONENTS.index("homology")] == 0
+    assert weights["no hit"][COMPONENTS.index("homology")] == weights["no hit"][COMPONENTS.index("best_hit")] == 0
     assert weights["no hit"][COMPONENTS.index("text")] > 0 and weights["30-50%"][COMPONENTS.index("homology")] > 0
     np.testing.assert_allclose(fusion.weights.sum(1), 1.0)
     fused = fusion.fuse(evidence, bins)
@@ -117,6 +132,53 @@ def test_the_fit_takes_the_evidence_that_is_right_in_each_bin():
     np.testing.assert_allclose(again.fuse(evidence, bins), fused, rtol=1e-6)
     with pytest.raises(ValueError, match="weights"):
         Fusion.from_dict({**fusion.to_dict(), "bins": ["all"]})
+    with pytest.raises(ValueError, match="weights"):
+        Fusion.from_dict({**fusion.to_dict(), "components": ["homology", "blast"], "weights": [[0.5, 0.5]] * 4})
+
+
+def test_a_fit_over_some_of_the_evidences_weighs_the_others_zero():
+    """Homology scores alone (no model): the fit searches the given evidences only, and is at least each of them
+    in every bin; an evidence the fusion does not know is an error, and so is fusing without a weighted one."""
+    rng = np.random.default_rng(4)
+    n, labels = 300, 12
+    truth = rng.random((n, labels)) < 0.2
+    truth[truth.sum(1) == 0, 0] = True
+    bins = rng.integers(0, 4, n)
+    noise = rng.random((n, labels)).astype(np.float32)
+    hit = bins[:, None] > 0
+    evidence = {"homology": np.where(hit, 0.5 * truth + noise, 0).astype(np.float32) / 1.5,
+                "best_hit": np.where(hit, 0.3 * truth + noise, 0).astype(np.float32) / 1.3,
+                "prior": truth.mean(0, keepdims=True).astype(np.float32)}
+    fusion = fit_fusion(evidence, bins, truth)
+    for name in ("neighbours", "text"):
+        assert not fusion.weights[:, COMPONENTS.index(name)].any()
+    assert fusion.weights[0].tolist() == [0, 0, 0, 0, 1]  # no hit: the prior only
+    fused = fusion.fuse(evidence, bins)
+    for b, name in enumerate(BINS):
+        rows = bins == b
+        best_single = max(f1_max(truth[rows], np.broadcast_to(evidence[c], truth.shape)[rows]) for c in evidence)
+        assert f1_max(truth[rows], fused[rows]) >= best_single - 1e-12, name
+    with pytest.raises(ValueError, match="blast"):
+        fit_fusion({**evidence, "blast": evidence["best_hit"]}, bins, truth)
+    with pytest.raises(ValueError, match="'homology' evidence"):
+        fusion.fuse({"prior": evidence["prior"], "best_hit": evidence["best_hit"]}, bins)
+
+
+def test_weights_fitted_before_the_best_hit_evidence_load_with_weight_zero_on_it():
+    """A reference written when the fusion had four evidences fuses exactly as it did: the stored weights on their
+    evidences, 0 on `best_hit`."""
+    rng = np.random.default_rng(2)
+    old_components = ["homology", "neighbours", "text", "prior"]
+    stored = rng.dirichlet(np.ones(4), size=len(BINS))
+    fusion = Fusion.from_dict({"components": old_components, "bins": list(BINS), "weights": stored.tolist()})
+    assert fusion.weights.shape == (len(BINS), len(COMPONENTS))
+    assert not fusion.weights[:, COMPONENTS.index("best_hit")].any()
+    evidence = {name: rng.random((6, 5)).astype(np.float32) for name in COMPONENTS}
+    bins = np.array([0, 1, 2, 3, 1, 2])
+    expected = sum(stored[bins, i][:, None] * evidence[name].astype(np.float64)
+                   for i, name in enumerate(old_components))
+    np.testing.assert_allclose(fusion.fuse(evidence, bins), np.clip(expected, 0, 1), rtol=1e-6)
+    assert set(fusion.contributions(evidence, bins, 0, np.arange(5))) <= set(old_components)
 
 
 def test_a_single_label_fit_corrects_for_the_reference_class_balance():
@@ -135,6 +197,7 @@ def test_a_single_label_fit_corrects_for_the_reference_class_balance():
         return (joint / joint.sum(1, keepdims=True)).astype(np.float32)
 
     evidence = {"homology": np.where(bins[:, None] > 0, posterior(2.0), 0).astype(np.float32),
+                "best_hit": np.where(bins[:, None] > 0, 0.5 * posterior(0.5), 0).astype(np.float32),
                 "neighbours": posterior(1.0), "text": posterior(1.0), "prior": prior[None, :].astype(np.float32)}
     fusion = fit_fusion(evidence, bins, truth, single_label=True)
     tried = fusion.report["prior_correction"]["tried"]
@@ -157,7 +220,9 @@ def test_a_single_label_fit_corrects_for_the_reference_class_balance():
         np.testing.assert_allclose(sum(shares.values()), fused[query], rtol=1e-5, atol=1e-7)
     plain = fit_fusion(evidence, bins, truth, single_label=True, prior_correction=False)
     assert plain.prior_exponent == 0 and "prior_correction" not in plain.report
-    np.testing.assert_array_equal(plain.fuse(evidence, bins), plain.blend(evidence, bins))
+    plain_blend = plain.blend(evidence, bins).astype(np.float64)  # no correction: the blend, renormalised
+    np.testing.assert_allclose(plain.fuse(evidence, bins), plain_blend / plain_blend.sum(1, keepdims=True), rtol=1e-5)
+    np.testing.assert_array_equal(plain.fuse(evidence, bins).argmax(1), plain_blend.argmax(1))
     # a class no reference protein holds takes the rarest held class's correction, not an infinite one
     corrected = prior_corrected(np.array([[0.5, 0.3, 0.2]], np.float32), np.array([0.9, 0.1, 0.0]), 1.0)
     np.testing.assert_allclose(corrected, [[0.5 / 0.9, 3.0, 2.0] / np.sum([0.5 / 0.9, 3.0, 2.0])], rtol=1e-6)

@@ -3,6 +3,8 @@
 - `homology_evidence`: the labels of a query's MMseqs2 hits, each hit weighted by its bit score (DeepGOPlus's
   DiamondScore, Kulmanov & Hoehndorf 2020: S(q, l) = sum of the bit scores of the hits annotated with l / sum of
   the bit scores of all hits);
+- `best_hit_evidence`: the labels of the best hit scored by its identity (CAFA's BLAST baseline, Radivojac et al.
+  2013): it keeps how close the nearest homolog is, which DiamondScore normalises away (one distant hit scores 1);
 - `neighbour_evidence`: the labels of a query's k nearest reference proteins in the model's embedding space,
   weighted by cosine similarity (goPredSim's embedding transfer, Littmann et al. 2021, with k neighbours);
 - the zero-shot posterior (ProtST's text side) and the reference's label frequencies (CAFA's naive predictor) are
@@ -120,6 +122,18 @@ def homology_evidence(hits: Mapping[int, Sequence[tuple[int, float, float]]], ta
     return _normalised(table.votes(rows, bits), bits.sum(1)), best_identity
 
 
+def best_hit_evidence(hits: Mapping[int, Sequence[tuple[int, float, float]]], table: LabelTable,
+                      num_queries: int) -> np.ndarray:
+    """(queries, labels) float32: the labels of each query's best hit (the first of `hits`, by bit score) scored by
+    its identity in [0, 1] (queries without a hit score 0; a single-label hit's classes share its identity)."""
+    rows = np.full((num_queries, 1), -1, dtype=np.int64)
+    identity = np.zeros(rows.shape, dtype=np.float64)
+    for query, found in hits.items():
+        if found:
+            rows[query, 0], identity[query, 0] = found[0][0], found[0][1]
+    return np.clip(table.votes(rows, identity), 0.0, 1.0).astype(np.float32)
+
+
 def neighbour_evidence(similarities: np.ndarray, rows: np.ndarray, table: LabelTable) -> np.ndarray:
     """Transfer from the k nearest reference proteins by cosine: each neighbour weighted by max(cosine, 0).
 
@@ -132,4 +146,4 @@ def neighbour_evidence(similarities: np.ndarray, rows: np.ndarray, table: LabelT
     return _normalised(table.votes(rows, weights), weights.sum(1))
 
 
-__all__ = ["LabelTable", "homology_evidence", "neighbour_evidence"]
+__all__ = ["LabelTable", "best_hit_evidence", "homology_evidence", "neighbour_evidence"]

@@ -1,16 +1,22 @@
-"""Fusing the evidence: one convex combination of the four scores per bin of the best hit's identity, fitted on a
+"""Fusing the evidence: one convex combination of the five scores per bin of the best hit's identity, fitted on a
 validation split or on reference proteins cross-fitted over their clusters (see `reference.py`).
 
-    S(q, l) = w_b[homology] H(q, l) + w_b[neighbours] K(q, l) + w_b[text] Z(q, l) + w_b[prior] N(l)
+    S(q, l) = w_b[homology] H(q, l) + w_b[best_hit] B(q, l) + w_b[neighbours] K(q, l) + w_b[text] Z(q, l)
+              + w_b[prior] N(l)
 
 where b is the bin of q's best MMseqs2 hit: no hit, under 30%, 30-50%, 50% or more identity. This is DeepGOPlus's
 blend (S = a S_homology + (1 - a) S_model, Kulmanov & Hoehndorf 2020) with the weight of each evidence depending on
 how close the nearest homolog is, as InterLabelGO+ lets the learned score's weight decay with the hits' identity,
-and with TALE+'s rule built in: where no hit exists, homology gets no weight. The weights of each bin are chosen
-on the fitting proteins of that bin from a grid over the simplex (step 0.2, then refined by steps of 0.1 around
-the best point), maximising Fmax (multi-label fields) or accuracy (single-label fields); a bin with fewer than
-`min_proteins` fitting proteins takes the weights fitted on all of them. Every single evidence is a corner of
-the simplex, so on the fitting proteins the fusion is never worse than homology alone in any bin.
+and with TALE+'s rule built in: where no hit exists, the two homology evidences get no weight. Homology enters twice:
+DiamondScore H (bit-score-weighted votes of all hits, normalised, so a lone distant hit scores 1) and the best hit's
+labels scored by its identity B (CAFA's BLAST baseline), which keeps how close that hit is; on MMseqs2 hits alone a
+per-bin mix of the two with the prior beats DiamondScore in every hit bin (benchmarks/go_homology_evidence.py). The
+weights of each bin are chosen on the fitting proteins of that bin from a grid over the simplex (step 0.2, then
+refined by steps of 0.1 around the best point), maximising Fmax (multi-label fields) or accuracy (single-label
+fields); a bin with fewer than `min_proteins` fitting proteins takes the weights fitted on all of them. Every single
+evidence is a corner of the simplex, so on the fitting proteins the fusion is never worse than either homology
+evidence alone in any bin. A reference fitted before `best_hit` existed loads with weight 0 on it and fuses as it
+did.
 
 Single-label fields (one class per protein, e.g. subcellular location) then correct the fused distribution for the
 reference's class frequencies: p'(c) is proportional to p(c) / prior(c)^tau (the logit adjustment of Menon et al.,
@@ -34,7 +40,8 @@ import numpy as np
 
 from ..evaluation.metrics import f1_max, macro_f1
 
-COMPONENTS = ("homology", "neighbours", "text", "prior")
+COMPONENTS = ("homology", "best_hit", "neighbours", "text", "prior")
+NEEDS_A_HIT = ("homology", "best_hit")  # weight 0 in the no-hit bin
 BINS = ("no hit", "< 30%", "30-50%", ">= 50%")
 BIN_EDGES = (0.3, 0.5)
 PRIOR_EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -122,19 +129,25 @@ class Fusion:
         weights: (bins, components) convex weights, in `BINS` x `COMPONENTS` order.
         report: per bin, the fitting proteins, each evidence's and the fusion's objective (JSON-ready).
         prior_exponent: single-label fields: the class-prior correction's tau (0: none).
+        single_label: fused rows are class distributions: renormalised after the blend (`best_hit` carries its
+            identity as its mass, so a blend with it sums to less than 1; the argmax is unchanged).
     """
 
     weights: np.ndarray
     report: dict = field(default_factory=dict)
     prior_exponent: float = 0.0
+    single_label: bool = False
 
     def blend(self, evidence: Mapping[str, np.ndarray], bins: np.ndarray) -> np.ndarray:
-        """(queries, labels) float32 weighted sums of the evidence, clipped to [0, 1], before any prior correction."""
-        shape = evidence["homology"].shape
+        """(queries, labels) float32 weighted sums of the evidence, clipped to [0, 1], before any prior correction.
+        An evidence may be left out of `evidence` only where it weighs 0 in every bin of `bins`."""
+        shape = (len(bins), np.broadcast_shapes(*(v.shape for v in evidence.values()))[1])
         out = np.zeros(shape, dtype=np.float32)
         for c, name in enumerate(COMPONENTS):
             weight = self.weights[bins, c].astype(np.float32)[:, None]
             if np.any(weight):
+                if name not in evidence:
+                    raise ValueError(f"the fusion weighs the {name!r} evidence, which was not given")
                 out += weight * np.broadcast_to(evidence[name], shape)
         return np.clip(out, 0.0, 1.0)
 
@@ -143,19 +156,24 @@ class Fusion:
         matrix (`prior` may be one row, broadcast). Single-label fields: class distributions, prior-corrected by
         `prior_exponent`."""
         out = self.blend(evidence, bins)
-        return prior_corrected(out, evidence["prior"], self.prior_exponent) if self.prior_exponent else out
+        return prior_corrected(out, evidence["prior"], self.prior_exponent) if self._distributions else out
+
+    @property
+    def _distributions(self) -> bool:
+        return self.single_label or bool(self.prior_exponent)
 
     def contributions(self, evidence: Mapping[str, np.ndarray], bins: np.ndarray, query: int,
                       labels: np.ndarray) -> dict[str, np.ndarray]:
         """What each evidence adds to the fused scores of one query's `labels` (weight x score, one array per
-        evidence with a weight above 0 in the query's bin; with a prior correction, scaled as the label's score was,
-        so the shares still sum to the fused score)."""
+        evidence with a weight above 0 in the query's bin; single-label fields: scaled as the label's score was by
+        the renormalisation and prior correction, so the shares still sum to the fused score)."""
         def row(matrix: np.ndarray) -> np.ndarray:
             return matrix[0 if matrix.shape[0] == 1 else query]
 
         scale = 1.0
-        if self.prior_exponent:
-            blended = self.blend({name: row(evidence[name])[None, :] for name in COMPONENTS}, bins[query:query + 1])
+        if self._distributions:
+            one = {name: row(value)[None, :] for name, value in evidence.items()}
+            blended = self.blend(one, bins[query:query + 1])
             corrected = prior_corrected(blended, evidence["prior"], self.prior_exponent)[0, labels]
             scale = np.divide(corrected, blended[0, labels], out=np.zeros(len(labels), dtype=np.float32),
                               where=blended[0, labels] > 0)
@@ -168,17 +186,24 @@ class Fusion:
 
     def to_dict(self) -> dict:
         return {"components": list(COMPONENTS), "bins": list(BINS), "weights": self.weights.round(6).tolist(),
-                "prior_exponent": self.prior_exponent, "report": self.report}
+                "prior_exponent": self.prior_exponent, "single_label": self.single_label, "report": self.report}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Fusion:
-        if list(data.get("components", [])) != list(COMPONENTS) or list(data.get("bins", [])) != list(BINS):
+        """Weights over any subset of `COMPONENTS` (a reference fitted by an earlier version, before `best_hit`):
+        the missing evidences weigh 0."""
+        components = list(data.get("components", []))
+        if not components or set(components) - set(COMPONENTS) or len(set(components)) != len(components) \
+                or list(data.get("bins", [])) != list(BINS):
             raise ValueError(f"fusion weights over {data.get('components')} x {data.get('bins')}; this version "
-                             f"reads {list(COMPONENTS)} x {list(BINS)}")
-        weights = np.asarray(data["weights"], dtype=np.float64)
-        if weights.shape != (len(BINS), len(COMPONENTS)):
-            raise ValueError(f"fusion weights of shape {weights.shape}, expected {(len(BINS), len(COMPONENTS))}")
-        return cls(weights, dict(data.get("report", {})), float(data.get("prior_exponent", 0.0)))
+                             f"reads {list(COMPONENTS)} (or a subset) x {list(BINS)}")
+        stored = np.asarray(data["weights"], dtype=np.float64)
+        if stored.shape != (len(BINS), len(components)):
+            raise ValueError(f"fusion weights of shape {stored.shape}, expected {(len(BINS), len(components))}")
+        weights = np.zeros((len(BINS), len(COMPONENTS)))
+        weights[:, [COMPONENTS.index(c) for c in components]] = stored
+        return cls(weights, dict(data.get("report", {})), float(data.get("prior_exponent", 0.0)),
+                   bool(data.get("single_label", False)))
 
 
 def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.ndarray, single_label: bool = False,
@@ -186,7 +211,8 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
     """Fusion weights per identity bin, chosen on fitting proteins (see the module docstring).
 
     Args:
-        evidence: each of `COMPONENTS` -> (proteins, labels) scores of the fitting proteins.
+        evidence: each of `COMPONENTS` -> (proteins, labels) scores of the fitting proteins (`prior` may be one row);
+            an evidence left out weighs 0 (e.g. homology scores alone, without a model).
         bins: (proteins,) [`identity_bins`] of their best hits.
         truth: (proteins, labels) boolean labels; proteins without any are left out.
         single_label: maximise accuracy instead of Fmax.
@@ -198,7 +224,7 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
     shape = truth.shape
 
     def search(rows: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, float]:
-        parts = {name: np.broadcast_to(evidence[name], shape)[rows] for name in COMPONENTS}
+        parts = {name: np.broadcast_to(evidence[name], shape)[rows] for name in given}
         target = truth[rows]
         tried: dict[tuple, float] = {}
 
@@ -221,8 +247,12 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
             best = candidate
         return np.clip(best, 0.0, 1.0), value(best)
 
+    unknown = set(evidence) - set(COMPONENTS)
+    if unknown or not evidence:
+        raise ValueError(f"evidence {sorted(unknown) or 'none'}: the fusion takes {list(COMPONENTS)}")
+    given = [name for name in COMPONENTS if name in evidence]
     everything = np.flatnonzero(labelled)
-    all_allowed = np.ones(len(COMPONENTS), dtype=bool)
+    all_allowed = np.array([name in evidence for name in COMPONENTS])
     overall, overall_value = search(everything, all_allowed)
     weights = np.tile(overall, (len(BINS), 1))
     report = {"all": {"proteins": int(len(everything)), "fused": overall_value}}
@@ -230,27 +260,29 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
         rows = np.flatnonzero(labelled & (bins == b))
         allowed = all_allowed.copy()
         if b == 0:
-            allowed[COMPONENTS.index("homology")] = False  # no hit: no homology evidence
+            allowed[[COMPONENTS.index(c) for c in NEEDS_A_HIT]] = False  # no hit: no homology evidence
         entry = {"proteins": int(len(rows))}
-        if len(rows) >= min_proteins:
+        if not allowed.any():
+            weights[b] = 0.0
+            entry["weights_from"] = "no evidence applies here (nothing given but homology)"
+        elif len(rows) >= min_proteins:
             weights[b], entry["fused"] = search(rows, allowed)
             entry["weights_from"] = "this bin"
         else:
-            if b == 0:
-                weights[b] = _without(overall, COMPONENTS.index("homology"))
+            weights[b] = _within(overall, allowed)
             entry["weights_from"] = f"all fitting proteins (fewer than {min_proteins} here)"
         if len(rows):
-            for component in COMPONENTS:
+            for component in given:
                 entry[component] = objective(truth[rows], np.broadcast_to(evidence[component], shape)[rows],
                                              single_label)
         report[name] = entry
-    fusion = Fusion(weights, report)
+    fusion = Fusion(weights, report, single_label=single_label)
     if single_label and prior_correction and len(everything):
         blended = fusion.blend({k: v if v.shape[0] == 1 else v[everything] for k, v in evidence.items()},
                                bins[everything])
         target, tried = truth[everything], {}
         for exponent in PRIOR_EXPONENTS:
-            scores = prior_corrected(blended, evidence["prior"], exponent) if exponent else blended
+            scores = prior_corrected(blended, evidence["prior"], exponent)
             predicted = scores.argmax(1)
             tried[exponent] = {"macro_f1": macro_f1(single_class_truth(target, predicted), predicted),
                                "accuracy": objective(target, scores, True)}
@@ -259,17 +291,14 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
     return fusion
 
 
-def _without(weights: np.ndarray, component: int) -> np.ndarray:
-    """The weights with one component's share spread over the others in proportion (or evenly)."""
-    out = weights.copy()
-    out[component] = 0.0
-    total = out.sum()
-    if total <= 0:
-        out[:] = 1.0
-        out[component] = 0.0
-        total = out.sum()
-    return out / total
+def _within(weights: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The weights with the share of the components not `allowed` spread over the allowed ones in proportion (or
+    evenly)."""
+    out = np.where(allowed, weights, 0.0)
+    if out.sum() <= 0:
+        out = allowed.astype(np.float64)
+    return out / out.sum()
 
 
-__all__ = ["BINS", "COMPONENTS", "PRIOR_EXPONENTS", "Fusion", "fit_fusion", "identity_bins", "ontology_consistent",
-           "prior_corrected", "simplex_grid", "single_class_truth", "topological_order"]
+__all__ = ["BINS", "COMPONENTS", "NEEDS_A_HIT", "PRIOR_EXPONENTS", "Fusion", "fit_fusion", "identity_bins",
+           "ontology_consistent", "prior_corrected", "simplex_grid", "single_class_truth", "topological_order"]

@@ -44,7 +44,7 @@ from ..models.protst.index_protst import ProteinIndex, model_fingerprint
 from ..models.protst.inference_protst import embed_proteins, embed_texts_cached
 from ..models.protst.processing_protst import clean_protein
 from ..models.protst.scoring_protst import ZeroShotClassifier, model_training_texts
-from .evidence import LabelTable, homology_evidence, neighbour_evidence
+from .evidence import LabelTable, best_hit_evidence, homology_evidence, neighbour_evidence
 from .fusion import Fusion, fit_fusion, identity_bins, ontology_consistent
 
 REFERENCE_FILE = "reference.json"
@@ -305,17 +305,18 @@ class AnnotationReference:
         return rows, lookup
 
     def evidence(self, model, lookup: Lookup, field: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The four evidences of `field` for the proteins of `lookup` (each (queries, labels) float32; `prior` one
-        row), and the identity bin of each one's best hit."""
+        """The evidences of `field` (each of `COMPONENTS`) for the proteins of `lookup` (each (queries, labels)
+        float32; `prior` one row), and the identity bin of each one's best hit."""
         labels, _fusion, info = self.field(field)
         homology, best_identity = homology_evidence(lookup.hits, labels.table, len(lookup.rows))
+        best_hit = best_hit_evidence(lookup.hits, labels.table, len(lookup.rows))
         neighbours = neighbour_evidence(lookup.similarities, lookup.rows, labels.table)
         text = self._zero_shot(model, labels).probabilities(lookup.embeddings, multi_label=not labels.single_label)
         text = text.numpy().astype(np.float32)
         if any(labels.parents):
             ontology_consistent(text, labels.parents)
         prior = np.asarray(info["prior"], dtype=np.float32)[None, :]
-        return {"homology": homology, "neighbours": neighbours, "text": text, "prior": prior}, \
+        return {"homology": homology, "best_hit": best_hit, "neighbours": neighbours, "text": text, "prior": prior}, \
             identity_bins(best_identity)
 
     def _zero_shot(self, model, labels: FieldLabels) -> ZeroShotClassifier:
@@ -556,7 +557,8 @@ def reference_card(manifest: Mapping) -> str:
              "# Annotation reference (protst-hf)", "",
              f"{manifest['proteins']:,} labelled proteins embedded with `{manifest['model']}` (weights "
              f"`{manifest['model_fingerprint']}`), searchable by MMseqs2 and in embedding space, with the fusion of "
-             "homology, embedding neighbours, the model's zero-shot scores and the label frequencies fitted per "
+             "homology (DiamondScore, and the best hit's labels scored by its identity), embedding neighbours, the "
+             "model's zero-shot scores and the label frequencies fitted per "
              f"identity bin on {_fitted_on(manifest)}.", "",
              "```bash", "protst annotate proteins.fasta --reference THIS_FOLDER --field FIELD --output scores.tsv",
              "```", "", "| field | kind | labels |", "|---|---|---|"]
@@ -568,9 +570,9 @@ def write_annotations(path: str | Path, results: Iterable[tuple[list[str], np.nd
                       labels: FieldLabels, fusion: Fusion, min_score: float = 0.01, top_k: int | None = None,
                       cafa: str | Path | None = None, author: str = "protst-hf") -> int:
     """The long TSV (`id, label_id, name, score, evidence`: each evidence's weighted share, e.g.
-    `homology=0.41;neighbours=0.22;text=0.03`), best first per protein, scores >= `min_score`, at most `top_k`
-    labels per protein; and with `cafa`, the CAFA submission file of the same predictions (two-decimal scores in
-    (0, 1]). Returns the rows written."""
+    `homology=0.41;best_hit=0.12;neighbours=0.22;text=0.03`), best first per protein, scores >= `min_score`, at most
+    `top_k` labels per protein; and with `cafa`, the CAFA submission file of the same predictions (two-decimal scores
+    in (0, 1]). Returns the rows written."""
     written = 0
     cafa_file = open(cafa, "w") if cafa else None
     try:
