@@ -61,12 +61,11 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
     import protst_hf
     from protst_hf.annotation import (
         AnnotationReference,
-        best_hit_evidence,
         build_reference,
         clean_records,
         fit_fusion,
         go_fields,
-        homology_evidence,
+        hit_evidence,
         identity_bins,
     )
     from protst_hf.models.protst.inference_protst import resolve_precision
@@ -100,9 +99,8 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
                                            seed=fitted["seed"], threads=threads, workdir=output)
     summary["homology_only_fit"] = {}
     for field in fields:
-        homology, best_identity = homology_evidence(lookup.hits, field.table, len(rows))
-        evidence = {"homology": homology, "best_hit": best_hit_evidence(lookup.hits, field.table, len(rows)),
-                    "prior": field.table.frequencies().astype(np.float32)[None, :]}
+        evidence, best_identity = hit_evidence(lookup.hits, field.table, len(rows))
+        evidence["prior"] = field.table.frequencies().astype(np.float32)[None, :]
         fusion = fit_fusion(evidence, identity_bins(best_identity), field.table.dense(rows))
         summary["homology_only_fit"][field.name] = fusion.to_dict()
     summary["homology_only_fit_seconds"] = time.perf_counter() - started

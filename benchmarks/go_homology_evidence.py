@@ -57,12 +57,11 @@ def lookups(train: list[dict], test: list[dict], output: Path) -> tuple[np.ndarr
 
 
 def evidences(hits: dict, count: int, table, prior: np.ndarray) -> tuple[dict, np.ndarray]:
-    from protst_hf.annotation.evidence import best_hit_evidence, homology_evidence
+    from protst_hf.annotation.evidence import hit_evidence
     from protst_hf.annotation.fusion import identity_bins
 
-    diamond, best_identity = homology_evidence(hits, table, count)
-    return {"homology": diamond, "best_hit": best_hit_evidence(hits, table, count), "prior": prior[None, :]}, \
-        identity_bins(best_identity)
+    scores, best_identity = hit_evidence(hits, table, count)
+    return {**scores, "prior": prior[None, :]}, identity_bins(best_identity)
 
 
 def main() -> int:

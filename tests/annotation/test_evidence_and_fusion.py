@@ -100,15 +100,18 @@ def test_ontology_consistency_lifts_every_ancestor_to_its_descendants():
         topological_order([[1], [0]])
 
 
+def random_problem(seed: int, proteins: int, labels: int, rate: float):
+    """Random multi-label truth (every protein with a label), identity bins and uniform noise scores."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random((proteins, labels)) < rate
+    truth[truth.sum(1) == 0, 0] = True
+    return truth, rng.integers(0, 4, proteins), rng.random((proteins, labels)).astype(np.float32)
+
+
 def test_the_fit_takes_the_evidence_that_is_right_in_each_bin():
     """Homology is right where there is a close hit, text where there is none: the fitted weights follow, the
     fused validation Fmax is at least every single evidence's in each bin, and the weights survive a round trip."""
-    rng = np.random.default_rng(1)
-    n, labels = 400, 20
-    truth = rng.random((n, labels)) < 0.15
-    truth[truth.sum(1) == 0, 0] = True
-    bins = rng.integers(0, 4, n)
-    noise = rng.random((n, labels)).astype(np.float32)
+    truth, bins, noise = random_problem(seed=1, proteins=400, labels=20, rate=0.15)
     right = np.where(truth, 0.6 + 0.4 * noise, 0.4 * noise).astype(np.float32)
     homology = np.where(bins[:, None] >= 2, right, noise * (bins[:, None] > 0)).astype(np.float32)
     text = np.where(bins[:, None] == 0, right, noise).astype(np.float32)
@@ -139,12 +142,7 @@ def test_the_fit_takes_the_evidence_that_is_right_in_each_bin():
 def test_a_fit_over_some_of_the_evidences_weighs_the_others_zero():
     """Homology scores alone (no model): the fit searches the given evidences only, and is at least each of them
     in every bin; an evidence the fusion does not know is an error, and so is fusing without a weighted one."""
-    rng = np.random.default_rng(4)
-    n, labels = 300, 12
-    truth = rng.random((n, labels)) < 0.2
-    truth[truth.sum(1) == 0, 0] = True
-    bins = rng.integers(0, 4, n)
-    noise = rng.random((n, labels)).astype(np.float32)
+    truth, bins, noise = random_problem(seed=4, proteins=300, labels=12, rate=0.2)
     hit = bins[:, None] > 0
     evidence = {"homology": np.where(hit, 0.5 * truth + noise, 0).astype(np.float32) / 1.5,
                 "best_hit": np.where(hit, 0.3 * truth + noise, 0).astype(np.float32) / 1.3,

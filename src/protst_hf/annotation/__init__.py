@@ -2,7 +2,7 @@
 text scores and the label frequencies: `build_reference` once, then `AnnotationReference.annotate`
 (`protst reference build` / `protst annotate`)."""
 
-from .evidence import LabelTable, best_hit_evidence, homology_evidence, neighbour_evidence
+from .evidence import LabelTable, best_hit_evidence, hit_evidence, homology_evidence, neighbour_evidence
 from .fusion import BINS, COMPONENTS, Fusion, fit_fusion, identity_bins, ontology_consistent
 from .reference import (
     AnnotationReference,
@@ -18,5 +18,5 @@ from .reference import (
 
 __all__ = ["BINS", "COMPONENTS", "AnnotationReference", "FieldLabels", "Fusion", "IncompleteReferenceError",
            "LabelTable", "MismatchedReferenceModelError", "best_hit_evidence", "build_reference", "class_field",
-           "clean_records", "fit_fusion", "go_fields", "homology_evidence", "identity_bins", "neighbour_evidence",
-           "ontology_consistent", "write_annotations"]
+           "clean_records", "fit_fusion", "go_fields", "hit_evidence", "homology_evidence", "identity_bins",
+           "neighbour_evidence", "ontology_consistent", "write_annotations"]

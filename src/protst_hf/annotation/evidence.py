@@ -134,6 +134,15 @@ def best_hit_evidence(hits: Mapping[int, Sequence[tuple[int, float, float]]], ta
     return np.clip(table.votes(rows, identity), 0.0, 1.0).astype(np.float32)
 
 
+def hit_evidence(hits: Mapping[int, Sequence[tuple[int, float, float]]], table: LabelTable,
+                 num_queries: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The evidences that need nothing but MMseqs2 hits: `{"homology": DiamondScore, "best_hit": best hit x
+    identity}` ([`homology_evidence`], [`best_hit_evidence`]), and (queries,) each query's best-hit identity (NaN:
+    no hit)."""
+    homology, best_identity = homology_evidence(hits, table, num_queries)
+    return {"homology": homology, "best_hit": best_hit_evidence(hits, table, num_queries)}, best_identity
+
+
 def neighbour_evidence(similarities: np.ndarray, rows: np.ndarray, table: LabelTable) -> np.ndarray:
     """Transfer from the k nearest reference proteins by cosine: each neighbour weighted by max(cosine, 0).
 
@@ -146,4 +155,4 @@ def neighbour_evidence(similarities: np.ndarray, rows: np.ndarray, table: LabelT
     return _normalised(table.votes(rows, weights), weights.sum(1))
 
 
-__all__ = ["LabelTable", "best_hit_evidence", "homology_evidence", "neighbour_evidence"]
+__all__ = ["LabelTable", "best_hit_evidence", "hit_evidence", "homology_evidence", "neighbour_evidence"]

@@ -44,7 +44,7 @@ from ..models.protst.index_protst import ProteinIndex, model_fingerprint
 from ..models.protst.inference_protst import embed_proteins, embed_texts_cached
 from ..models.protst.processing_protst import clean_protein
 from ..models.protst.scoring_protst import ZeroShotClassifier, model_training_texts
-from .evidence import LabelTable, best_hit_evidence, homology_evidence, neighbour_evidence
+from .evidence import LabelTable, hit_evidence, neighbour_evidence
 from .fusion import Fusion, fit_fusion, identity_bins, ontology_consistent
 
 REFERENCE_FILE = "reference.json"
@@ -308,16 +308,14 @@ class AnnotationReference:
         """The evidences of `field` (each of `COMPONENTS`) for the proteins of `lookup` (each (queries, labels)
         float32; `prior` one row), and the identity bin of each one's best hit."""
         labels, _fusion, info = self.field(field)
-        homology, best_identity = homology_evidence(lookup.hits, labels.table, len(lookup.rows))
-        best_hit = best_hit_evidence(lookup.hits, labels.table, len(lookup.rows))
+        from_hits, best_identity = hit_evidence(lookup.hits, labels.table, len(lookup.rows))
         neighbours = neighbour_evidence(lookup.similarities, lookup.rows, labels.table)
         text = self._zero_shot(model, labels).probabilities(lookup.embeddings, multi_label=not labels.single_label)
         text = text.numpy().astype(np.float32)
         if any(labels.parents):
             ontology_consistent(text, labels.parents)
         prior = np.asarray(info["prior"], dtype=np.float32)[None, :]
-        return {"homology": homology, "best_hit": best_hit, "neighbours": neighbours, "text": text, "prior": prior}, \
-            identity_bins(best_identity)
+        return {**from_hits, "neighbours": neighbours, "text": text, "prior": prior}, identity_bins(best_identity)
 
     def _zero_shot(self, model, labels: FieldLabels) -> ZeroShotClassifier:
         if labels.name not in self._classifiers:
