@@ -10,10 +10,10 @@ sklearn_metrics = pytest.importorskip("sklearn.metrics")
 stats = pytest.importorskip("scipy.stats")
 
 
-def _f1_max_reference(y_true, y_score):
+def _f1_max_reference(y_true, y_score, thresholds=None):
     """CAFA protein-centric Fmax written from the definition, one protein and one threshold at a time."""
     best = 0.0
-    for t in np.linspace(0, 1, 101):
+    for t in np.linspace(0, 1, 101) if thresholds is None else thresholds:
         precisions, recalls = [], []
         for truth, score in zip(y_true, y_score):
             predicted = {j for j, s in enumerate(score) if s >= t}
@@ -62,6 +62,24 @@ def test_metrics_equal_the_reference_libraries(seed):
         pytest.approx(metrics.f1_max(multi, multi_scores))
     assert metrics.load_metric("mcc").compute(references=classes, predictions=scores.argmax(1))["mcc"] == \
         pytest.approx(metrics.mcc(classes, scores))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_f1_max_on_mostly_zero_scores_nan_and_other_thresholds(seed):
+    """GO-like matrices (most scores 0, some exactly on the lowest two thresholds, NaN) and threshold grids other
+    than the default, as the definition counts them."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random((60, 40)) < 0.1
+    truth[0] = False
+    scores = np.where(rng.random((60, 40)) < 0.15, np.round(rng.random((60, 40)), 2), 0.0)
+    scores[rng.random((60, 40)) < 0.05] = 0.01
+    scores[3, :5] = np.nan
+    assert metrics.f1_max(truth, scores) == pytest.approx(_f1_max_reference(truth, scores))
+    assert metrics.f1_max(truth, scores.astype(np.float32), chunk=9) == pytest.approx(
+        _f1_max_reference(truth, scores.astype(np.float32)))
+    for thresholds in ([0.0, 0.05, 0.3, 0.3, 0.7], [0.3], [0.02, 0.5]):
+        assert metrics.f1_max(truth, scores, np.array(thresholds), chunk=7) == pytest.approx(
+            _f1_max_reference(truth, scores, thresholds))
 
 
 def test_metric_edge_cases():

@@ -88,8 +88,9 @@ def f1_max(y_true, y_score, thresholds: np.ndarray | None = None, chunk: int | N
     with at least one true label; Fmax is the best harmonic mean over t (default: 0.00, 0.01, ..., 1.00). Each
     score is placed once at the highest threshold it reaches (a binary search, exact for `>=`), and the counts of
     every threshold are cumulative sums of those places: one pass over the matrix whatever the number of
-    thresholds. Proteins are read `chunk` rows at a time (default: about 4M scores per chunk), so GO-sized matrices
-    are never copied whole. NaN scores reach no threshold.
+    thresholds. Only the scores at or above the second threshold are placed (the lowest is one comparison), which
+    keeps GO-sized matrices of mostly small scores cheap. Proteins are read `chunk` rows at a time (default: about
+    4M scores per chunk), so GO-sized matrices are never copied whole. NaN scores reach no threshold.
     """
     thresholds = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     if np.any(np.diff(thresholds) < 0):
@@ -107,11 +108,18 @@ def f1_max(y_true, y_score, thresholds: np.ndarray | None = None, chunk: int | N
         truth = np.asarray(y_true[start : start + chunk], dtype=bool)
         score = np.asarray(y_score[start : start + chunk], dtype=np.float64)
         rows = len(truth)
-        # the highest threshold each score reaches (-1: none)
-        level = np.searchsorted(thresholds, score, side="right") - 1
-        reached = (level >= 0) & ~np.isnan(score)
-        place = np.arange(rows)[:, None] * levels + level
-        n_predicted, correct = (_at_or_above(place[mask], rows, levels) for mask in (reached, reached & truth))
+        # the lowest threshold is counted by comparison; only the scores at or above the second one (few, in GO-sized
+        # matrices) are placed at the highest threshold they reach
+        reached = score >= thresholds[0]  # False for NaN
+        n_predicted = np.zeros((rows, levels), dtype=np.int64)
+        correct = np.zeros((rows, levels), dtype=np.int64)
+        n_predicted[:, 0], correct[:, 0] = reached.sum(1), (reached & truth).sum(1)
+        if levels > 1:
+            row, column = np.nonzero(score >= thresholds[1])
+            high = score[row, column]
+            place = row * (levels - 1) + np.searchsorted(thresholds, high, side="right") - 2
+            n_predicted[:, 1:] = _at_or_above(place, rows, levels - 1)
+            correct[:, 1:] = _at_or_above(place[truth[row, column]], rows, levels - 1)
         n_true = truth.sum(1)
         labelled = n_true > 0
         labelled_count += int(labelled.sum())
