@@ -110,7 +110,8 @@ def random_problem(seed: int, proteins: int, labels: int, rate: float):
 
 def test_the_fit_takes_the_evidence_that_is_right_in_each_bin():
     """Homology is right where there is a close hit, text where there is none: the fitted weights follow, the
-    fused validation Fmax is at least every single evidence's in each bin, and the weights survive a round trip."""
+    fused validation Fmax is at least every single evidence's in each bin (and is the one the fit reported), and the
+    weights survive a round trip."""
     truth, bins, noise = random_problem(seed=1, proteins=400, labels=20, rate=0.15)
     right = np.where(truth, 0.6 + 0.4 * noise, 0.4 * noise).astype(np.float32)
     homology = np.where(bins[:, None] >= 2, right, noise * (bins[:, None] > 0)).astype(np.float32)
@@ -131,6 +132,8 @@ def test_the_fit_takes_the_evidence_that_is_right_in_each_bin():
         if name in ("no hit", ">= 50%"):  # the right evidence separates the labels: so does the fusion
             assert f1_max(truth[rows], fused[rows]) == 1.0
         assert fusion.report[name]["proteins"] == int(rows.sum())
+        # the fit judged exactly the scores the fusion gives
+        assert fusion.report[name]["fused"] == f1_max(truth[rows], fused[rows]), name
     again = Fusion.from_dict(fusion.to_dict())
     np.testing.assert_allclose(again.fuse(evidence, bins), fused, rtol=1e-6)
     with pytest.raises(ValueError, match="weights"):

@@ -225,14 +225,14 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
 
     def search(rows: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, float]:
         parts = {name: np.broadcast_to(evidence[name], shape)[rows] for name in given}
-        target = truth[rows]
+        target, same_bin = truth[rows], np.zeros(len(rows), dtype=np.int64)
         tried: dict[tuple, float] = {}
 
         def value(point: np.ndarray) -> float:
             key = tuple(np.round(point, 6))
-            if key not in tried:
-                scores = sum(point[c] * parts[name] for c, name in enumerate(COMPONENTS) if point[c])
-                tried[key] = objective(target, np.asarray(scores, dtype=np.float32), single_label)
+            if key not in tried:  # the scores the fusion will give (its float32 blend), before any prior correction
+                scores = Fusion(np.tile(point, (len(BINS), 1))).blend(parts, same_bin)
+                tried[key] = objective(target, scores, single_label)
             return tried[key]
 
         coarse = [p for p in simplex_grid(len(COMPONENTS), 0.2) if not np.any(p[~allowed])]
