@@ -467,7 +467,8 @@ def _reference_build(args: argparse.Namespace) -> int:
                                   None if cross_fit else validation_labels, clusters=clusters,
                                   fit_proteins=args.fit_proteins, model_name=args.model, fingerprint=fingerprint,
                                   neighbours=args.neighbours,
-                                  max_hits=args.max_hits, threads=args.threads, shard_size=args.shard_size,
+                                  max_hits=args.max_hits, search_iterations=args.search_iterations,
+                                  threads=args.threads, shard_size=args.shard_size,
                                   prior_correction=not args.no_prior_correction, rank=state.process_index,
                                   world_size=state.num_processes,
                                   wait=state.wait_for_everyone, progress=not args.quiet,
@@ -700,6 +701,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="cross-fitting: reference proteins drawn to fit on (default 5000)")
     build_reference.add_argument("--neighbours", type=int, default=10, help="k of the embedding-space transfer")
     build_reference.add_argument("--max-hits", type=int, default=10, help="MMseqs2 hits kept per query")
+    build_reference.add_argument("--search-iterations", type=int, default=1,
+                                 help="MMseqs2 --num-iterations; above 1 a profile search, which finds more distant "
+                                      "hits but transferred GO terms worse (benchmarks/go_fusion_alternatives.py)")
     build_reference.add_argument("--no-prior-correction", action="store_true",
                                  help="single-label fields: keep the fused class distribution as fitted for accuracy, "
                                  "without the class-prior correction chosen by macro F1 on the fit split (it makes "

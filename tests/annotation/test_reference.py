@@ -67,13 +67,16 @@ def reference(tmp_path_factory, go_build, ontology, model, processor):
     return folder
 
 
-def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference, tmp_path):
+@pytest.mark.parametrize("search_iterations", [1, 2])
+def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference, tmp_path, search_iterations):
     """Reference proteins as queries from families the reference lacks: no hit and no neighbour of a drawn protein
     is in its own cluster (nor is it the protein itself), the neighbours' cosines are those of the stored embeddings,
-    best first, and the draw is spread over the folds and repeatable."""
+    best first, and the draw is spread over the folds and repeatable; with one search or a profile search."""
     from protst_hf.embedding.shards import iter_embedding_shards
 
     loaded = AnnotationReference.load(reference)
+    assert loaded.manifest["settings"]["search_iterations"] == 1
+    loaded.manifest["settings"]["search_iterations"] = search_iterations
     count = loaded.manifest["proteins"]
     clusters = [f"c{row // 3}" for row in range(count)]  # three consecutive rows per cluster
     rows, lookup = loaded.cross_fit_lookup(clusters, proteins=30, folds=3, seed=1, workdir=tmp_path)
@@ -109,6 +112,10 @@ def test_without_a_validation_split_the_fusion_is_cross_fitted(go_build, ontolog
     assert "60 reference proteins cross-fitted over 3 folds" in (tmp_path / "ref" / "README.md").read_text()
     with pytest.raises(ValueError, match="cluster ids for"):
         build_reference(tmp_path / "other", model, processor, proteins, fields[:1], clusters=[0, 1], progress=False)
+    with pytest.raises(ValueError, match="search_iterations must be 1 or more"):
+        build_reference(tmp_path / "other", model, processor, proteins, fields[:1], search_iterations=0,
+                        progress=False)
+    assert not (tmp_path / "other").exists()  # refused before anything is written
 
 
 def test_go_fields_hold_the_true_path_terms_of_each_protein(go_build, ontology):

@@ -1,9 +1,11 @@
 """Homology-aware splits and the sequence reader of data/splits.py."""
 
 
+import csv
+
 import pytest
 
-from protst_hf.data.splits import assign_splits, read_sequences
+from protst_hf.data.splits import assign_splits, mmseqs_hits, mmseqs_path, read_sequences, write_fasta
 from utils.builders import FIXTURES
 
 UNIPROT = FIXTURES / "uniprot"
@@ -32,3 +34,24 @@ def test_read_sequences_fasta_and_csv(tmp_path):
     assert list(read_sequences(spaced)) == [("p1", "MKTA")]
     with pytest.raises(ValueError, match="no `sequence` column"):
         list(read_sequences(tmp_path.joinpath("c.csv").write_text("a,b\n1,2\n") and tmp_path / "c.csv"))
+
+
+@pytest.mark.skipif(mmseqs_path() is None, reason="MMseqs2 is not installed (apt-get install mmseqs2)")
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_mmseqs_hits_one_search_and_profile_search(tmp_path, iterations):
+    with open(FIXTURES / "go" / "annotations.tsv") as f:
+        records = [(r["accession"], r["sequence"]) for r in csv.DictReader(f, delimiter="\t")][:40]
+    write_fasta(tmp_path / "targets.fasta", records)
+    write_fasta(tmp_path / "queries.fasta", records[:5])
+    hits = mmseqs_hits(tmp_path / "queries.fasta", tmp_path / "targets.fasta", max_hits=3, iterations=iterations,
+                       threads=1, workdir=tmp_path)
+    assert sorted(hits) == sorted(a for a, _ in records[:5])
+    for query, found in hits.items():
+        assert found[0][:2] == (query, 1.0)  # a protein's best hit is itself, at 100% identity
+        assert 1 <= len(found) <= 3 and len({t for t, _, _ in found}) == len(found)
+        assert [b for _, _, b in found] == sorted((b for _, _, b in found), reverse=True)
+
+
+def test_mmseqs_hits_refuses_zero_iterations(tmp_path):
+    with pytest.raises(ValueError, match="iterations"):
+        mmseqs_hits(tmp_path / "q.fasta", tmp_path / "t.fasta", iterations=0)

@@ -252,7 +252,7 @@ class AnnotationReference:
             write_fasta(Path(tmp) / "queries.fasta", ((str(i), s) for i, s in enumerate(sequences)))
             found = mmseqs_hits(Path(tmp) / "queries.fasta", self.folder / "proteins.fasta",
                                 max_hits=settings["max_hits"], sensitivity=settings["sensitivity"],
-                                threads=threads, workdir=tmp)
+                                iterations=settings.get("search_iterations", 1), threads=threads, workdir=tmp)
         hits = {int(q): [(int(t), identity, bits) for t, identity, bits in found_hits]
                 for q, found_hits in found.items()}
         similarities, ids = self.index.search(embeddings.numpy(), k=settings["neighbours"])
@@ -290,7 +290,7 @@ class AnnotationReference:
                 write_fasta(Path(tmp) / "targets.fasta", ((str(r), sequences[str(r)]) for r in targets))
                 found = mmseqs_hits(Path(tmp) / "queries.fasta", Path(tmp) / "targets.fasta",
                                     max_hits=settings["max_hits"], sensitivity=settings["sensitivity"],
-                                    threads=threads, workdir=tmp)
+                                    iterations=settings.get("search_iterations", 1), threads=threads, workdir=tmp)
             for q, found_hits in found.items():
                 hits[len(drawn) + int(q)] = [(int(t), identity, bits) for t, identity, bits in found_hits]
             k = min(settings["neighbours"], len(targets))
@@ -411,6 +411,7 @@ def build_reference(
     neighbours: int = 10,
     max_hits: int = 10,
     sensitivity: float = 7.5,
+    search_iterations: int = 1,
     prior_correction: bool = True,
     clusters: Sequence | None = None,
     fit_proteins: int = 5000,
@@ -444,7 +445,8 @@ def build_reference(
         clusters: cross-fitting: each reference protein's cluster (e.g. ProtDescribe's `cluster` column); None:
             MMseqs2 clusters at 30% identity and 80% coverage, computed here.
         fit_proteins, fit_folds, seed: cross-fitting: proteins drawn, cluster folds, and the draw's seed.
-        neighbours: k of the embedding-space transfer. `max_hits`, `sensitivity`: of the MMseqs2 search.
+        neighbours: k of the embedding-space transfer. `max_hits`, `sensitivity`, `search_iterations`: of the
+            MMseqs2 search ([`mmseqs_hits`]; iterations above 1: a profile search, measured worse for GO transfer).
         prior_correction: single-label fields: fit the class-prior correction of the fused distribution ([`Fusion`];
             False: the accuracy-fitted blend as it is).
         shard_size: proteins per embedding shard (the unit of resuming and of splitting over processes).
@@ -469,6 +471,8 @@ def build_reference(
                              "proteins")
     if clusters is not None and len(clusters) != len(proteins):
         raise ValueError(f"{len(clusters)} cluster ids for {len(proteins)} reference proteins")
+    if search_iterations < 1:
+        raise ValueError(f"search_iterations must be 1 or more, got {search_iterations}")
     output.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         if not (output / "proteins.fasta").exists():
@@ -494,7 +498,8 @@ def build_reference(
         summary["index_seconds"] = time.perf_counter() - index_started
         manifest = {"format": FORMAT_VERSION, "model": model_name or getattr(model.config, "_name_or_path", ""),
                     "model_fingerprint": fingerprint or model_fingerprint(model), "proteins": len(proteins),
-                    "settings": {"neighbours": neighbours, "max_hits": max_hits, "sensitivity": sensitivity},
+                    "settings": {"neighbours": neighbours, "max_hits": max_hits, "sensitivity": sensitivity,
+                                 "search_iterations": search_iterations},
                     "fields": {}, "left_out": dict(report or {})}
         reference = AnnotationReference(output, manifest)
         fit_started = time.perf_counter()

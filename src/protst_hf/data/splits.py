@@ -124,6 +124,7 @@ def mmseqs_search(
 def mmseqs_hits(
     query_fasta: str | Path, target_fasta: str | Path, max_hits: int = 10, min_identity: float = 0.0,
     sensitivity: float = 7.5, evalue: float = 10.0, threads: int | None = None, workdir: str | Path | None = None,
+    iterations: int = 1,
 ) -> dict[str, list[tuple[str, float, float]]]:
     """Each query's `mmseqs easy-search` hits, best first: `{query: [(target, identity in [0, 1], bits), ...]}`, at
     most `max_hits` per query, one per target (its best alignment), ordered by bit score, then identity, then as
@@ -135,10 +136,17 @@ def mmseqs_hits(
         min_identity: `--min-seq-id`.
         sensitivity: `-s` (7.5: the most sensitive preset, for remote homologs).
         evalue: `-e`, the largest e-value kept.
+        iterations: `--num-iterations`; above 1, an iterative profile search (as PSI-BLAST), which finds more
+            distant hits. For GO transfer it is worse than one search: the profile drifts to unrelated families
+            (benchmarks/go_fusion_alternatives.py).
     """
-    rows = _easy_search("homology transfer", query_fasta, target_fasta,
-                        ["--min-seq-id", str(min_identity), "-s", str(sensitivity), "-e", str(evalue)],
-                        ["query", "target", "fident", "bits"], threads, workdir)
+    if iterations < 1:
+        raise ValueError(f"iterations must be 1 or more, got {iterations}")
+    options = ["--min-seq-id", str(min_identity), "-s", str(sensitivity), "-e", str(evalue)]
+    if iterations > 1:
+        options += ["--num-iterations", str(iterations)]
+    rows = _easy_search("homology transfer", query_fasta, target_fasta, options, ["query", "target", "fident", "bits"],
+                        threads, workdir)
     found: dict[str, dict[str, tuple[float, float, int]]] = {}
     for order, (query, target, fident, bits) in enumerate(rows):
         best = found.setdefault(query, {})
