@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from protst_hf.annotation import (
     COMPONENTS,
@@ -67,16 +68,16 @@ def reference(tmp_path_factory, go_build, ontology, model, processor):
     return folder
 
 
-@pytest.mark.parametrize("search_iterations", [1, 2])
-def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference, tmp_path, search_iterations):
+def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference, tmp_path, monkeypatch):
     """Reference proteins as queries from families the reference lacks: no hit and no neighbour of a drawn protein
     is in its own cluster (nor is it the protein itself), the neighbours' cosines are those of the stored embeddings,
-    best first, and the draw is spread over the folds and repeatable; with one search or a profile search."""
+    best first, and the draw is spread over the folds and repeatable; a reference's profile-search setting reaches
+    every search."""
+    from protst_hf.annotation import reference as reference_module
     from protst_hf.embedding.shards import iter_embedding_shards
 
     loaded = AnnotationReference.load(reference)
     assert loaded.manifest["settings"]["search_iterations"] == 1
-    loaded.manifest["settings"]["search_iterations"] = search_iterations
     count = loaded.manifest["proteins"]
     clusters = [f"c{row // 3}" for row in range(count)]  # three consecutive rows per cluster
     rows, lookup = loaded.cross_fit_lookup(clusters, proteins=30, folds=3, seed=1, workdir=tmp_path)
@@ -93,6 +94,13 @@ def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference
     np.testing.assert_array_equal(again, rows)
     with pytest.raises(ValueError, match="cluster ids for a reference of"):
         loaded.cross_fit_lookup(clusters[:-1])
+    asked = []  # the searches a profile-search reference runs (the search itself: tests/data/test_splits.py)
+    monkeypatch.setattr(reference_module, "mmseqs_hits", lambda *a, **k: asked.append(k["iterations"]) or {})
+    loaded.manifest["settings"]["search_iterations"] = 3
+    loaded.cross_fit_lookup(clusters, proteins=30, folds=3, seed=1, workdir=tmp_path)
+    loaded.lookup(None, None, ["MKTAYIAKQR"], embeddings=torch.from_numpy(embeddings[:1].astype(np.float32)),
+                  workdir=tmp_path)
+    assert asked == [3, 3, 3, 3]  # one per fold, and the query lookup
 
 
 def test_without_a_validation_split_the_fusion_is_cross_fitted(go_build, ontology, model, processor, tmp_path):
