@@ -27,6 +27,7 @@ training hit's identity.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import shutil
@@ -53,6 +54,27 @@ def cut(matrix: np.ndarray, rows: np.ndarray, proteins: int, width: int, extra: 
     `extra` test-only terms."""
     full = np.broadcast_to(matrix, (proteins, width))[rows]
     return np.hstack([full, np.zeros((len(full), extra), dtype=np.float32)])
+
+
+def fmax_per_bin(truth: np.ndarray, scores_of, labelled: np.ndarray, bins: np.ndarray) -> dict[str, float]:
+    """Fmax of the labelled proteins of each identity bin (bins without any left out); `scores_of(mask)` gives the
+    scores of the proteins in `mask`."""
+    from protst_hf.annotation import BINS
+    from protst_hf.evaluation.metrics import f1_max
+
+    out = {}
+    for b, name in enumerate(BINS):
+        in_bin = labelled & (bins == b)
+        if in_bin.any():
+            out[name] = f1_max(truth[in_bin], scores_of(in_bin))
+    return out
+
+
+def bin_cells(row: dict) -> str:
+    """A table row's per-bin cells, in `BINS` order ('-': no protein in the bin)."""
+    from protst_hf.annotation import BINS
+
+    return " | ".join(f"{row['bins'][b]:.3f}" if b in row["bins"] else "-" for b in BINS)
 
 
 def build(source: Path, output: Path, limit: int | None, threads: int | None) -> tuple[dict, object]:
@@ -165,12 +187,9 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None, homology_f
         for method, matrix in methods.items():
             subset = cut(matrix, labelled, *shape)
             macro, _ = auprc_macro(truth[labelled], subset, go_learning.MIN_TEST_PROTEINS)
-            entry = {"fmax": f1_max(truth[labelled], subset), "macro_auprc": macro, "bins": {}}
-            for b, name in enumerate(BINS):
-                in_bin = labelled & (bins == b)
-                if in_bin.any():
-                    entry["bins"][name] = f1_max(truth[in_bin], cut(matrix, in_bin, *shape))
-            rows[method] = entry
+            scores_of = functools.partial(cut, matrix, proteins=shape[0], width=shape[1], extra=shape[2])
+            rows[method] = {"fmax": f1_max(truth[labelled], subset), "macro_auprc": macro,
+                            "bins": fmax_per_bin(truth, scores_of, labelled, bins)}
         results["namespaces"][field] = {
             "test_proteins": int(labelled.sum()), "reference_terms": len(labels.ids), "test_only_terms": len(extra),
             "bin_proteins": {name: int((labelled & (bins == b)).sum()) for b, name in enumerate(BINS)},
@@ -201,8 +220,7 @@ def table(results: dict) -> str:
                   "| method | Fmax | macro AUPR | " + " | ".join(f"Fmax {b} ({counts[b]:,})" for b in BINS) + " |",
                   "|---|---|---|" + "---|" * len(BINS)]
         for method, row in entry["rows"].items():
-            cells = " | ".join(f"{row['bins'][b]:.3f}" if b in row["bins"] else "-" for b in BINS)
-            lines.append(f"| {method} | {row['fmax']:.3f} | {row['macro_auprc']:.3f} | {cells} |")
+            lines.append(f"| {method} | {row['fmax']:.3f} | {row['macro_auprc']:.3f} | {bin_cells(row)} |")
         fitted = entry["fitted_on"]
         lines += ["", f"Fusion weights (cross-fitted on {fitted['proteins']:,} train proteins, {fitted['folds']} "
                   f"folds of {fitted['clusters']:,} clusters): {weights_text(entry['weights'])}", "",

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import go_annotation  # noqa: E402
 import go_learning  # noqa: E402
 from hardware import describe  # noqa: E402
 
@@ -146,7 +147,14 @@ def main() -> int:
     from transformers import AutoModel
 
     import protst_hf
-    from protst_hf.annotation import BINS, AnnotationReference, fit_fusion, ontology_consistent
+    from protst_hf.annotation import (
+        BINS,
+        AnnotationReference,
+        fit_fusion,
+        hit_evidence,
+        identity_bins,
+        ontology_consistent,
+    )
     from protst_hf.annotation.reference import cross_fit_folds
     from protst_hf.embedding.shards import iter_embedding_shards
     from protst_hf.evaluation.metrics import f1_max
@@ -183,7 +191,9 @@ def main() -> int:
             continue
         labels, _fusion, _info = reference.field(field)
         evidence, bins = reference.evidence(model, lookups["one search"], field)
-        deep, deep_bins = reference.evidence(model, lookups[profile], field)
+        # the profile search changes only what comes from hits: the other evidences are the same lookups'
+        from_hits, deep_identity = hit_evidence(lookups[profile].hits, labels.table, len(rows))
+        deep, deep_bins = {**evidence, **from_hits}, identity_bins(deep_identity)
         truth = labels.table.dense(rows)
         width = truth.shape[1]
 
@@ -222,12 +232,8 @@ def main() -> int:
         labelled = target.any(1)
         table_rows = {}
         for method, matrix in scores.items():
-            entry = {"fmax": f1_max(target[labelled], matrix[labelled]), "bins": {}}
-            for b, bin_name in enumerate(BINS):
-                in_bin = labelled & (eval_bins == b)
-                if in_bin.any():
-                    entry["bins"][bin_name] = f1_max(target[in_bin], matrix[in_bin])
-            table_rows[method] = entry
+            table_rows[method] = {"fmax": f1_max(target[labelled], matrix[labelled]),
+                                  "bins": go_annotation.fmax_per_bin(target, matrix.__getitem__, labelled, eval_bins)}
         results["namespaces"][field] = {
             "evaluation_proteins": int(labelled.sum()), "fit_proteins": int(truth[fit].any(1).sum()),
             "bin_proteins": {n: int((labelled & (eval_bins == b)).sum()) for b, n in enumerate(BINS)},
@@ -256,8 +262,7 @@ def table(results: dict) -> str:
                   "| method | Fmax | " + " | ".join(f"{b} ({counts[b]:,})" for b in BINS) + " |",
                   "|---|---|" + "---|" * len(BINS)]
         for method, row in entry["rows"].items():
-            lines.append(f"| {method} | {row['fmax']:.3f} | "
-                         + " | ".join(f"{row['bins'][b]:.3f}" if b in row["bins"] else "-" for b in BINS) + " |")
+            lines.append(f"| {method} | {row['fmax']:.3f} | {go_annotation.bin_cells(row)} |")
         lines.append("")
     lines.append("Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in results["seconds"].items()))
     return "\n".join(lines) + "\n"
