@@ -165,3 +165,53 @@ def test_search_words_queries_with_a_field(go_model_folder, rows):
     worded = search("ATP binding", proteins=proteins, field="molecular_function", top_k=6)
     verbatim = search("MOLECULAR FUNCTION: ATP binding.", proteins=proteins, top_k=6)
     assert worded == verbatim and worded != search("ATP binding", proteins=proteins, top_k=6)
+
+
+def test_docs_cli_md_is_generated_from_the_parser():
+    """docs/cli.md lists every command and flag as the parser has them: regenerate it with
+    `python -m protst_hf.cli.markdown docs/cli.md` when this fails."""
+    from pathlib import Path
+
+    from protst_hf.cli import COMMANDS, build_parser
+    from protst_hf.cli.markdown import render
+
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    assert committed == render(), "docs/cli.md is stale: python -m protst_hf.cli.markdown docs/cli.md"
+    parser = build_parser()
+    flags = {o for a in parser._subparsers._group_actions[0].choices["annotate"]._actions for o in a.option_strings}
+    assert {"--model", "--precision", "--threads", "--reference", "--cafa"} <= flags
+    assert all(f"`{o}`" in committed for o in flags if o not in ("-h", "--help"))
+    assert len(COMMANDS) == 11
+
+
+def test_classify_reads_gzip_and_standard_input_and_refuses_what_is_no_protein(model_folder, rows, tmp_path,
+                                                                               capsys, monkeypatch):
+    """A gzipped FASTA and standard input give the rows of the plain file; an empty FASTA, random bytes and a
+    damaged gzip file are each an error naming the input, exit code 2, and no output file."""
+    import gzip
+    import io
+
+    text = "".join(f">{r['accession']}\n{r['sequence']}\n" for r in rows[:3])
+    plain, packed = tmp_path / "in.fasta", tmp_path / "in.fa.gz"
+    plain.write_text(text)
+    packed.write_bytes(gzip.compress(text.encode()))
+    common = ["--model", str(model_folder), "--label-set", "subcellular_location", "--precision", "float32", "--quiet"]
+    outputs = []
+    for source in (plain, packed, "-"):
+        out = tmp_path / f"out{len(outputs)}.tsv"
+        monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+        assert cli(["classify", str(source), "--output", str(out), *common]) == 0
+        outputs.append(out.read_text())
+    assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0].splitlines()) == 4
+    capsys.readouterr()
+    empty, noise, damaged = tmp_path / "empty.fasta", tmp_path / "noise.fasta", tmp_path / "damaged.fa.gz"
+    empty.write_text("")
+    noise.write_bytes(bytes(range(256)) * 8)
+    damaged.write_bytes(gzip.compress(text.encode())[:40])
+    for source, message in ((empty, "holds no protein"), (noise, "is not a text file"),
+                            (damaged, "damaged gzip stream")):
+        out = tmp_path / "refused.tsv"
+        assert cli(["classify", str(source), "--output", str(out), *common]) == 2
+        err = capsys.readouterr().err
+        assert message in err and str(source) in err and "Traceback" not in err
+        assert not out.exists() and not list(tmp_path.glob("refused.tsv*"))

@@ -276,5 +276,39 @@ def _save(model, report: ConversionReport, output_dir, processor, source: str) -
                                                                    "dropped_keys": report.dropped}, indent=2))
 
 
+
+def save_converted_processor(model, output_dir: str | Path, text_tokenizer: str,
+                             protein_tokenizer: str | Path | None = None):
+    """Save the processor of a converted model beside it: the ESM tokenizer shipped with the package (every ESM-1b
+    and ESM-2 checkpoint shares its 33-token vocabulary) and the checkpoint's text tokenizer (a folder or Hub id),
+    with the model's special-token ids made the tokenizer's (the config is saved again when they differ). A
+    tokenizer larger than the checkpoint's text vocabulary is an error: not the one it was trained with.
+
+    Returns:
+        the [`ProtSTProcessor`] saved.
+    """
+    from transformers import AutoTokenizer
+
+    from ..models.protst import ProtSTProcessor
+    from ..models.protst.configuration_protst import text_special_token_ids
+    from ..resources import RESOURCES
+
+    protein = AutoTokenizer.from_pretrained(protein_tokenizer or RESOURCES / "esm_tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(text_tokenizer)
+    rows = model.config.text_config.vocab_size
+    if len(tokenizer) > rows:
+        raise ValueError(f"the text tokenizer has {len(tokenizer)} tokens, the checkpoint's text model {rows}: "
+                         "not the tokenizer it was trained with")
+    processor = ProtSTProcessor(protein_tokenizer=protein, tokenizer=tokenizer,
+                                text_max_length=model.config.text_config.max_position_embeddings)
+    ids = text_special_token_ids(processor.tokenizer)
+    if any(getattr(model.config, k) != v for k, v in ids.items()):
+        for key, value in ids.items():
+            setattr(model.config, key, value)
+        model.config.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    return processor
+
+
 __all__ = ["ConversionReport", "UntrustedPickleError", "convert_hub_port", "convert_original", "convert_state",
-           "infer_config", "load_checkpoint"]
+           "infer_config", "load_checkpoint", "save_converted_processor"]
