@@ -24,11 +24,10 @@ from protst_hf.annotation import (
 from protst_hf.cli import main as cli
 from protst_hf.data.gene_ontology import GeneOntology, build_go_protdescribe
 from protst_hf.data.pretraining_data import load_pairs
-from protst_hf.data.splits import mmseqs_path
 from protst_hf.models.protst.modeling_protst import ProtSTModel
 from utils.builders import FIXTURES
 
-pytestmark = pytest.mark.skipif(mmseqs_path() is None, reason="MMseqs2 is not installed (apt-get install mmseqs2)")
+pytestmark = pytest.mark.needs_mmseqs
 GO = FIXTURES / "go"
 NAMESPACES = ("molecular_function", "cellular_component")
 TEMPLATES = {"molecular_function": "MOLECULAR FUNCTION: {}.", "cellular_component": "CELLULAR COMPONENT: {}."}
@@ -73,7 +72,7 @@ def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference
     is in its own cluster (nor is it the protein itself), the neighbours' cosines are those of the stored embeddings,
     best first, and the draw is spread over the folds and repeatable; a reference's profile-search setting reaches
     every search."""
-    from protst_hf.annotation import reference as reference_module
+    from protst_hf.annotation import search as search_module
     from protst_hf.embedding.shards import iter_embedding_shards
 
     loaded = AnnotationReference.load(reference)
@@ -95,7 +94,7 @@ def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference
     with pytest.raises(ValueError, match="cluster ids for a reference of"):
         loaded.cross_fit_lookup(clusters[:-1])
     asked = []  # the searches a profile-search reference runs (the search itself: tests/data/test_splits.py)
-    monkeypatch.setattr(reference_module, "mmseqs_hits", lambda *a, **k: asked.append(k["iterations"]) or {})
+    monkeypatch.setattr(search_module, "mmseqs_hits", lambda *a, **k: asked.append(k["iterations"]) or {})
     loaded.manifest["settings"]["search_iterations"] = 3
     loaded.cross_fit_lookup(clusters, proteins=30, folds=3, seed=1, workdir=tmp_path)
     loaded.lookup(None, None, ["MKTAYIAKQR"], embeddings=torch.from_numpy(embeddings[:1].astype(np.float32)),

@@ -1,22 +1,21 @@
 """Fusing the evidence: one convex combination of the five scores per bin of the best hit's identity, fitted on a
-validation split or on reference proteins cross-fitted over their clusters (see `reference.py`).
+validation split or on reference proteins cross-fitted over their clusters (see `build.py`).
 
     S(q, l) = w_b[homology] H(q, l) + w_b[best_hit] B(q, l) + w_b[neighbours] K(q, l) + w_b[text] Z(q, l)
               + w_b[prior] N(l)
 
-where b is the bin of q's best MMseqs2 hit: no hit, under 30%, 30-50%, 50% or more identity. This is DeepGOPlus's
-blend (S = a S_homology + (1 - a) S_model, Kulmanov & Hoehndorf 2020) with the weight of each evidence depending on
-how close the nearest homolog is, as InterLabelGO+ lets the learned score's weight decay with the hits' identity,
-and with TALE+'s rule built in: where no hit exists, the two homology evidences get no weight. Homology enters twice:
+where b is the bin of q's best MMseqs2 hit: no hit, under 30%, 30-50%, 50% or more identity. This is DeepGOPlus's blend
+(S = a S_homology + (1 - a) S_model, Kulmanov & Hoehndorf 2020) with the weight of each evidence depending on how close
+the nearest homolog is, as InterLabelGO+ lets the learned score's weight decay with the hits' identity, and with
+TALE+'s rule built in: where no hit exists, the two homology evidences get no weight. Homology enters twice:
 DiamondScore H (bit-score-weighted votes of all hits, normalised, so a lone distant hit scores 1) and the best hit's
 labels scored by its identity B (CAFA's BLAST baseline), which keeps how close that hit is; on MMseqs2 hits alone a
-per-bin mix of the two with the prior beats DiamondScore in every hit bin (benchmarks/go_homology_evidence.py). The
-weights of each bin are chosen on the fitting proteins of that bin from a grid over the simplex (step 0.2, then
-refined by steps of 0.1 around the best point), maximising Fmax (multi-label fields) or accuracy (single-label
-fields); a bin with fewer than `min_proteins` fitting proteins takes the weights fitted on all of them. Every single
-evidence is a corner of the simplex, so on the fitting proteins the fusion is never worse than either homology
-evidence alone in any bin. A reference fitted before `best_hit` existed loads with weight 0 on it and fuses as it
-did.
+per-bin mix of the two with the prior beats DiamondScore in every hit bin (benchmarks/studies/go_homology_evidence.py).
+The weights of each bin are chosen on the fitting proteins of that bin from a grid over the simplex (step 0.2, then
+refined by steps of 0.1 around the best point), maximising Fmax (multi-label fields) or accuracy (single-label fields);
+a bin with fewer than `min_proteins` fitting proteins takes the weights fitted on all of them. Every single evidence is
+a corner of the simplex, so on the fitting proteins the fusion is never worse than either homology evidence alone in
+any bin. A reference fitted before `best_hit` existed loads with weight 0 on it and fuses as it did.
 
 Single-label fields (one class per protein, e.g. subcellular location) then correct the fused distribution for the
 reference's class frequencies: p'(c) is proportional to p(c) / prior(c)^tau (the logit adjustment of Menon et al.,

@@ -221,10 +221,12 @@ class ProteinIndex:
 
     def search(
         self, queries: np.ndarray, k: int = 20, nprobe: int | None = None, ef_search: int | None = None,
-        threshold: float | None = None,
+        threshold: float | None = None, exclude: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[list[str]]]:
         """Top-k by inner product. `nprobe` (IVF) and `ef_search` (HNSW) trade speed for recall; `threshold`
-        (or the calibrated one stored in the metadata, when `threshold="calibrated"`) drops weaker hits.
+        (or the calibrated one stored in the metadata, when `threshold="calibrated"`) drops weaker hits; `exclude`:
+        positions (rows of the index, in insertion order) that are never returned (FAISS's `IDSelector`: the index
+        is searched as it is, with no copy of the rest).
 
         Returns:
             scores `(n, k)` (NaN where dropped or missing) and the ids per query (shorter lists when dropped).
@@ -234,10 +236,18 @@ class ProteinIndex:
             raise ValueError(f"queries have dimension {queries.shape[1]}, the index {self.index.d}")
         faiss = _faiss()
         params = None  # per-call settings, leaving the index's defaults alone
+        selector = None
+        if exclude is not None:
+            excluded = faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64))
+            selector = faiss.IDSelectorNot(excluded)
+            selector.excluded = excluded  # kept alive as long as the selector
+        settings = {} if selector is None else {"sel": selector}
         if nprobe is not None and hasattr(self.index, "nprobe"):
-            params = faiss.SearchParametersIVF(nprobe=int(nprobe))
-        if ef_search is not None and hasattr(self.index, "hnsw"):
-            params = faiss.SearchParametersHNSW(efSearch=int(ef_search))
+            params = faiss.SearchParametersIVF(nprobe=int(nprobe), **settings)
+        elif ef_search is not None and hasattr(self.index, "hnsw"):
+            params = faiss.SearchParametersHNSW(efSearch=int(ef_search), **settings)
+        elif selector is not None:
+            params = faiss.SearchParameters(**settings)
         if threshold == "calibrated":
             if "threshold" not in self.metadata:
                 raise ValueError("this index has no calibrated threshold (see calibrate_threshold)")
