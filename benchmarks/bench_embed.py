@@ -1,6 +1,6 @@
 """Protein embedding throughput: `protst embed`'s path against naive stock transformers loops, one run.
 
-    python benchmarks/bench_embed.py [--proteins 250] [--batch_size 16] [--protein_config DIR] [--bf16] [--repeats 3]
+    python -m benchmarks.bench_embed [--proteins 250] [--batch_size 16] [--protein_config DIR] [--bf16] [--repeats 3]
 
 All three embed the same real Swiss-Prot sequences (the 250-entry sample shipped in the package, in file order,
 lengths as they come, cut at 1,022 residues) with the same ESM weights (random, ESM-2 8M architecture unless
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from stock_esm import stock_embed
+
+from .stock_esm import stock_embed
 
 
 def load(n: int):
@@ -40,7 +41,7 @@ def naive(esm, tokenizer, records, batch_size, padding, bf16=False) -> tuple[flo
 
 
 def main() -> None:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

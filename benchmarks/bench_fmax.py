@@ -1,7 +1,7 @@
 """Fmax on GO-sized score matrices: `protst_hf.evaluation.metrics.f1_max` against the same count with every score
 placed by a binary search (the previous counting, kept here as the baseline; the averaging is shared), one run.
 
-    python benchmarks/bench_fmax.py [--proteins 2000] [--terms 13405] [--repeats 5]
+    python -m benchmarks.bench_fmax [--proteins 2000] [--terms 13405] [--repeats 5]
 
 The matrices are what the annotation fit scores (one Fmax per grid point, several hundred per field): fused GO scores
 over the biological-process terms of the GO benchmark's reference, most of them tiny (the label frequencies'
@@ -12,14 +12,11 @@ must agree exactly; the ratio is the baseline's best time over f1_max's best.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hardware import describe  # noqa: E402
+from .hardware import describe
 
 
 def every_score_placed(truth: np.ndarray, score: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

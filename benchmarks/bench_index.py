@@ -1,7 +1,7 @@
 """ProteinIndex search: latency and recall@10 of IVF / HNSW against exact brute force, and the memory of building
 from shards, one run.
 
-    python benchmarks/bench_index.py [--n 1000000] [--dim 512] [--data clustered uniform] [--skip_hnsw]
+    python -m benchmarks.bench_index [--n 1000000] [--dim 512] [--data clustered uniform] [--skip_hnsw]
 
 The database is `--n` L2-normalised `--dim`-d vectors written as a `protst embed` folder (npy shards of 100k with
 ids and a manifest), in one of two distributions:
@@ -102,7 +102,7 @@ def memory(folder: Path, mode: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

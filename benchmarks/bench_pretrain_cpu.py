@@ -1,6 +1,6 @@
 """Pretraining throughput on CPU: this loop's step against a plain transformers two-tower baseline, one run.
 
-    python benchmarks/bench_pretrain_cpu.py [--steps 30] [--batch_size 12] [--crop 256]
+    python -m benchmarks.bench_pretrain_cpu [--steps 30] [--batch_size 12] [--crop 256]
 
 Both train the same towers (ESM-2 8M architecture, a 2-layer 128-wide BERT, random weights) on the same real
 Swiss-Prot pairs (the sample shipped in the package), for the same number of optimizer steps and samples:
@@ -103,7 +103,7 @@ def bench_baseline(rows, processor, steps, batch_size, crop) -> float:
 
 
 def main() -> None:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,6 +1,6 @@
 """UniProt parsing speed and memory: protst-hf's streaming parsers against Biopython, in one run.
 
-    python benchmarks/bench_uniprot_parse.py [--copies 20]
+    python -m benchmarks.bench_uniprot_parse [--copies 20]
 
 Inputs are the real Swiss-Prot samples (the 2022 XML sample and the flat-file entries in tests/fixtures/uniprot,
 plus ../shared/data's 2014 flat file when present), repeated 1x and N x into one file per format. Both parsers
@@ -61,7 +61,7 @@ def peak_heap_mb(fmt: str, path: Path) -> float:
 
 
 def main() -> None:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,6 +1,6 @@
 """CPU suite: embedding and the pretraining step on this machine, protst-hf against stock transformers, one run.
 
-    python benchmarks/cpu_suite.py [--protein_config DIR] [--proteins 250] [--threads 2] [--output FILE.json]
+    python -m benchmarks.cpu_suite [--protein_config DIR] [--proteins 250] [--threads 2] [--output FILE.json]
 
 Embedding: the 250 real Swiss-Prot sequences shipped in the package (lengths as they come, cut at 1,022 residues),
 one ESM tower with random weights (ESM-2 35M shape from ../shared/data/esm2_hf_configs when present, else the
@@ -46,7 +46,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from stock_esm import stock_embed
+
+from .stock_esm import stock_embed
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_35M = ROOT.parent / "shared" / "data" / "esm2_hf_configs" / "esm2_t12_35M_UR50D"
@@ -161,7 +162,7 @@ def embedding_rows(args) -> list[dict]:
         size[label] = weight_bytes(model.protein_model)
         runners[label] = packed_runner(model, compile_)
 
-    import onnx_esm
+    from . import onnx_esm
 
     if onnx_esm.available():
         for int8 in (False, True):
@@ -289,7 +290,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main() -> int:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

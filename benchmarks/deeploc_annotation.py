@@ -1,8 +1,8 @@
 """Localization fused from homology, embedding neighbours, zero-shot text and class frequencies, on DeepLoc 2.0's
 partition 4, beside each evidence alone and the supervised baselines of the DeepLoc benchmark, in one run.
 
-    python benchmarks/deeploc_learning.py --output outputs/deeploc_learning --train-only    # the model
-    python benchmarks/deeploc_annotation.py --model outputs/deeploc_learning/model [--output OUTPUT]
+    python -m benchmarks.deeploc_learning --output outputs/deeploc_learning --train-only    # the model
+    python -m benchmarks.deeploc_annotation --model outputs/deeploc_learning/model [--output OUTPUT]
 
 1. An annotation reference (`protst_hf.annotation.build_reference`) of the proteins of partitions 0-2 with their
    DeepLoc classes as a single-label field `subcellular_location` (the built-in label set's prompts), the fusion
@@ -31,10 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import deeploc_data  # noqa: E402
-from deeploc_learning import accuracy_of  # noqa: E402
-from hardware import describe  # noqa: E402
+from . import deeploc_data
+from .deeploc_learning import accuracy_of
+from .hardware import describe
 
 FIELD = "subcellular_location"
 
@@ -52,7 +51,7 @@ def main() -> int:
     from transformers import AutoModel, AutoProcessor
 
     import protst_hf
-    from protst_hf.annotation import BINS, AnnotationReference, build_reference, class_field, clean_records
+    from protst_hf.annotation import BINS, AnnotationReference, build_reference, reference_inputs
     from protst_hf.models.protst.inference_protst import embed_proteins, resolve_precision
     from protst_hf.models.protst.scoring_protst import label_set_prompts
 
@@ -66,19 +65,22 @@ def main() -> int:
     fit_rows = [r for r in train if r["partition"] == 3]
     _names, prompts = label_set_prompts(FIELD)  # in deeploc_data.CLASSES order
     classes = list(deeploc_data.CLASSES)
-    proteins, skipped = clean_records((r["accession"], r["sequence"]) for r in reference_rows)
-    if skipped:
-        raise SystemExit(f"DeepLoc proteins that are not proteins: {skipped[:3]}")
-    field = class_field(FIELD, classes, [[classes[i] for i in r["labels"]] for r in reference_rows], prompts)
+
+    def with_classes(rows):
+        return [{**r, FIELD: "|".join(classes[i] for i in r["labels"])} for r in rows]
+
+    inputs = reference_inputs(with_classes(reference_rows), with_classes(fit_rows), class_column=FIELD,
+                              classes=classes, prompts=prompts)
+    if inputs.skipped or inputs.skipped_validation:
+        raise SystemExit(f"DeepLoc proteins that are not proteins: {(inputs.skipped + inputs.skipped_validation)[:3]}")
     output = args.output
     if (output / "reference").exists():
         shutil.rmtree(output / "reference")
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    build_reference(output / "reference", model, processor, proteins, [field],
-                    [(r["accession"], r["sequence"]) for r in fit_rows], {FIELD: [r["labels"] for r in fit_rows]},
-                    model_name=str(args.model), dtype=dtype, progress=False)
-    results = {"machine": describe(), "reference_proteins": len(proteins), "fit_proteins": len(fit_rows),
+    build_reference(output / "reference", model, processor, inputs.proteins, inputs.fields, inputs.validation,
+                    inputs.validation_labels, model_name=str(args.model), dtype=dtype, progress=False)
+    results = {"machine": describe(), "reference_proteins": len(inputs.proteins), "fit_proteins": len(fit_rows),
                "test_proteins": len(test), "build_seconds": time.perf_counter() - started}
     reference = AnnotationReference.load(output / "reference")
     labels, fusion, info = reference.field(FIELD)
@@ -124,7 +126,8 @@ def main() -> int:
     steps = json.loads((args.model / "training_info.json").read_text()).get("step") \
         if (args.model / "training_info.json").is_file() else None
     results["model"] = f"{args.model} ({steps} pretraining steps)" if steps else str(args.model)
-    lines = [f"DeepLoc 2.0 partition 4 ({len(test):,} proteins); reference: partitions 0-2 ({len(proteins):,}), "
+    lines = [f"DeepLoc 2.0 partition 4 ({len(test):,} proteins); reference: partitions 0-2 "
+             f"({len(inputs.proteins):,}), "
              f"fusion fitted on partition 3 ({len(fit_rows):,}); model {results['model']}", "",
              "| method | accuracy | balanced accuracy | macro F1 | " + " | ".join(
                  f"accuracy {b} ({results['bin_proteins'][b]:,})" for b in BINS) + " |",

@@ -1,5 +1,5 @@
 """DeepLoc 2.0 proteins paired with their Swiss-Prot location keywords: real protein-text pairs for the learning
-benchmarks (`deeploc_learning.py`, `deeploc_recipe_sweep.py`).
+benchmarks (`deeploc_learning.py`, `studies/deeploc_recipe_sweep.py`).
 
 Reads `../shared/data/deeploc2_swissprot` (DeepLoc 2.0's homology partitions 0-4) and
 `../shared/data/swissprot_subcellular_keywords` (each protein's Swiss-Prot SUBCELLULAR LOCATION keywords). These

@@ -1,7 +1,7 @@
 """Does a model pretrained by protst-hf learn its texts? The `cpu` preset on real protein-text pairs, judged on
 held-out proteins beside baselines measured in the same run.
 
-    python benchmarks/deeploc_learning.py [--output outputs/deeploc_learning] [--minutes 60] [-- pretraining args]
+    python -m benchmarks.deeploc_learning [--output outputs/deeploc_learning] [--minutes 60] [-- pretraining args]
 
 1. Pairs: DeepLoc 2.0 partitions 0-3 (about 17.5k proteins) with their Swiss-Prot location keywords
    (`deeploc_data.py`); partition 4 (4,273 proteins, homology-separated by DeepLoc's own partitioning) is held out.
@@ -39,10 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import deeploc_data  # noqa: E402
-from hardware import describe  # noqa: E402
-from timed_pretraining import timed_pretraining  # noqa: E402
+from . import deeploc_data
+from .hardware import describe
+from .timed_pretraining import timed_pretraining
 
 
 def pretrain(pairs: Path, run_dir: Path, minutes: float, extra: list[str]) -> dict:

@@ -1,6 +1,6 @@
 """Does ProtST pretraining transfer? A pretrained model against the same architecture with random weights.
 
-    python benchmarks/eval_pretrained_vs_random.py --model outputs/pretrain/best [--tasks betalac_esm,peer_binloc]
+    python -m benchmarks.eval_pretrained_vs_random --model outputs/pretrain/best [--tasks betalac_esm,peer_binloc]
         [--protocol frozen] [--seeds 3] [--limit-train 2000] [--limit-eval 1000] [--output outputs/eval]
 
 Both models run through the evaluation harness (`run_evaluation`, what `protst evaluate` runs) on the same splits
@@ -13,8 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shared_tasks import DATA, register  # noqa: E402
+from .shared_tasks import DATA, register
 
 
 def random_copy(model: str, output: Path) -> Path:
@@ -33,10 +32,10 @@ def random_copy(model: str, output: Path) -> Path:
 
 
 def main() -> int:
-    from hardware import describe
-
     from protst_hf.evaluation.harness import EvaluationArguments, run_evaluation
     from protst_hf.evaluation.protocols import FinetuneArguments
+
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

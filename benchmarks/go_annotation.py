@@ -3,8 +3,8 @@ homology (DiamondScore and the best hit's identity), embedding neighbours, the m
 frequencies, beside each of them alone, the same fusion without the model, and CAFA's baselines, per bin of the best
 training hit's identity.
 
-    python benchmarks/go_learning.py --output outputs/go_learning --train-only     # the model and the splits
-    python benchmarks/go_annotation.py --source outputs/go_learning [--output outputs/go_annotation]
+    python -m benchmarks.go_learning --output outputs/go_learning --train-only     # the model and the splits
+    python -m benchmarks.go_annotation --source outputs/go_learning [--output outputs/go_annotation]
 
 1. The annotation reference (`protst_hf.annotation.build_reference`, what `protst reference build` runs): the train
    split's proteins embedded with SOURCE/model and indexed, their GO terms per namespace under the true-path rule,
@@ -37,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import go_learning  # noqa: E402
-from hardware import describe  # noqa: E402
+from protst_hf.evaluation.go import MIN_TEST_PROTEINS, term_matrix, term_sets
+
+from . import go_learning
+from .hardware import describe
 
 FIELDS = go_learning.FIELDS
 CHUNK = 2000
@@ -84,11 +85,10 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
     from protst_hf.annotation import (
         AnnotationReference,
         build_reference,
-        clean_records,
         fit_fusion,
-        go_fields,
         hit_evidence,
         identity_bins,
+        reference_inputs,
     )
     from protst_hf.models.protst.inference_protst import resolve_precision
     from protst_hf.models.protst.scoring_protst import field_template, read_training_texts
@@ -101,15 +101,14 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
     record = read_training_texts(model_dir / "training_texts.json")
     go = go_learning.ontology()
     train = go_learning.load_split(pairs, "train", extra=("cluster",))[:limit]
-    proteins, skipped = clean_records((r["accession"], r["sequence"]) for r in train)
-    kept = {a for a, _ in proteins}
-    train = [r for r in train if r["accession"] in kept]
-    fields, _sets = go_fields(train, go, {f: field_template(record, f) for f in FIELDS})
+    inputs = reference_inputs(train, ontology=go, namespaces=list(FIELDS),
+                              templates={f: field_template(record, f) for f in FIELDS})
+    proteins, fields, clusters = inputs.proteins, inputs.fields, inputs.clusters
     reference = output / "reference"
     started = time.perf_counter()
-    summary = build_reference(reference, model, processor, proteins, fields, clusters=[r["cluster"] for r in train],
+    summary = build_reference(reference, model, processor, proteins, fields, clusters=clusters,
                               model_name=str(model_dir), dtype=dtype, threads=threads, progress=False,
-                              report={"invalid_sequences": skipped})
+                              report={"invalid_sequences": inputs.skipped})
     summary["wall_seconds"] = time.perf_counter() - started
     summary["reference_proteins"] = len(proteins)
     summary["peak_memory_gib"] = peak_memory_gib()
@@ -117,7 +116,7 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
     started = time.perf_counter()
     loaded = AnnotationReference.load(reference)
     fitted = summary["fitted_on"]
-    rows, lookup = loaded.cross_fit_lookup([r["cluster"] for r in train], fitted["proteins"], fitted["folds"],
+    rows, lookup = loaded.cross_fit_lookup(clusters, fitted["proteins"], fitted["folds"],
                                            seed=fitted["seed"], threads=threads, workdir=output)
     summary["homology_only_fit"] = {}
     for field in fields:
@@ -170,10 +169,10 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None, homology_f
         scores = {name: np.concatenate(chunks) for name, chunks in parts.items()}
         prior = np.asarray(info["prior"], dtype=np.float32)
         # the truth over the reference's terms and the test's terms the reference never saw (scored 0 by all)
-        truth_sets = go_learning.truth(test, go, field)
+        truth_sets = term_sets(test, go, field)
         extra = sorted({t for s in truth_sets for t in s} - set(labels.ids))
         columns = {t: i for i, t in enumerate(list(labels.ids) + extra)}
-        truth = go_learning.matrix(truth_sets, columns)
+        truth = term_matrix(truth_sets, columns)
         labelled = truth.any(1)
         shape = (len(test), len(labels.ids), len(extra))
 
@@ -186,7 +185,7 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None, homology_f
         rows = {}
         for method, matrix in methods.items():
             subset = cut(matrix, labelled, *shape)
-            macro, _ = auprc_macro(truth[labelled], subset, go_learning.MIN_TEST_PROTEINS)
+            macro, _ = auprc_macro(truth[labelled], subset, MIN_TEST_PROTEINS)
             scores_of = functools.partial(cut, matrix, proteins=shape[0], width=shape[1], extra=shape[2])
             rows[method] = {"fmax": f1_max(truth[labelled], subset), "macro_auprc": macro,
                             "bins": fmax_per_bin(truth, scores_of, labelled, bins)}

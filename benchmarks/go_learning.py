@@ -2,7 +2,7 @@
 their GO terms, judged as CAFA (Fmax, term-centric AUPR) and as ProtST's text -> protein retrieval study, every row
 beside baselines measured in the same run.
 
-    python benchmarks/go_learning.py [--output outputs/go_learning] [--minutes 60] [--limit N] [-- pretraining args]
+    python -m benchmarks.go_learning [--output outputs/go_learning] [--minutes 60] [--limit N] [-- pretraining args]
 
 1. Data: `../shared/data/swissprot_go_2014` (Swiss-Prot 2014_01, GO of the same release) read into ProtDescribe by
    the package (`protst build-protdescribe --go-terms ... --go-propagate-texts`): texts name each protein's GO
@@ -44,13 +44,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hardware import describe  # noqa: E402
-from timed_pretraining import timed_pretraining  # noqa: E402
+from protst_hf.evaluation.go import (
+    MIN_TEST_PROTEINS,
+    term_matrix,
+    term_sets,
+    text_to_protein_retrieval,
+    zero_shot_term_scores,
+)
+
+from .hardware import describe
+from .timed_pretraining import timed_pretraining
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "swissprot_go_2014"
 FIELDS = {"molecular_function": "MF", "biological_process": "BP", "cellular_component": "CC"}
-MIN_TEST_PROTEINS = 10
 CONFIG_OVERRIDES = ('{"contrastive_positives": "same_text", "contrastive_text_bank": true, '
                     '"text_bank_part_weight": 1.0, "frozen_towers_eval": true}')
 
@@ -103,60 +109,6 @@ def load_split(pairs: Path, split: str, extra: tuple[str, ...] = ()) -> list[dic
     return load_pairs(str(pairs), split=split).select_columns(["accession", "sequence", "go_terms", *extra]).to_list()
 
 
-def truth(rows: list[dict], go, namespace: str) -> list[set[str]]:
-    """Each row's propagated terms of `namespace` (roots excluded)."""
-    return [go.annotated_terms(row["go_terms"], namespace) for row in rows]
-
-
-def matrix(sets: list[set[str]], columns: dict[str, int]) -> np.ndarray:
-    out = np.zeros((len(sets), len(columns)), dtype=bool)
-    for row, terms in enumerate(sets):
-        out[row, [columns[t] for t in terms if t in columns]] = True
-    return out
-
-
-def zero_shot_scores(model, processor, record, proteins: torch.Tensor, prompts: list[str],
-                     dtype: str | None = None) -> np.ndarray:
-    """The zero-shot pipeline's multi-label scores for every protein and term: the package's `ZeroShotClassifier`
-    (what the pipeline scores with) built once, applied to the proteins in chunks."""
-    from protst_hf.models.protst.scoring_protst import ZeroShotClassifier
-
-    classifier = ZeroShotClassifier.build(model, processor, prompts, [[p] for p in prompts], record, dtype=dtype)
-    out = np.zeros((len(proteins), len(prompts)), dtype=np.float32)
-    for start in range(0, len(proteins), 512):
-        out[start : start + 512] = classifier.probabilities(proteins[start : start + 512], multi_label=True).numpy()
-    return out
-
-
-def text_to_protein(model, processor, template: str, names: list[str], y: np.ndarray, proteins: np.ndarray,
-                    lengths: np.ndarray, dtype: str | None = None) -> dict:
-    """ProtST's T2P: each term (with >= MIN_TEST_PROTEINS test proteins) as a query over a flat FAISS index of the
-    test proteins; mAP and P@10 beside a protein-blind ranking and chance."""
-    from protst_hf.evaluation.metrics import auprc_micro
-    from protst_hf.models.protst.index_protst import ProteinIndex
-    from protst_hf.models.protst.inference_protst import embed_texts
-
-    keep = np.flatnonzero(y.sum(0) >= MIN_TEST_PROTEINS)
-    index = ProteinIndex.build([([str(i) for i in range(len(proteins))], proteins.astype(np.float32))])
-    queries = embed_texts(model, processor, [template.format(names[c]) for c in keep], batch_size=256,
-                          dtype=dtype).numpy()
-    _, ids = index.search(queries, k=len(proteins))
-    blind = np.argsort(-lengths, kind="stable")
-    # a ranking as scores: the first protein scores highest (no ties)
-    rank_score = np.arange(len(proteins), 0, -1, dtype=np.float64)
-    model_ap, model_p10, blind_ap, blind_p10, chance = [], [], [], [], []
-    for row, column in enumerate(keep):
-        relevant = y[:, column]
-        ranking = np.asarray([int(i) for i in ids[row]])
-        model_ap.append(auprc_micro(relevant[ranking], rank_score))
-        model_p10.append(relevant[ranking[:10]].mean())
-        blind_ap.append(auprc_micro(relevant[blind], rank_score))
-        blind_p10.append(relevant[blind[:10]].mean())
-        chance.append(relevant.mean())
-    return {"queries": len(keep), "map": float(np.mean(model_ap)), "precision@10": float(np.mean(model_p10)),
-            "map_protein_blind": float(np.mean(blind_ap)), "precision@10_protein_blind": float(np.mean(blind_p10)),
-            "map_chance": float(np.mean(chance)), "precision@10_chance": float(np.mean(chance))}
-
 
 def evaluate(model_dir: Path, pairs: Path, output: Path, quick: bool = False) -> dict:
     """Every row of the table for `model_dir` (`quick`: the zero-shot, naive and homology rows only)."""
@@ -201,14 +153,14 @@ def evaluate(model_dir: Path, pairs: Path, output: Path, quick: bool = False) ->
     lengths = np.asarray([len(r["sequence"]) for r in test])
     curves = {}
     for field, short in FIELDS.items():
-        train_sets, test_sets = truth(train, go, field), truth(test, go, field)
+        train_sets, test_sets = term_sets(train, go, field), term_sets(test, go, field)
         terms = sorted({t for s in train_sets + test_sets for t in s if go.name(t)})
         columns = {t: i for i, t in enumerate(terms)}
         names = [go.name(t) for t in terms]
-        y_train, y_test = matrix(train_sets, columns), matrix(test_sets, columns)
+        y_train, y_test = term_matrix(train_sets, columns), term_matrix(test_sets, columns)
         labelled = y_test.any(1)
         template = field_template(record, field)
-        scores = {"zero-shot": zero_shot_scores(model, processor, record, proteins,
+        scores = {"zero-shot": zero_shot_term_scores(model, processor, record, proteins,
                                                 [template.format(n) for n in names], dtype)}
         frequency = y_train.mean(0).astype(np.float32)
         scores["naive"] = np.broadcast_to(frequency, y_test.shape)
@@ -229,8 +181,9 @@ def evaluate(model_dir: Path, pairs: Path, output: Path, quick: bool = False) ->
             "terms_in_macro_auprc": int((y_test[labelled].sum(0) >= MIN_TEST_PROTEINS).sum()), "rows": rows,
             "template": template}
         if not quick:
-            results["namespaces"][field]["t2p"] = text_to_protein(model, processor, template, names, y_test[labelled],
-                                                                  proteins.numpy()[labelled], lengths[labelled], dtype)
+            results["namespaces"][field]["t2p"] = text_to_protein_retrieval(
+                model, processor, template, names, y_test[labelled], proteins.numpy()[labelled], lengths[labelled],
+                dtype)
         curves[short] = {label: precision_recall(y_test[labelled], value[labelled]) for label, value in
                          scores.items()}
         print(f"{field}: " + ", ".join(f"{k} Fmax {v['fmax']:.3f} AUPR {v['macro_auprc']:.3f}" for k, v in
@@ -275,13 +228,14 @@ def plot_curves(curves: dict, path: Path) -> None:
 def cost(model_dir: Path, output: Path, sample: int = 2000, queries: int = 200, limit: int | None = None) -> dict:
     """All proteins embedded and indexed as `protst embed` + `protst index build` do, beside stock ESM on the same
     tower, and text query latency through the retrieval pipeline (text tower included)."""
-    from stock_esm import stock_embed
     from transformers import AutoModel, AutoProcessor
 
     import protst_hf
     from protst_hf.data.splits import read_sequences, write_fasta
     from protst_hf.embedding.shards import build_index, embed_file
     from protst_hf.models.protst.inference_protst import embed_proteins, prepare_for_inference
+
+    from .stock_esm import stock_embed
 
     model = AutoModel.from_pretrained(model_dir).eval()
     stock_model = AutoModel.from_pretrained(model_dir).eval()

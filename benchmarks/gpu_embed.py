@@ -1,7 +1,7 @@
 """Protein embedding on one GPU at ESM-2 650M shapes: `protst embed`'s path against stock transformers, one run.
 
-    python benchmarks/gpu_embed.py            # ESM-2 650M shapes, random weights, bf16 (a few minutes)
-    python benchmarks/gpu_embed.py --tiny     # tiny shapes: only checks that the script runs (CPU); no speed claim
+    python -m benchmarks.gpu_embed            # ESM-2 650M shapes, random weights, bf16 (a few minutes)
+    python -m benchmarks.gpu_embed --tiny     # tiny shapes: only checks that the script runs (CPU); no speed claim
 
 All embed the same 2,000 random proteins with Swiss-Prot-like lengths (log-normal, median about 300, cut to
 30..1022, as ../shared/docs/PERF_ANCHORS.md) with the same weights in bf16, inference mode, sdpa:
@@ -22,8 +22,9 @@ import time
 
 import numpy as np
 import torch
-from gpu_pretrain import configs, lengths_like_swissprot
-from stock_esm import stock_embed
+
+from .gpu_pretrain import configs, lengths_like_swissprot
+from .stock_esm import stock_embed
 
 LETTERS = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -57,7 +58,7 @@ def setup(proteins: int, tiny: bool, device: str):
 
 
 def main() -> None:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,7 +1,7 @@
 """The full ProtST pretraining step on one GPU: protst-hf against a stock transformers two-tower baseline, one run.
 
-    python benchmarks/gpu_pretrain.py            # ESM-2 650M + BERT-base shapes, random weights (a few minutes)
-    python benchmarks/gpu_pretrain.py --tiny     # tiny shapes: only checks that the script runs (CPU); no speed claim
+    python -m benchmarks.gpu_pretrain            # ESM-2 650M + BERT-base shapes, random weights (a few minutes)
+    python -m benchmarks.gpu_pretrain --tiny     # tiny shapes: only checks that the script runs (CPU); no speed claim
 
 Both train on the same Swiss-Prot-like lengths (log-normal, median about 300, cropped to 30..1022, as in
 ../shared/docs/PERF_ANCHORS.md), bf16 autocast over fp32 master weights, fused AdamW:
@@ -137,7 +137,7 @@ def _loop(model, optimizer, batches, lengths, args, device, step_fn, pad):
 
 
 def main() -> None:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,7 +1,7 @@
 """GPU suite: the whole GPU check in one call (under 8 minutes on one H200), each row beside its stock baseline.
 
-    python benchmarks/gpu_suite.py [--output gpu_suite.json]      # ESM-2 650M + BERT-base shapes, random weights
-    python benchmarks/gpu_suite.py --tiny                          # tiny shapes on CPU: checks the script runs
+    python -m benchmarks.gpu_suite [--output gpu_suite.json]      # ESM-2 650M + BERT-base shapes, random weights
+    python -m benchmarks.gpu_suite --tiny                          # tiny shapes on CPU: checks the script runs
 
 Workloads (Swiss-Prot-like lengths: log-normal, median about 300, cut to 30..1022, as ../shared/docs/PERF_ANCHORS.md;
 bf16 autocast over fp32 master weights and fused AdamW for training, bf16 weights for embedding, sdpa everywhere):
@@ -33,9 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_embed import setup, stock  # noqa: E402
-from gpu_pretrain import configs, lengths_like_swissprot, protein_batch, text_batch  # noqa: E402
+from .gpu_embed import setup, stock
+from .gpu_pretrain import configs, lengths_like_swissprot, protein_batch, text_batch
 
 
 def _sync(device):
@@ -160,7 +159,7 @@ def _train(model, optimizer, batches, lengths, args, device) -> dict:
 
 
 def main() -> int:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -11,7 +11,6 @@ names; the package itself registers only tasks a user can load.
 from __future__ import annotations
 
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,9 +18,8 @@ import numpy as np
 
 from protst_hf.evaluation.tasks import TASKS, Task, _from_rows, read_table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deeploc_data import CLASSES as DEEPLOC_CLASSES  # noqa: E402
-from deeploc_data import DATA, DEEPLOC, read_deeploc  # noqa: E402
+from .deeploc_data import CLASSES as DEEPLOC_CLASSES
+from .deeploc_data import DATA, DEEPLOC, read_deeploc
 
 
 def _peer_binary(task: Task, root: Path) -> dict:

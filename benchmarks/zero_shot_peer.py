@@ -1,7 +1,7 @@
 """Zero-shot subcellular localization on PEER's validation split with the zero-shot pipeline, beside the
 majority-class baseline.
 
-    python benchmarks/zero_shot_peer.py [--model outputs/pretrain/best outputs/deeploc_learning/model]
+    python -m benchmarks.zero_shot_peer [--model outputs/pretrain/best outputs/deeploc_learning/model]
 
 Reads `../shared/data/peer_localization/peer_subcellular_localization_valid.csv` (2,810 DeepLoc 1.0 proteins, 10
 classes; no redistribution licence: read in place, skipped cleanly when absent). Each model (a saved ProtST
@@ -36,7 +36,7 @@ def accuracy(predicted: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> str:
 
 
 def main() -> None:
-    from hardware import describe
+    from .hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -11,9 +11,9 @@ def test_gpu_suite_runs_end_to_end_in_its_tiny_mode(tmp_path):
     import subprocess
     import sys
 
-    script = ROOT / "benchmarks" / "gpu_suite.py"
-    done = subprocess.run([sys.executable, str(script), "--tiny", "--output", str(tmp_path / "out.json")],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [sys.executable, "-m", "benchmarks.gpu_suite", "--tiny", "--output", str(tmp_path / "out.json")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads((tmp_path / "out.json").read_text())["rows"]
     assert len(rows) == 6 and all(r["value"] > 0 for r in rows), rows  # no variant failed

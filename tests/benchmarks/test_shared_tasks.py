@@ -1,19 +1,16 @@
 """The machine-local tasks of benchmarks/shared_tasks.py, on ../shared/data (skipped when it is absent)."""
 
-import sys
 
 import numpy as np
 import pytest
 
 from protst_hf.evaluation.tasks import TASKS, load_task
-from utils.builders import ROOT, SHARED_DATA
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from utils.builders import SHARED_DATA
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "beta_lactamase_esm").exists(), reason="../shared/data absent")
 def test_beta_lactamase_mutations_are_applied_to_the_mature_sequence():
-    import shared_tasks
+    from benchmarks import shared_tasks
 
     assert "betalac_esm" not in TASKS  # registered only by register()
     data = load_task(shared_tasks.SHARED_TASKS["betalac_esm"], data_root=shared_tasks.DATA)

@@ -138,7 +138,7 @@ def mmseqs_hits(
         evalue: `-e`, the largest e-value kept.
         iterations: `--num-iterations`; above 1, an iterative profile search (as PSI-BLAST), which finds more
             distant hits. For GO transfer it is worse than one search: the profile drifts to unrelated families
-            (benchmarks/go_fusion_alternatives.py).
+            (benchmarks/studies/go_fusion_alternatives.py).
     """
     if iterations < 1:
         raise ValueError(f"iterations must be 1 or more, got {iterations}")

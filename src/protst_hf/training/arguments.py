@@ -156,7 +156,7 @@ PRESETS: dict[str, dict] = {
     # a 4-layer x 256 ESM-2-shaped tower from scratch, MiniLM frozen and in eval mode, contrastive loss only with
     # protein -> text against a bank of every distinct training text (scores that are posteriors) and identical
     # texts as shared positives of text -> protein, N-terminal crops of 128 residues read the same way at inference
-    # (the recipe chosen on the tuning split, benchmarks/deeploc_scoring_sweep.py)
+    # (the recipe chosen on the tuning split, benchmarks/studies/deeploc_scoring_sweep.py)
     "cpu": dict(
         protein_config=BUILTIN_ESM2_8M, text_model=MINILM, projection_dim=256,
         protein_config_overrides='{"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, '

@@ -2,9 +2,7 @@
 pipeline, the retrieval pipeline over the same labels, validation during pretraining, and both learning benchmarks
 give the same ranking and the same numbers for one model and label set."""
 
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +22,6 @@ from protst_hf.models.protst.scoring_protst import (
 from protst_hf.models.protst.texts_protst import text_key
 from protst_hf.training.validation import ZeroShotSet, zero_shot_classifier
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 LOCATIONS = ["Nucleus", "Cytoplasm", "Secreted", "Mitochondrion"]
 # an in-batch run on the default four-field ProtDescribe texts (the main job's kind of model)
 COUNTS = Counter({text_key({"prot_name": "Histone H4", "subloc": "SUBCELLULAR LOCATION: Nucleus."}): 40,
@@ -84,12 +81,9 @@ def test_every_path_scores_alike(folder, model, processor, sequences):
     assert torch.allclose(validator.log_prior, classifier.log_prior)
     np.testing.assert_allclose(validator.probabilities(proteins).numpy(), expected, rtol=0, atol=1e-6)
     # 4. the GO benchmark's multi-label scores and the DeepLoc benchmark's variants
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import go_learning
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    multi = go_learning.zero_shot_scores(model, processor, record, proteins, [p[0] for p in prompts])
+    from protst_hf.evaluation.go import zero_shot_term_scores
+
+    multi = zero_shot_term_scores(model, processor, record, proteins, [p[0] for p in prompts])
     piped = classify(sequences, candidate_labels=LOCATIONS, field="subcellular_location", multi_label=True)
     got = np.array([[dict(zip(r["labels"], r["scores"]))[x] for x in LOCATIONS] for r in piped])
     np.testing.assert_allclose(multi, got, rtol=0, atol=tolerance * classifier.label_count)

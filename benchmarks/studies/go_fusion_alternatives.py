@@ -1,9 +1,9 @@
 """Alternatives to the annotation reference's choices, measured where nothing is tested: GO terms of cross-fitted
 reference proteins (families the reference lacks), per bin of the best hit's identity.
 
-    python benchmarks/go_learning.py --output outputs/go_learning --train-only     # the model and the splits
-    python benchmarks/go_annotation.py --source outputs/go_learning                # the reference
-    python benchmarks/go_fusion_alternatives.py --source outputs/go_learning \\
+    python -m benchmarks.go_learning --output outputs/go_learning --train-only     # the model and the splits
+    python -m benchmarks.go_annotation --source outputs/go_learning                # the reference
+    python -m benchmarks.studies.go_fusion_alternatives --source outputs/go_learning \\
         --reference outputs/go_annotation/reference [--output outputs/go_fusion_alternatives]
 
 The reference's cross-fitting draw (its build's proteins, folds and seed) is looked up again: each drawn protein
@@ -30,17 +30,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import go_annotation  # noqa: E402
-import go_learning  # noqa: E402
-from hardware import describe  # noqa: E402
+from .. import go_annotation, go_learning
+from ..hardware import describe
 
 EVIDENCES = ("homology", "best_hit", "neighbours", "text")
 MAX_PAIRS = 4_000_000  # logistic model: (protein, term) pairs per bin, negatives subsampled beyond

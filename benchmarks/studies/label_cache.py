@@ -1,7 +1,7 @@
 """The label-text cache: `protst classify` over every biological-process term of GO (about 25,000 labels), run
 twice with a fresh cache folder, beside the same command with the cache off, in one run.
 
-    python benchmarks/label_cache.py --model outputs/go_learning/model [--proteins 100] [--output DIR]
+    python -m benchmarks.studies.label_cache --model outputs/go_learning/model [--proteins 100] [--output DIR]
 
 Each run is a separate `protst classify --multi-label --field biological_process` process over the same proteins
 (the first `--proteins` of the shipped Swiss-Prot sample), so the second one starts cold except for the cache
@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import go_learning  # noqa: E402
-from hardware import describe  # noqa: E402
+from .. import go_learning
+from ..hardware import describe
 
 
 def main() -> int:

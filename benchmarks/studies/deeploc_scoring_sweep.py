@@ -2,8 +2,8 @@
 `deeploc_learning.py` (train on DeepLoc 2.0 partitions 0-2, judge on partition 3; partition 4 is never read), one
 pretraining run per training recipe, each judged with every scoring choice.
 
-    python benchmarks/deeploc_scoring_sweep.py [--steps 1400] [--rows all|NAME,NAME] [--output outputs/scoring]
-    python benchmarks/deeploc_scoring_sweep.py --table [--output outputs/scoring]
+    python -m benchmarks.studies.deeploc_scoring_sweep [--steps 1400] [--rows all|NAME,NAME] [--output outputs/scoring]
+    python -m benchmarks.studies.deeploc_scoring_sweep --table [--output outputs/scoring]
 
 Each row is the `cpu` preset with the listed changes (`RECIPES`), trained for `--steps` steps (a step budget, not a
 time budget, so that rows compare whatever else the machine does) through `deeploc_learning.py --train-only`, then
@@ -21,7 +21,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 EVAL_BANK = {"contrastive_positives": "same_text", "frozen_towers_eval": True}
 # name -> (what changes, config overrides, further arguments) over the `cpu` preset as it was before this sweep
 RECIPES = {
@@ -48,11 +47,11 @@ VARIANTS = (("builtin/mean/uniform", "uniform, mean"), ("builtin/mean/training",
 def run(name: str, output: Path, steps: int) -> dict:
     change, overrides, extra = RECIPES[name]
     folder = output / name
-    script = str(HERE / "deeploc_learning.py")
-    train = [sys.executable, script, "--output", str(folder), "--held-out-partition", "3", "--train-only", "--",
+    script = ["-m", "benchmarks.deeploc_learning"]  # run from the repository root
+    train = [sys.executable, *script, "--output", str(folder), "--held-out-partition", "3", "--train-only", "--",
              "--max_steps", str(steps), "--config_overrides", json.dumps(overrides), *extra]
     subprocess.run(train, check=True)
-    evaluate = [sys.executable, script, "--output", str(folder / "evaluation"), "--held-out-partition", "3",
+    evaluate = [sys.executable, *script, "--output", str(folder / "evaluation"), "--held-out-partition", "3",
                 "--evaluate", str(folder / "model"), "--quick"]
     subprocess.run(evaluate, check=True)
     return json.loads((folder / "evaluation" / "results.json").read_text())
@@ -88,8 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     output = Path(args.output)
     if not args.table:
-        sys.path.insert(0, str(HERE))
-        import deeploc_data
+        from .. import deeploc_data
 
         if not deeploc_data.available():
             print(f"skipped: {deeploc_data.DEEPLOC} or {deeploc_data.KEYWORDS} is not present")

@@ -2,7 +2,7 @@
 `deeploc_data.py`, each judged by zero-shot localization of 1,000 held-out partition-4 proteins beside the collapse
 of the pooled embeddings and the retrieval baselines.
 
-    python benchmarks/deeploc_recipe_sweep.py [--steps 800] [--rows all|NAME,NAME] [--output outputs/sweep]
+    python -m benchmarks.studies.deeploc_recipe_sweep [--steps 800] [--rows all|NAME,NAME] [--output outputs/sweep]
 
 Each row is the `cpu` preset with the listed changes (see `RECIPES`), trained for `--steps` steps through the
 package's own loop, in float32 (but for the `bf16` row). Rows can run in separate processes (`--rows`, e.g. two
@@ -17,8 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import deeploc_data  # noqa: E402
+from .. import deeploc_data
 
 ALL_LOSSES = ["--mlm_weight", "1", "--mmp_protein_weight", "1", "--mmp_text_weight", "1"]
 # name -> (what changes, arguments over the `cpu` preset)
@@ -103,7 +102,7 @@ def markdown(output: Path) -> str:
 
 
 def main() -> int:
-    from hardware import describe
+    from ..hardware import describe
 
     print(describe())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -3,7 +3,7 @@ hit's identity: DiamondScore (every hit weighted by its bit score, DeepGOPlus; t
 CAFA's BLAST baseline (the best hit's terms scored by its identity; the GO benchmark's homology row), the label
 frequencies, and their fusion fitted per bin (`fit_fusion` given these three evidences only). No model is involved.
 
-    python benchmarks/go_homology_evidence.py [--output outputs/go_homology_evidence] [--limit N]
+    python -m benchmarks.studies.go_homology_evidence [--output outputs/go_homology_evidence] [--limit N]
 
 The mix is fitted as `protst reference build` fits the fusion, by the same function: on 5 x 1,000 train proteins
 drawn from 5 folds of the train split's MMseqs2 30% clusters, each searched against the other folds only (grid of
@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import go_learning  # noqa: E402
-from hardware import describe  # noqa: E402
+from protst_hf.evaluation.go import term_matrix, term_sets
+
+from .. import go_learning
+from ..hardware import describe
 
 SCORES = {"homology": "diamond", "best_hit": "best hit x identity", "prior": "prior"}  # evidence -> column
 FOLDS, PER_FOLD = 5, 1000
@@ -88,13 +89,13 @@ def main() -> int:
     lines = [f"GO terms from MMseqs2 hits alone (test split: {len(test):,} proteins, 30% clusters apart from "
              f"{len(train):,} train proteins); mix fitted per bin on {len(rows):,} cross-fit train proteins", ""]
     for field, short in go_learning.FIELDS.items():
-        train_sets, test_sets = go_learning.truth(train, go, field), go_learning.truth(test, go, field)
+        train_sets, test_sets = term_sets(train, go, field), term_sets(test, go, field)
         terms = sorted({t for s in train_sets + test_sets for t in s})  # test-only terms: false negatives
         columns = {t: i for i, t in enumerate(terms)}
         table = LabelTable.from_sets([[columns[t] for t in s] for s in train_sets], len(terms))
         prior = table.frequencies().astype(np.float32)
-        y_fit = go_learning.matrix([train_sets[r] for r in rows], columns)
-        y_test = go_learning.matrix(test_sets, columns)
+        y_fit = term_matrix([train_sets[r] for r in rows], columns)
+        y_test = term_matrix(test_sets, columns)
         fit, fit_bins = evidences(fit_hits, len(rows), table, prior)
         test_scores, test_bins = evidences(test_hits, len(test), table, prior)
         fusion = fit_fusion(fit, fit_bins, y_fit)
