@@ -53,7 +53,7 @@ def main() -> int:
     import protst_hf
     from protst_hf.annotation import BINS, AnnotationReference, build_reference, reference_inputs
     from protst_hf.models.protst.inference_protst import embed_proteins, resolve_precision
-    from protst_hf.models.protst.scoring_protst import label_set_prompts
+    from protst_hf.models.protst.prompts_protst import label_set_prompts
 
     protst_hf.register()
     model = AutoModel.from_pretrained(args.model).eval()

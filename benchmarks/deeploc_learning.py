@@ -73,7 +73,8 @@ def scoring_variants(model, processor, model_dir: Path, rows: list[dict]) -> dic
     (the built-in set, every training text of a class, the original's), each a report of `accuracy_of`;
     `predictions` holds each variant's predicted classes."""
     from protst_hf.models.protst.inference_protst import embed_proteins, embed_texts
-    from protst_hf.models.protst.scoring_protst import ZeroShotClassifier, label_set_prompts, read_training_texts
+    from protst_hf.models.protst.prompts_protst import label_set_prompts, read_training_texts
+    from protst_hf.models.protst.zero_shot_protst import ZeroShotClassifier
 
     proteins = embed_proteins(model, processor, [r["sequence"] for r in rows])
     record = read_training_texts(model_dir / "training_texts.json")
@@ -100,7 +101,7 @@ def scoring_variants(model, processor, model_dir: Path, rows: list[dict]) -> dic
 def training_text_prompts(model_dir: Path) -> dict:
     """Each class of the built-in `subcellular_location` set with every training text (recorded in the model folder)
     one of whose statements is a keyword of the class: the prompts of the log-sum-exp over training texts."""
-    from protst_hf.models.protst.scoring_protst import (
+    from protst_hf.models.protst.prompts_protst import (
         label_set_prompts,
         normalise_statement,
         read_training_texts,
@@ -128,7 +129,9 @@ def retrieval(model, processor, model_dir: Path, train: list[dict], test: list[d
     again ranked by posterior (each text's training log prior added at the model's logit scale)."""
     from protst_hf.evaluation.retrieval_metrics import retrieval_metrics
     from protst_hf.models.protst.inference_protst import embed_proteins, embed_texts
-    from protst_hf.models.protst.scoring_protst import read_training_texts, text_log_prior, zero_shot_logit_scale
+    from protst_hf.models.protst.prior_protst import text_log_prior
+    from protst_hf.models.protst.prompts_protst import read_training_texts
+    from protst_hf.models.protst.zero_shot_protst import zero_shot_logit_scale
 
     proteins = embed_proteins(model, processor, [r["sequence"] for r in test])
     texts = embed_texts(model, processor, [r["text"] for r in test])
@@ -246,7 +249,9 @@ def evaluate(model_dir: Path, train: list[dict], test: list[dict], quick: bool =
     majority = deeploc_data.majority_class(train)
     results = {"train_proteins": len(train), "test_proteins": len(test),
                "majority_class": deeploc_data.CLASSES[majority], "machine": describe()}
-    from protst_hf.models.protst.scoring_protst import read_training_texts, resolve_pooling, resolve_prior
+    from protst_hf.models.protst.prior_protst import resolve_prior
+    from protst_hf.models.protst.prompts_protst import read_training_texts
+    from protst_hf.models.protst.zero_shot_protst import resolve_pooling
 
     results["zero_shot"], pipeline_predictions = zero_shot(model_dir, test, "subcellular_location")
     variants = scoring_variants(model, processor, model_dir, test)

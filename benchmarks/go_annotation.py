@@ -91,7 +91,7 @@ def build(source: Path, output: Path, limit: int | None, threads: int | None) ->
         reference_inputs,
     )
     from protst_hf.models.protst.inference_protst import resolve_precision
-    from protst_hf.models.protst.scoring_protst import field_template, read_training_texts
+    from protst_hf.models.protst.prompts_protst import field_template, read_training_texts
 
     protst_hf.register()
     model_dir, pairs = source / "model", source / "pairs"

@@ -119,7 +119,7 @@ def evaluate(model_dir: Path, pairs: Path, output: Path, quick: bool = False) ->
     from protst_hf.evaluation.baselines import linear_probe, transfer_from_hits
     from protst_hf.evaluation.metrics import auprc_macro, f1_max
     from protst_hf.models.protst.inference_protst import embed_proteins, resolve_precision
-    from protst_hf.models.protst.scoring_protst import field_template, read_training_texts
+    from protst_hf.models.protst.prompts_protst import field_template, read_training_texts
 
     protst_hf.register()
     # the pipelines' default precision: bf16 autocast where the CPU computes it natively

@@ -50,7 +50,7 @@ def main() -> None:
         return
 
     import protst_hf
-    from protst_hf.models.protst.scoring_protst import expected_calibration_error, fit_temperature
+    from protst_hf.models.protst.calibration_protst import expected_calibration_error, fit_temperature
 
     with open(SPLIT) as f:
         rows = list(csv.DictReader(f))[: args.limit]

@@ -111,7 +111,7 @@ def go_model_folder(tmp_path_factory, processor):
     """The tiny model with the training record of a statement-level GO run."""
     from collections import Counter
 
-    from protst_hf.models.protst.scoring_protst import write_training_texts
+    from protst_hf.models.protst.prompts_protst import write_training_texts
 
     path = save_tiny_model(tmp_path_factory.mktemp("go") / "protst-go", processor)
     counts = Counter({"MOLECULAR FUNCTION: ATP binding. DNA binding. BIOLOGICAL PROCESS: DNA repair.": 2,

@@ -49,7 +49,7 @@ def test_wheel_carries_every_module_and_data_file(tmp_path):
     check = (f"import sys; sys.path.insert(0, {str(target)!r}); import protst_hf, protst_hf.training.pretrain, "
              "protst_hf.evaluation.harness, protst_hf.cli, protst_hf.embedding.shards, protst_hf.data.uniprot, "
              "protst_hf.hub.convert, protst_hf.hub.push, protst_hf.hub.cards; "
-             "from protst_hf.models.protst.scoring_protst import LABEL_SETS; "
+             "from protst_hf.models.protst.prompts_protst import LABEL_SETS; "
              # what `protst push` renders, from the templates the wheel carries
              "from protst_hf.hub.cards import render_model_card; from protst_hf.model_cards import TEMPLATES; "
              f"card = render_model_card({str(SAVED)!r}, 'ORG/protst-tiny'); "

@@ -39,7 +39,7 @@ _PUBLIC = {
     "ZeroShotProteinClassificationPipeline": ".models.protst.pipeline_protst",
     "ProteinFeatureExtractionPipeline": ".models.protst.pipeline_protst",
     "ProteinTextRetrievalPipeline": ".models.protst.pipeline_protst",
-    "fit_temperature": ".models.protst.scoring_protst",
+    "fit_temperature": ".models.protst.calibration_protst",
     "read_fasta": ".models.protst.fasta_protst",
     "prepare_for_inference": ".models.protst.inference_protst",
     "ProtSTDataCollatorForPretraining": ".data.collator",

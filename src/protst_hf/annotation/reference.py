@@ -13,7 +13,8 @@ import torch
 from ..models.protst.fasta_protst import iter_chunks
 from ..models.protst.index_protst import ProteinIndex, model_fingerprint
 from ..models.protst.inference_protst import embed_proteins
-from ..models.protst.scoring_protst import ZeroShotClassifier, model_training_texts
+from ..models.protst.prompts_protst import model_training_texts
+from ..models.protst.zero_shot_protst import ZeroShotClassifier
 from .evidence import hit_evidence, neighbour_evidence
 from .fields import FieldLabels
 from .fusion import Fusion, identity_bins, ontology_consistent

@@ -59,7 +59,7 @@ def register(commands) -> None:
 def inputs_from(args: argparse.Namespace, model):
     """The reference's proteins, fields and fit split from the dataset the flags name ([`reference_inputs`])."""
     from ..annotation.fields import load_reference_rows, reference_inputs
-    from ..models.protst.scoring_protst import field_template, label_set_prompts, model_training_texts
+    from ..models.protst.prompts_protst import field_template, label_set_prompts, model_training_texts
 
     cross_fit = args.fit_split == "cross"
     if not cross_fit and set(args.reference_split.split("+")) & set(args.fit_split.split("+")):

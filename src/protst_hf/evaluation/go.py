@@ -29,7 +29,7 @@ def zero_shot_term_scores(model, processor, record, proteins: torch.Tensor, prom
                           dtype: str | None = None) -> np.ndarray:
     """The zero-shot pipeline's multi-label scores for every protein and term: the package's `ZeroShotClassifier`
     (what the pipeline scores with) built once, applied to the proteins in chunks."""
-    from ..models.protst.scoring_protst import ZeroShotClassifier
+    from ..models.protst.zero_shot_protst import ZeroShotClassifier
 
     classifier = ZeroShotClassifier.build(model, processor, prompts, [[p] for p in prompts], record, dtype=dtype)
     out = np.zeros((len(proteins), len(prompts)), dtype=np.float32)

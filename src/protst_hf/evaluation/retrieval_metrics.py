@@ -46,7 +46,7 @@ def retrieval_metrics(
         train_text_counts: how often each text occurs in the training data: the frequency baseline ranks the
             candidate texts by it (texts never seen in training last), ignoring the protein.
         text_bias: a term added to each candidate text's protein -> text score, e.g. its log prior
-            (`scoring_protst.text_log_prior`), so that texts are ranked by `logit_scale * cosine + bias` (the
+            (`prior_protst.text_log_prior`), so that texts are ranked by `logit_scale * cosine + bias` (the
             posterior, for a model whose scores are density ratios); text -> protein is unchanged by it.
         logit_scale: the factor of the cosines when `text_bias` is given (the model's `exp(logit_scale)`).
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..models.protst.scoring_protst import write_training_texts
+from ..models.protst.prompts_protst import write_training_texts
 from .validation import run_objective
 
 LOSS_CURVES = ("loss", "contrastive_loss", "mlm_loss", "mmp_protein_loss", "mmp_text_loss")

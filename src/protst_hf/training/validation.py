@@ -30,8 +30,9 @@ from ..evaluation.metrics import zero_shot_report
 from ..evaluation.retrieval_metrics import retrieval_metrics
 from ..models.protst.inference_protst import embed_proteins, embed_texts
 from ..models.protst.modeling_protst import apply_head
-from ..models.protst.scoring_protst import ZeroShotClassifier, label_set_prompts, training_text_record
+from ..models.protst.prompts_protst import label_set_prompts, training_text_record
 from ..models.protst.texts_protst import text_key
+from ..models.protst.zero_shot_protst import ZeroShotClassifier
 
 VALIDATION_EPOCH = 2**31 - 1  # the batch-key epoch of the fixed validation masks
 

@@ -6,8 +6,8 @@ import os
 from transformers import AutoConfig
 
 from protst_hf import ProtSTModel
-from protst_hf.models.protst.export_protst import AUTO_CLASSES, PIPELINE_FILES, PIPELINES
-from protst_hf.models.protst.scoring_protst import label_set_files
+from protst_hf.models.protst.export_protst import AUTO_CLASSES, MODEL_FILES, PIPELINE_FILES, PIPELINES
+from protst_hf.models.protst.prompts_protst import label_set_files
 
 
 def test_saved_folder_carries_the_pipelines_their_code_and_label_sets(model_folder):
@@ -51,3 +51,26 @@ def test_every_hub_entry_file_imports_all_it_needs_directly():
                 closure.add(name)
                 todo.extend(_relative_imports(here / f"{name}.py"))
         assert closure == direct, f"{entry}.py also needs {sorted(closure - direct)} imported directly"
+
+
+def test_the_two_tiers_of_shipped_code_are_what_their_entries_import():
+    """MODEL_FILES is exactly what the Auto classes' modules import (closure included), PIPELINE_FILES what the
+    pipelines import beyond the modeling file, and together they are every code file of the model folder."""
+    from protst_hf.models.protst import export_protst
+
+    here = export_protst.HERE
+
+    def closure(names):
+        seen, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(_relative_imports(here / f"{name}.py"))
+        return {f"{n}.py" for n in seen}
+
+    model_entries = {impl.split(".")[0] for impl in AUTO_CLASSES.values()}
+    assert closure(model_entries) == set(MODEL_FILES)
+    assert closure({impl.split(".")[0] for impl in PIPELINES.values()}) <= set(PIPELINE_FILES) | set(MODEL_FILES)
+    shipped = {p.name for p in here.glob("*_protst.py")}
+    assert set(MODEL_FILES) | set(PIPELINE_FILES) == shipped

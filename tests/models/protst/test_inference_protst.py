@@ -40,7 +40,7 @@ def test_temperature_scaling_recovers_a_known_temperature():
 
 
 def test_expected_calibration_error():
-    from protst_hf.models.protst.scoring_protst import expected_calibration_error
+    from protst_hf.models.protst.calibration_protst import expected_calibration_error
 
     probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
     # two bins, each half the proteins at accuracy 1/2: confidence 0.9 (gap 0.4) and 0.6 (gap 0.1)

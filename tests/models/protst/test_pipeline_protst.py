@@ -256,7 +256,7 @@ def skewed_folder(tmp_path_factory, processor):
     "Nucleus"."""
     from collections import Counter
 
-    from protst_hf.models.protst.scoring_protst import write_training_texts
+    from protst_hf.models.protst.prompts_protst import write_training_texts
     from utils.builders import save_tiny_model
 
     path = save_tiny_model(tmp_path_factory.mktemp("skewed") / "protst-tiny", processor)

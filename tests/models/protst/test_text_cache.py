@@ -15,7 +15,7 @@ from protst_hf.models.protst.inference_protst import (
     text_cache_directory,
     text_tower_digest,
 )
-from protst_hf.models.protst.scoring_protst import ZeroShotClassifier
+from protst_hf.models.protst.zero_shot_protst import ZeroShotClassifier
 
 LABELS = [f"MOLECULAR FUNCTION: activity number {i}." for i in range(TEXT_CACHE_MIN_TEXTS)]
 

@@ -1,12 +1,12 @@
 """The texts of ProtST (texts_protst.py): the key of a training text and its statements, the vocabulary of fields,
-GO namespaces; and the record a saved model keeps of them (scoring_protst.write_training_texts / field_template)."""
+GO namespaces; and the record a saved model keeps of them (prompts_protst.write_training_texts / field_template)."""
 
 import json
 from collections import Counter
 
 import pytest
 
-from protst_hf.models.protst.scoring_protst import (
+from protst_hf.models.protst.prompts_protst import (
     field_template,
     read_training_texts,
     statement_counts,

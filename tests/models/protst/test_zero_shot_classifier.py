@@ -1,4 +1,4 @@
-"""One zero-shot classifier (scoring_protst.ZeroShotClassifier) behind every zero-shot score: the classification
+"""One zero-shot classifier (zero_shot_protst.ZeroShotClassifier) behind every zero-shot score: the classification
 pipeline, the retrieval pipeline over the same labels, validation during pretraining, and both learning benchmarks
 give the same ranking and the same numbers for one model and label set."""
 
@@ -10,16 +10,10 @@ import torch
 
 from protst_hf import ProteinTextRetrievalPipeline, ProtSTModel, ZeroShotProteinClassificationPipeline
 from protst_hf.models.protst.inference_protst import embed_proteins, embed_texts
-from protst_hf.models.protst.scoring_protst import (
-    ZeroShotClassifier,
-    class_logits,
-    expected_label_count,
-    label_probabilities,
-    read_training_texts,
-    training_text_record,
-    write_training_texts,
-)
+from protst_hf.models.protst.prior_protst import expected_label_count
+from protst_hf.models.protst.prompts_protst import read_training_texts, training_text_record, write_training_texts
 from protst_hf.models.protst.texts_protst import text_key
+from protst_hf.models.protst.zero_shot_protst import ZeroShotClassifier, class_logits, label_probabilities
 from protst_hf.training.validation import ZeroShotSet, zero_shot_classifier
 
 LOCATIONS = ["Nucleus", "Cytoplasm", "Secreted", "Mitochondrion"]

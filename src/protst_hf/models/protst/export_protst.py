@@ -31,10 +31,17 @@ PIPELINES = {
     "protein-text-retrieval": "pipeline_protst.ProteinTextRetrievalPipeline",
 }
 
-# the code files a complete folder needs besides those transformers copies itself (the saved class's module and
-# its relative imports): the pipelines, with what they import
-PIPELINE_FILES = ("pipeline_protst.py", "inference_protst.py", "index_protst.py", "processing_protst.py",
-                  "scoring_protst.py", "fasta_protst.py", "texts_protst.py")
+# The two tiers of shipped code. What `AutoConfig` / `AutoModel` / `AutoProcessor` need: the config, the modeling
+# file and its relative imports, the processor and its own (transformers copies these itself when it saves a class
+# registered for the Auto classes, and fetches them for `trust_remote_code`).
+MODEL_FILES = ("configuration_protst.py", "modeling_protst.py", "losses_protst.py", "packing_protst.py",
+               "export_protst.py", "processing_protst.py", "texts_protst.py")
+# What the pipelines need on top, copied by [`write_hub_files`]: the pipelines, embedding loops and precision, the
+# FAISS index, FASTA input, and zero-shot scoring split by concern (label prompts and training texts, the prior, the
+# classifier, calibration).
+PIPELINE_FILES = ("pipeline_protst.py", "inference_protst.py", "index_protst.py", "fasta_protst.py",
+                  "prompts_protst.py", "prior_protst.py", "zero_shot_protst.py", "calibration_protst.py",
+                  "processing_protst.py", "texts_protst.py")
 LABEL_SETS = "label_sets"
 
 
@@ -60,4 +67,5 @@ def custom_pipelines() -> dict:
     return {task: {"impl": impl, "pt": ["AutoModel"], "type": "multimodal"} for task, impl in PIPELINES.items()}
 
 
-__all__ = ["AUTO_CLASSES", "PIPELINES", "PIPELINE_FILES", "auto_map", "custom_pipelines", "write_hub_files"]
+__all__ = ["AUTO_CLASSES", "MODEL_FILES", "PIPELINES", "PIPELINE_FILES", "auto_map", "custom_pipelines",
+           "write_hub_files"]

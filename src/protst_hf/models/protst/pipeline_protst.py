@@ -24,26 +24,18 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
+from .calibration_protst import expected_calibration_error, fit_temperature
 from .fasta_protst import is_fasta, read_fasta
 from .index_protst import MismatchedModelError, ProteinIndex, model_metadata
 from .inference_protst import embed_proteins, embed_texts, protein_features, resolve_precision, text_features
+from .prior_protst import resolve_prior
 
 # transformers 5.3 (the oldest supported) copies only the *direct* relative imports of a code file out of a local
 # folder: every sibling the pipelines reach is imported here directly so that it is copied
 from .processing_protst import ProtSTProcessor  # noqa: F401
-from .scoring_protst import (
-    ZeroShotClassifier,
-    expected_calibration_error,
-    field_template,
-    fit_temperature,
-    label_sets_directory,
-    model_training_texts,
-    prompt_key,
-    resolve_labels,
-    resolve_pooling,
-    resolve_prior,
-)
+from .prompts_protst import field_template, label_sets_directory, model_training_texts, prompt_key, resolve_labels
 from .texts_protst import resolve_field  # noqa: F401
+from .zero_shot_protst import ZeroShotClassifier, resolve_pooling
 
 DEFAULT_TEMPLATE = "SUBCELLULAR LOCATION: {}."
 
@@ -120,7 +112,7 @@ class _ProtSTPipeline(Pipeline):
 
     def labels(self, candidate_labels=None, hypothesis_template: str | None = None,
                label_set: str | None = None, field: str | None = None) -> tuple[list[str], list[list]]:
-        """(display names, the prompts of each class) of labels given as to a call (`scoring_protst.resolve_labels`);
+        """(display names, the prompts of each class) of labels given as to a call (`prompts_protst.resolve_labels`);
         `field` takes the template from the model's training texts."""
         template = field_template(self.training_texts(), field) if field is not None else None
         directory = label_sets_directory(self.model) if label_set is not None else None

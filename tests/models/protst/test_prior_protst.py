@@ -1,5 +1,6 @@
-"""Zero-shot scoring (scoring_protst.py): statements of a text, the class prior from training texts, class logits
-with either prompt pooling, the prior that `"auto"` picks, and the training-text record of a model folder."""
+"""Zero-shot scoring, split by concern (prompts_protst, prior_protst, zero_shot_protst): statements of a text, the
+class prior from training texts, class logits with either prompt pooling, the prior that `"auto"` picks, and the
+training-text record of a model folder."""
 
 import math
 
@@ -7,18 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from protst_hf.models.protst.scoring_protst import (
-    class_log_prior,
-    class_logits,
+from protst_hf.models.protst.prior_protst import class_log_prior, resolve_prior, text_log_prior
+from protst_hf.models.protst.prompts_protst import (
     field_template,
     read_training_texts,
-    resolve_pooling,
-    resolve_prior,
     statement_counts,
-    text_log_prior,
     write_training_texts,
 )
 from protst_hf.models.protst.texts_protst import text_parts
+from protst_hf.models.protst.zero_shot_protst import class_logits, resolve_pooling
 
 CYTOPLASM, NUCLEUS = "SUBCELLULAR LOCATION: Cytoplasm.", "SUBCELLULAR LOCATION: Nucleus."
 RECORD = {"format": 1, "objective": "in_batch", "rows": 15,
