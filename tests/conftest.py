@@ -25,6 +25,17 @@ from utils.builders import (  # noqa: E402
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """`needs_mmseqs` tests skip, with the reason, where MMseqs2 is not installed (scripts/test.sh installs it)."""
+    from protst_hf.data.splits import mmseqs_path
+
+    if mmseqs_path() is None:
+        skip = pytest.mark.skip(reason="MMseqs2 is not installed (apt-get install mmseqs2)")
+        for item in items:
+            if "needs_mmseqs" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def protein_tokenizer():
     return AutoTokenizer.from_pretrained(FIXTURES / "esm_tokenizer")
@@ -80,7 +91,7 @@ def skewed_model_folder(tmp_path_factory, processor):
     """The tiny model with a training_texts.json of an in-batch run whose texts are almost all "Nucleus"."""
     from collections import Counter
 
-    from protst_hf.models.protst.scoring_protst import write_training_texts
+    from protst_hf.models.protst.prompts_protst import write_training_texts
 
     path = save_tiny_model(tmp_path_factory.mktemp("skewed") / "protst-tiny", processor)
     write_training_texts(path, Counter({"SUBCELLULAR LOCATION: Nucleus.": 999, "SUBCELLULAR LOCATION: Cytoplasm.": 1}),

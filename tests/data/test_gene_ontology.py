@@ -22,7 +22,6 @@ from protst_hf.data.gene_ontology import (
     term_frequencies,
 )
 from protst_hf.data.protdescribe import PROTDESCRIBE_FEATURES
-from protst_hf.data.splits import mmseqs_path
 from utils.builders import FIXTURES
 
 GO = FIXTURES / "go"
@@ -104,8 +103,7 @@ def test_reader_counts_every_bad_input_and_keeps_what_it_can(toy_ontology, tmp_p
     assert propagated[0]["go_terms"] == rows[0]["go_terms"]  # the ids stay the annotated ones
 
 
-@pytest.mark.parametrize("split", ["random", pytest.param("mmseqs", marks=pytest.mark.skipif(
-    mmseqs_path() is None, reason="MMseqs2 is not installed (apt-get install mmseqs2)"))])
+@pytest.mark.parametrize("split", ["random", pytest.param("mmseqs", marks=pytest.mark.needs_mmseqs)])
 def test_go_protdescribe_has_the_features_splits_and_report_of_a_uniprot_build(tmp_path, split):
     ontology = GeneOntology.from_files(GO / "go_terms.tsv", GO / "go_graph.tsv")
     report = build_go_protdescribe(GO / "annotations.tsv", ontology, tmp_path / "go", split=split,

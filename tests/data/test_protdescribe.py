@@ -23,7 +23,6 @@ UNIPROT = FIXTURES / "uniprot"
 INPUTS = [UNIPROT / "uniprot_sprot_2022_250entries.xml", *sorted(UNIPROT.glob("*.dat")),
           *sorted(UNIPROT.glob("*.txl"))]
 
-needs_mmseqs = pytest.mark.skipif(mmseqs_path() is None, reason="MMseqs2 is not installed (apt-get install mmseqs2)")
 
 
 
@@ -60,7 +59,7 @@ def built(tmp_path_factory, benchmark_file):
     return folder, report
 
 
-@needs_mmseqs
+@pytest.mark.needs_mmseqs
 def test_build_report_counts(built):
     folder, report = built
     rows = report["rows"]
@@ -76,7 +75,7 @@ def test_build_report_counts(built):
     assert 0.99 <= report["field_coverage"]["prot_name"] <= 1.0 and report["field_coverage"]["function"] > 0.7
 
 
-@needs_mmseqs
+@pytest.mark.needs_mmseqs
 def test_no_cluster_crosses_splits_and_clusters_are_mmseqs_clusters(built, tmp_path):
     folder, report = built
     splits = rows_by_split(folder)
@@ -101,7 +100,7 @@ def test_no_cluster_crosses_splits_and_clusters_are_mmseqs_clusters(built, tmp_p
     assert all((ours[i] == ours[j]) == (independent[i] == independent[j]) for i, j in pairs)
 
 
-@needs_mmseqs
+@pytest.mark.needs_mmseqs
 def test_leakage_report(built, benchmark_file):
     _, report = built
     leakage = report["leakage"][str(benchmark_file[0])]
@@ -112,7 +111,7 @@ def test_leakage_report(built, benchmark_file):
     assert leakage["fraction_with_hit"]["train"] == round(leakage["proteins_with_hit"]["train"] / 8, 4)
 
 
-@needs_mmseqs
+@pytest.mark.needs_mmseqs
 def test_remove_leaking_rows(tmp_path, benchmark_file):
     path, picked = benchmark_file
     report = build_protdescribe(INPUTS[:1], tmp_path, split="random", leakage_against=[path], remove_leaking=True,
@@ -125,7 +124,7 @@ def test_remove_leaking_rows(tmp_path, benchmark_file):
     assert sum(report["rows"]["written"].values()) == kept
 
 
-@needs_mmseqs
+@pytest.mark.needs_mmseqs
 def test_load_dataset_offline_features_streaming_and_card(built):
     folder, report = built
     # a private cache: `load_dataset(folder)` keys its cache by the folder's name and layout, not its content

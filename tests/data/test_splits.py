@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from protst_hf.data.splits import assign_splits, mmseqs_hits, mmseqs_path, read_sequences, write_fasta
+from protst_hf.data.splits import assign_splits, mmseqs_hits, read_sequences, write_fasta
 from utils.builders import FIXTURES
 
 UNIPROT = FIXTURES / "uniprot"
@@ -36,7 +36,7 @@ def test_read_sequences_fasta_and_csv(tmp_path):
         list(read_sequences(tmp_path.joinpath("c.csv").write_text("a,b\n1,2\n") and tmp_path / "c.csv"))
 
 
-@pytest.mark.skipif(mmseqs_path() is None, reason="MMseqs2 is not installed (apt-get install mmseqs2)")
+@pytest.mark.needs_mmseqs
 @pytest.mark.parametrize("iterations", [1, 2])
 def test_mmseqs_hits_one_search_and_profile_search(tmp_path, iterations):
     with open(FIXTURES / "go" / "annotations.tsv") as f:

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from protst_hf.data.splits import mmseqs_path
 from protst_hf.evaluation.baselines import (
     few_shot_indices,
     homology_baseline,
@@ -13,10 +12,6 @@ from protst_hf.evaluation.baselines import (
 )
 from protst_hf.evaluation.tasks import Task, TaskData, TaskSplit
 
-stats = pytest.importorskip("scipy.stats")
-
-needs_mmseqs = pytest.mark.skipif(mmseqs_path() is None, reason="MMseqs2 not installed")
-
 
 def _mutate(sequence, rng, rate=0.1):
     letters = np.array(list(sequence))
@@ -25,7 +20,7 @@ def _mutate(sequence, rng, rate=0.1):
     return "".join(letters)
 
 
-@needs_mmseqs
+@pytest.mark.needs_mmseqs
 def test_homology_baseline_transfers_the_nearest_homologs_label(rows):
     rng = np.random.default_rng(0)
     families = [r["sequence"] for r in rows if 150 <= len(r["sequence"]) <= 400][:6]

@@ -10,14 +10,6 @@ import pytest
 from protst_hf.data.splits import mmseqs_path
 from utils.tasks import located
 
-stats = pytest.importorskip("scipy.stats")
-
-
-
-
-
-
-
 
 def test_cli_evaluate_writes_json_markdown_and_plots(tiny_model, rows, tmp_path):
     usable = located()

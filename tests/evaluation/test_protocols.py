@@ -22,8 +22,6 @@ from protst_hf.evaluation.protocols import (
 from protst_hf.evaluation.tasks import load_task
 from utils.tasks import located, toy_task
 
-stats = pytest.importorskip("scipy.stats")
-
 
 def test_frozen_protocol_learns_and_cached_features_give_the_same_predictions(tiny_model, rows, tmp_path):
     data = toy_task(rows)

@@ -4,8 +4,6 @@ import pytest
 
 from protst_hf.evaluation.tasks import Task, load_task
 
-stats = pytest.importorskip("scipy.stats")
-
 
 def test_local_files_space_separated_residues_and_bad_rows_counted(tmp_path):
     (tmp_path / "train.csv").write_text("prot_seq,localization\nM K T A Y,1\nMKT1AY,0\n,1\nmktay*,0\nMKTAY,\n"
