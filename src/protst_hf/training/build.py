@@ -86,10 +86,10 @@ def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtS
         config = ProtSTConfig(protein_config=protein_config, text_config=text_config,
                               **text_special_token_ids(processor.tokenizer), **values)
         model = ProtSTForPreTraining(config, protein_model=protein, text_model=text)
-    if model_args.protein_packed is not None:  # a speed setting: also applies to a loaded checkpoint
-        model.config.protein_packed = model.protst.config.protein_packed = model_args.protein_packed
+    if model_args.protein_packed is not None:  # a runtime choice (not saved): also applies to a loaded checkpoint
+        model.protst.packed_at_runtime = model_args.protein_packed
     if model_args.compile_protein_layers:
-        if not model.config.protein_packed:
+        if not model.protst.runs_packed:
             raise ValueError("--compile_protein_layers compiles the packed protein layers: add --protein_packed")
         from ..models.protst.packing_protst import set_compile
 

@@ -20,7 +20,7 @@ def test_cpu_inference_settings_keep_the_embeddings(make_config, processor, rows
     fast = ProtSTModel(make_config())
     fast.load_state_dict(model.state_dict())
     prepare_for_inference(fast, packed=True, precision=precision)
-    assert fast.config.protein_packed
+    assert fast.runs_packed and not fast.config.protein_packed  # a runtime choice, not a config value
     inputs = processor(proteins=[r["sequence"] for r in rows[:6]], return_tensors="pt", padding=True)
     with torch.no_grad():
         reference = model.get_protein_features(inputs["protein_input_ids"], inputs["protein_attention_mask"])
@@ -212,3 +212,19 @@ def test_a_pipeline_loaded_by_name_quantises_where_auto_means_int8(monkeypatch, 
     scores = dict(zip(got["labels"], got["scores"]))
     for label, score in zip(expected["labels"], expected["scores"]):  # int8 moves probabilities a little
         assert abs(scores[label] - score) < 0.2
+
+
+def test_runtime_choices_are_not_saved_into_the_config(make_config, tmp_path):
+    """A model prepared for inference (packed tower) saves the config it was loaded with: config.json describes the
+    model, not the machine it last ran on."""
+    import json
+
+    from protst_hf.models.protst.inference_protst import prepare_for_inference
+
+    model = ProtSTModel(make_config())
+    prepare_for_inference(model, packed=True, precision="float32")
+    assert model.runs_packed
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["protein_packed"] is False
+    assert not ProtSTModel.from_pretrained(tmp_path).runs_packed

@@ -301,7 +301,8 @@ def quantize_int8(module: nn.Module) -> nn.Module:
 def prepare_for_inference(model, packed: bool | None = True, precision: str = "float32"):
     """Set `model` (a ProtST model) up for embedding, in place; returns it in eval mode.
 
-    - `packed`: run the protein tower unpadded (`packing_protst.py`); outputs equal the padded path's.
+    - `packed`: run the protein tower unpadded (`packing_protst.py`); outputs equal the padded path's. A runtime
+      choice held by the model (`runs_packed`), never written into its config: a prepared model saves as loaded.
     - `precision`: `float32` (default: weights unchanged); `auto` (the default of `protst embed`, `classify`,
       `reference build` and `annotate`: bf16 where the device computes it natively, see [`native_bfloat16`]; int8
       on other x86 CPUs, where it is the fastest route that keeps embeddings within cosine 0.999 of float32; float32
@@ -314,9 +315,8 @@ def prepare_for_inference(model, packed: bool | None = True, precision: str = "f
     """
     protst = getattr(model, "protst", model)
     precision = resolve_precision(precision, _device(model), quantize=True)
-    if packed is not None:
-        for config in {id(c): c for c in (model.config, protst.config)}.values():
-            config.protein_packed = bool(packed)
+    if packed is not None:  # a runtime choice: the config (what save_pretrained writes) is left as it is
+        protst.packed_at_runtime = bool(packed)
     model.eval()
     if precision == "bfloat16":
         for tower in (protst.protein_model, protst.text_model):

@@ -315,6 +315,14 @@ class ProtSTPreTrainedModel(PreTrainedModel):
                 f"text input has {text_input_ids.shape[-1]} tokens, over the text tower's limit of {limit}"
             )
 
+    @property
+    def runs_packed(self) -> bool:
+        """Whether the protein tower runs unpadded: the choice made at load or call time
+        (`prepare_for_inference(model, packed=...)`, `--protein_packed`), which is never written into the config,
+        else the config's `protein_packed`."""
+        choice = getattr(self, "packed_at_runtime", None)
+        return bool(getattr(self.config, "protein_packed", False) if choice is None else choice)
+
     def _reject_unsupported(self, kwargs: dict) -> None:
         """Fail on forward arguments this model does not implement instead of ignoring them."""
         given = sorted(k for k, v in kwargs.items() if v is not None and v is not False)
@@ -328,7 +336,7 @@ class ProtSTPreTrainedModel(PreTrainedModel):
         self._check_lengths(protein_input_ids=protein_input_ids)
         if protein_attention_mask is None:
             protein_attention_mask = (protein_input_ids != self.config.protein_config.pad_token_id).long()
-        if getattr(self.config, "protein_packed", False) and not kwargs:
+        if self.runs_packed and not kwargs:
             # unpadded execution (see packing_protst.py): equal outputs at the real positions, zeros at padding
             packed, cu_seqlens, max_seqlen, keep = pack(protein_input_ids, protein_attention_mask,
                                                         self.config.protein_config.pad_token_id)
