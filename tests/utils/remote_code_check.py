@@ -63,8 +63,6 @@ def main(folder: str, expected_path: str) -> None:
         report["max_abs_diff"][name] = diff
         if diff > 1e-5:
             raise SystemExit(f"{name} differs by {diff}")
-    if any(p.requires_grad for p in model.text_model.parameters()):
-        raise SystemExit("the text tower came back trainable")
     print(json.dumps(report))
 
 

@@ -12,6 +12,7 @@ from ..models.protst.modeling_protst import ProtSTForPreTraining, load_protein_t
 from ..models.protst.processing_protst import ProtSTProcessor
 from ..resources import RESOURCES, demo_config
 from .arguments import BUILTIN_ESM2_8M, MINILM, DataArguments, ModelArguments
+from .freezing import apply_freezing
 
 logger = logging.getLogger("protst_hf.pretrain")
 
@@ -96,7 +97,7 @@ def build_model(model_args: ModelArguments, processor: ProtSTProcessor) -> ProtS
         set_compile(True)
     if model_args.gradient_checkpointing:
         model.gradient_checkpointing_enable({"use_reentrant": False})
-    return model
+    return apply_freezing(model)
 
 
 # the ProtSTConfig fields that have a flag of their own in ModelArguments
@@ -144,7 +145,7 @@ def apply_to_checkpoint(model: ProtSTForPreTraining, explicit: dict) -> None:
     for key, value in explicit.items():
         setattr(config, key, value)
     ProtSTConfig(**{k: v for k, v in config.to_dict().items() if k not in ("model_type", "transformers_version")})
-    model.protst.apply_freezing()
+    apply_freezing(model)
 
 
 def parameter_groups(model: ProtSTForPreTraining, lr: float, encoder_ratio: float, weight_decay: float) -> list:

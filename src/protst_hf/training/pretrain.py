@@ -43,6 +43,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .export import export_model, plot_curves
+from .freezing import train_mode
 from .text_bank import build_text_bank
 from .validation import PretrainingValidator, ZeroShotSet, selection_metric, unigram_baselines
 
@@ -287,7 +288,7 @@ class Pretrainer:
         clock, out_of_time = time.perf_counter(), False
         while state["global_step"] < self.total_steps and not out_of_time:
             epoch, skip = state["epoch"], state["batches_in_epoch"]
-            self.model.train()
+            train_mode(self.model, self.unwrapped)
             produced = False
             for batch in self._batches(epoch, skip):
                 produced = True
@@ -456,7 +457,7 @@ class Pretrainer:
         accelerator, state = self.accelerator, self.state
         self.model.eval()
         metrics = self.validator.evaluate()
-        self.model.train()
+        train_mode(self.model, self.unwrapped)
         record = {f"eval/{k}": round(v, 5) for k, v in metrics.items()}
         record["step"] = state["global_step"]
         accelerator.log(record, step=state["global_step"])

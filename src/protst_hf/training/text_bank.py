@@ -10,6 +10,7 @@ import torch
 
 from ..models.protst.inference_protst import embed_texts
 from ..models.protst.texts_protst import key_text, key_units
+from .freezing import train_mode
 
 
 @dataclass
@@ -86,7 +87,8 @@ def build_text_bank(protst, processor, row_keys: list[str], part_weight: float =
         features = embed_texts(protst, processor, [key_text(t) for t in texts], batch_size=batch_size,
                                project=False, normalize=False)
     finally:
-        protst.train(was_training)
+        if was_training:
+            train_mode(protst)  # back to training, the frozen tower kept as the config says
     return TextBank(texts, features, key_targets, row_keys)
 
 

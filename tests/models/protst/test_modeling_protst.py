@@ -58,8 +58,11 @@ class ProtSTModelTester:
         return collator(self.rows[:n])
 
     def pretraining_model(self, **overrides):
+        """As the training code builds it: the config's freezing applied (`training.freezing`)."""
+        from protst_hf.training.freezing import apply_freezing
+
         torch.manual_seed(0)
-        return ProtSTForPreTraining(self.make_config(**overrides))
+        return apply_freezing(ProtSTForPreTraining(self.make_config(**overrides)))
 
 
 @pytest.fixture
@@ -179,47 +182,6 @@ def test_missing_labels_raise(tester):
         model(**{k: v for k, v in batch.items() if k != "text_labels"})
 
 
-def test_frozen_text_tower_gets_no_gradient_but_text_projection_does(tester):
-    model = tester.pretraining_model()
-    model(**tester.pretraining_inputs()).loss.backward()
-    protst = model.protst
-    assert all(p.grad is None and not p.requires_grad for p in protst.text_model.parameters())
-    assert all(p.grad is None for p in protst.word_projection.parameters())  # frozen as in the original
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in protst.text_projection.parameters())
-    assert all(p.grad is not None for p in protst.protein_model.parameters() if p.requires_grad)
-    assert protst.logit_scale.grad is not None
-    for head in (model.mlm_head, model.mmp_protein_head, model.mmp_text_head, model.fusion):
-        assert all(p.grad is not None for p in head.parameters())
-
-    unfrozen = tester.pretraining_model(freeze_text_model=False, freeze_word_projection=False)
-    unfrozen(**tester.pretraining_inputs()).loss.backward()
-    assert unfrozen.protst.text_model.embeddings.word_embeddings.weight.grad is not None
-    assert unfrozen.protst.word_projection.dense.weight.grad is not None
-
-
-def test_frozen_towers_eval_keeps_the_frozen_text_tower_without_dropout(tester, processor, rows):
-    """With `frozen_towers_eval`, `train()` on the pretraining model (as every loop calls it) leaves the frozen text
-    tower in eval mode: the same text embeds identically twice. Without it (the original), dropout stays on."""
-    from utils.builders import tiny_text_config
-
-    dropout_text = tiny_text_config(processor.tokenizer.vocab_size, hidden_dropout_prob=0.3,
-                                    attention_probs_dropout_prob=0.3)
-    batch = processor(text=[r["function"] for r in rows[:3]], return_tensors="pt")
-    for flag in (True, False):
-        model = tester.pretraining_model(text_config=dropout_text, frozen_towers_eval=flag).train()
-        protst = model.protst
-        assert protst.protein_model.training and protst.text_projection.training
-        assert protst.text_model.training is not flag
-        first, second = (protst.get_text_features(batch["text_input_ids"], batch["text_attention_mask"])
-                         for _ in range(2))
-        assert torch.equal(first, second) is flag
-        model.eval()
-        assert not protst.text_model.training
-    unfrozen = tester.pretraining_model(text_config=dropout_text, frozen_towers_eval=True,
-                                        freeze_text_model=False).train()
-    assert unfrozen.protst.text_model.training  # a trained tower keeps its dropout
-
-
 def test_text_bank_in_forward(tester, processor):
     """Bank features and targets switch protein -> text to the bank: the loss equals `text_bank_loss` on the same
     embeddings, text_projection gets gradient through the bank, and half an input is an error."""
@@ -325,7 +287,6 @@ def test_save_load_equality_safetensors_only(tester, tmp_path):
     for name in ("loss", "contrastive_loss", "mlm_loss", "mmp_protein_loss", "mmp_text_loss", "logits_per_protein"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=0, atol=0)
     assert loaded.protst.logit_scale.item() == pytest.approx(3.3)
-    assert not any(p.requires_grad for p in loaded.protst.text_model.parameters())
 
 
 def test_auto_classes(tester, tmp_path):
@@ -516,7 +477,6 @@ def test_from_protein_text_pretrained_keeps_tower_weights(tmp_path, text_tokeniz
     assert model.protst.protein_model.config._attn_implementation == "sdpa"
     assert model.protst.text_model.config._attn_implementation == "sdpa"
     assert model.config.protein_config.hidden_size == 320 and model.config.projection_dim == 16
-    assert not any(p.requires_grad for p in model.protst.text_model.parameters())
 
     processor = ProtSTProcessor.from_protein_text_pretrained(FIXTURES / "esm_tokenizer", tmp_path / "bert")
     assert processor.text_max_length == 512

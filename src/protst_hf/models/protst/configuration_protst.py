@@ -143,14 +143,16 @@ class ProtSTConfig(PretrainedConfig):
             see `processing_protst.text_parts`); the rest stays on the text itself. 0 treats every distinct text
             as a class of its own.
         frozen_towers_eval (`bool`, *optional*, defaults to `False`):
-            Keep a frozen tower (`freeze_text_model`) in eval mode when the model is put in training mode, so that
-            its dropout is off and the same text always gets the same embedding. The original calls `train()` on
-            the whole model, which leaves dropout active in the frozen text tower (`False`).
+            Keep a frozen tower (`freeze_text_model`) in eval mode while training, so that its dropout is off and
+            the same text always gets the same embedding. The original calls `train()` on the whole model, which
+            leaves dropout active in the frozen text tower (`False`).
         freeze_text_model (`bool`, *optional*, defaults to `True`):
             Freeze the text tower (`requires_grad=False`), as the paper.
         freeze_word_projection (`bool`, *optional*, defaults to `True`):
             Freeze the per-token text projection (`word_mlp`). The original freezes it at its random
-            initialisation together with the text tower; `False` trains it.
+            initialisation together with the text tower; `False` trains it. The three freezing fields describe the
+            training; the training code applies them (`protst_hf.training.freezing`), as a loop of your own should:
+            the model classes load every parameter trainable, as transformers' models do.
         protein_cls_token_id (`int`, *optional*, defaults to 0):
             Id of the protein BOS token (`<cls>` in the ESM alphabet); excluded from the residue readout.
         protein_eos_token_id (`int`, *optional*, defaults to 2):

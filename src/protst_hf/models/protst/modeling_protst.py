@@ -454,17 +454,6 @@ class ProtSTPreTrainedModel(PreTrainedModel):
         config = ProtSTConfig(protein_config=protein_model.config, text_config=text_model.config, **config_overrides)
         return cls(config, protein_model=protein_model, text_model=text_model)
 
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, then the config's freezing: loading replaces the parameters, which
-        would otherwise come back trainable."""
-        loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        for module in model.modules():
-            if isinstance(module, ProtSTModel):
-                module.apply_freezing()
-        return loaded
-
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`; when the class is registered for the Auto classes (protst_hf registers
         its classes when they are imported, and loading with `trust_remote_code` does too), the folder also gets what
@@ -539,20 +528,6 @@ class ProtSTModel(ProtSTPreTrainedModel):
         self.word_projection = ProtSTProjectionHead(text_size, text_size, dim)
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
         self.post_init()
-        self.apply_freezing()
-
-    def apply_freezing(self):
-        """Set `requires_grad` from `config.freeze_text_model` / `config.freeze_word_projection`."""
-        self.text_model.requires_grad_(not self.config.freeze_text_model)
-        self.word_projection.requires_grad_(not self.config.freeze_word_projection)
-
-    def train(self, mode: bool = True):
-        """`nn.Module.train`; with `config.frozen_towers_eval`, a frozen text tower stays in eval mode (no dropout),
-        whichever loop calls `train()` on the model or on a module that holds it."""
-        super().train(mode)
-        if mode and getattr(self.config, "frozen_towers_eval", False) and self.config.freeze_text_model:
-            self.text_model.eval()
-        return self
 
     def get_input_embeddings(self):
         return self.protein_model.get_input_embeddings()
