@@ -277,17 +277,24 @@ def fit_fusion(evidence: Mapping[str, np.ndarray], bins: np.ndarray, truth: np.n
         report[name] = entry
     fusion = Fusion(weights, report, single_label=single_label)
     if single_label and prior_correction and len(everything):
-        blended = fusion.blend({k: v if v.shape[0] == 1 else v[everything] for k, v in evidence.items()},
-                               bins[everything])
-        target, tried = truth[everything], {}
-        for exponent in PRIOR_EXPONENTS:
-            scores = prior_corrected(blended, evidence["prior"], exponent)
-            predicted = scores.argmax(1)
-            tried[exponent] = {"macro_f1": macro_f1(single_class_truth(target, predicted), predicted),
-                               "accuracy": objective(target, scores, True)}
-        fusion.prior_exponent = max(PRIOR_EXPONENTS, key=lambda e: (tried[e]["macro_f1"], -e))  # ties: the smaller
-        report["prior_correction"] = {"chosen": fusion.prior_exponent, "tried": {str(e): v for e, v in tried.items()}}
+        _fit_prior_correction(fusion, evidence, bins[everything], truth[everything], everything)
     return fusion
+
+
+def _fit_prior_correction(fusion: Fusion, evidence: Mapping[str, np.ndarray], bins: np.ndarray, target: np.ndarray,
+                          rows: np.ndarray) -> None:
+    """Choose the single-label fusion's class-prior exponent by macro F1 on the fitting proteins `rows` (ties: the
+    smaller exponent), and record every exponent tried in its report."""
+    blended = fusion.blend({k: v if v.shape[0] == 1 else v[rows] for k, v in evidence.items()}, bins)
+    tried = {}
+    for exponent in PRIOR_EXPONENTS:
+        scores = prior_corrected(blended, evidence["prior"], exponent)
+        predicted = scores.argmax(1)
+        tried[exponent] = {"macro_f1": macro_f1(single_class_truth(target, predicted), predicted),
+                           "accuracy": objective(target, scores, True)}
+    fusion.prior_exponent = max(PRIOR_EXPONENTS, key=lambda e: (tried[e]["macro_f1"], -e))
+    fusion.report["prior_correction"] = {"chosen": fusion.prior_exponent,
+                                         "tried": {str(e): v for e, v in tried.items()}}
 
 
 def _within(weights: np.ndarray, allowed: np.ndarray) -> np.ndarray:

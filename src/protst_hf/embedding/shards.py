@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.protst.fasta_protst import iter_fasta
+from ..data.files import write_atomic
+from ..models.protst.fasta_protst import iter_fasta, open_text
 from ..models.protst.index_protst import ProteinIndex, model_metadata
 from ..models.protst.inference_protst import embed_proteins, embed_texts
 
@@ -25,7 +26,7 @@ MANIFEST = "manifest.json"
 def _records(path: str | Path, texts: bool) -> Iterator[tuple[str, str | None, str]]:
     """`("record", id, content)` / `("problem", None, why)` from a FASTA file, or from a text file (one text per
     line, or `id<TAB>text`)."""
-    with open(path) as f:
+    with open_text(path) as f:  # plain, gzipped or standard input
         if not texts:
             yield from iter_fasta(f)
             return
@@ -110,13 +111,10 @@ def embed_file(
     summary["shards"] = index
     summary["per_second"] = summary["records"] / summary["seconds"] if summary["seconds"] else None
     if rank == 0:
-        manifest = {
-            **model_metadata(model, "text" if texts else "protein", normalized=project),
-            "input": str(input_path), "format": fmt, "shards": index, "shard_size": shard_size,
-            "dtype": dtype or "float32",
-            "skipped_records": summary["problems"],
-        }
-        (output / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_atomic(output / MANIFEST, json.dumps({
+            **model_metadata(model, "text" if texts else "protein", normalized=project), "input": str(input_path),
+            "format": fmt, "shards": index, "shard_size": shard_size, "dtype": dtype or "float32",
+            "skipped_records": summary["problems"]}, indent=2) + "\n")
     return summary
 
 

@@ -81,40 +81,15 @@ def retrieval_metrics(
     # text -> protein: the best rank of any protein paired with the text
     relevant = torch.zeros(len(unique), n, dtype=torch.bool)
     relevant[text_of_row, torch.arange(n)] = True
-    text_ranks = []
-    for s in range(0, len(unique), chunk_size):
-        scores = candidates[s : s + chunk_size] @ protein_embeds.t()  # (chunk, N)
-        best_relevant = scores.masked_fill(~relevant[s : s + chunk_size], float("-inf")).max(1, keepdim=True).values
-        text_ranks.append((scores > best_relevant).sum(1) + 1)
-    text_ranks = torch.cat(text_ranks)
+    text_ranks = _text_to_protein_ranks(candidates, protein_embeds, relevant, chunk_size)
     group_sizes = relevant.sum(1)
     num_texts = len(unique)
-
-    frequency_ranks = None
-    if train_text_counts is not None:
-        # candidates ordered by training frequency (ties by first appearance): the rank of each protein's text
-        names = list(unique)
-        order = sorted(range(num_texts), key=lambda u: -train_text_counts.get(names[u], 0))
-        position = torch.empty(num_texts, dtype=torch.long)
-        position[torch.tensor(order)] = torch.arange(1, num_texts + 1)
-        frequency_ranks = position[text_of_row]
+    frequency_ranks = None if train_text_counts is None else _frequency_ranks(list(unique), text_of_row,
+                                                                              train_text_counts)
 
     metrics: dict[str, float] = {"num_proteins": float(n), "num_texts": float(num_texts)}
     for k in ks:
-        hit = (protein_ranks <= k).float()
-        metrics[f"protein_to_text_recall@{k}"] = hit.mean().item()
-        metrics[f"text_to_protein_recall@{k}"] = (text_ranks <= k).float().mean().item()
-        metrics[f"protein_to_text_recall@{k}_chance"] = min(k, num_texts) / num_texts
-        # a random ranking misses all r relevant proteins in the top k with probability C(n-r, k) / C(n, k)
-        metrics[f"text_to_protein_recall@{k}_chance"] = float(
-            sum(1 - comb(n - int(r), min(k, n)) / comb(n, min(k, n)) for r in group_sizes) / num_texts
-        )
-        # per distinct text: the share of its proteins that rank it in the top k, then the mean over texts
-        per_text = torch.zeros(num_texts).index_add_(0, text_of_row, hit) / group_sizes.float()
-        metrics[f"protein_to_text_macro_recall@{k}"] = per_text.mean().item()
-        metrics[f"protein_to_text_macro_recall@{k}_chance"] = min(k, num_texts) / num_texts
-        if frequency_ranks is not None:
-            metrics[f"protein_to_text_recall@{k}_frequency"] = (frequency_ranks <= k).float().mean().item()
+        metrics.update(_recalls_at(k, protein_ranks, text_ranks, frequency_ranks, text_of_row, group_sizes))
     metrics["protein_to_text_mean_rank"] = protein_ranks.float().mean().item()
     metrics["text_to_protein_mean_rank"] = text_ranks.float().mean().item()
     metrics["mean_recall"] = sum(metrics[f"{d}_recall@{k}"] for d in ("protein_to_text", "text_to_protein")
@@ -122,6 +97,49 @@ def retrieval_metrics(
     metrics["macro_mean_recall"] = sum(metrics[f"protein_to_text_macro_recall@{k}"] + metrics[
         f"text_to_protein_recall@{k}"] for k in ks) / (2 * len(ks))
     return metrics
+
+
+
+def _recalls_at(k: int, protein_ranks: torch.Tensor, text_ranks: torch.Tensor, frequency_ranks: torch.Tensor | None,
+                text_of_row: torch.Tensor, group_sizes: torch.Tensor) -> dict[str, float]:
+    """The recalls at `k` of [`retrieval_metrics`], with their chance levels and frequency baseline."""
+    n, num_texts = len(protein_ranks), len(group_sizes)
+    metrics = {}
+    hit = (protein_ranks <= k).float()
+    metrics[f"protein_to_text_recall@{k}"] = hit.mean().item()
+    metrics[f"text_to_protein_recall@{k}"] = (text_ranks <= k).float().mean().item()
+    metrics[f"protein_to_text_recall@{k}_chance"] = min(k, num_texts) / num_texts
+    # a random ranking misses all r relevant proteins in the top k with probability C(n-r, k) / C(n, k)
+    metrics[f"text_to_protein_recall@{k}_chance"] = float(
+        sum(1 - comb(n - int(r), min(k, n)) / comb(n, min(k, n)) for r in group_sizes) / num_texts
+    )
+    # per distinct text: the share of its proteins that rank it in the top k, then the mean over texts
+    per_text = torch.zeros(num_texts).index_add_(0, text_of_row, hit) / group_sizes.float()
+    metrics[f"protein_to_text_macro_recall@{k}"] = per_text.mean().item()
+    metrics[f"protein_to_text_macro_recall@{k}_chance"] = min(k, num_texts) / num_texts
+    if frequency_ranks is not None:
+        metrics[f"protein_to_text_recall@{k}_frequency"] = (frequency_ranks <= k).float().mean().item()
+    return metrics
+
+
+def _text_to_protein_ranks(candidates: torch.Tensor, proteins: torch.Tensor, relevant: torch.Tensor,
+                           chunk_size: int) -> torch.Tensor:
+    """(U,) 1-based rank of the best-ranked relevant protein of each distinct text, `chunk_size` texts at a time."""
+    ranks = []
+    for s in range(0, len(candidates), chunk_size):
+        scores = candidates[s : s + chunk_size] @ proteins.t()  # (chunk, N)
+        best_relevant = scores.masked_fill(~relevant[s : s + chunk_size], float("-inf")).max(1, keepdim=True).values
+        ranks.append((scores > best_relevant).sum(1) + 1)
+    return torch.cat(ranks)
+
+
+def _frequency_ranks(names: list[str], text_of_row: torch.Tensor, counts) -> torch.Tensor:
+    """(N,) rank of each protein's text when the candidates are ordered by training frequency alone (ties by first
+    appearance)."""
+    order = sorted(range(len(names)), key=lambda u: -counts.get(names[u], 0))
+    position = torch.empty(len(names), dtype=torch.long)
+    position[torch.tensor(order)] = torch.arange(1, len(names) + 1)
+    return position[text_of_row]
 
 
 __all__ = ["retrieval_metrics"]

@@ -240,100 +240,36 @@ class ProtSTConfig(PretrainedConfig):
         packed_attention_backend="auto",
         **kwargs,
     ):
-        if protein_config is None:
-            protein_config = dict(ESM2_650M_CONFIG)
-        if isinstance(protein_config, dict):
-            protein_config = {k: v for k, v in protein_config.items() if k != "model_type"}
-            protein_config = EsmConfig(**protein_config)
-        if not isinstance(protein_config, EsmConfig):
-            raise ValueError(f"`protein_config` must be an EsmConfig or a dict, got {type(protein_config).__name__}")
-
-        if text_config is None:
-            text_config = dict(PUBMEDBERT_CONFIG)
-        if isinstance(text_config, dict):
-            text_config = dict(text_config)
-            model_type = text_config.pop("model_type", "bert")
-            text_config = AutoConfig.for_model(model_type, **text_config)
-        if not isinstance(text_config, PretrainedConfig):
-            raise ValueError(f"`text_config` must be a config or a dict, got {type(text_config).__name__}")
-
-        fusion_hidden_size = projection_dim if fusion_hidden_size is None else fusion_hidden_size
-        residue_token_ids = list(ESM_RESIDUE_TOKEN_IDS if residue_token_ids is None else residue_token_ids)
-
-        for name, value in (("projection_dim", projection_dim), ("fusion_hidden_size", fusion_hidden_size),
-                            ("fusion_num_layers", fusion_num_layers),
-                            ("fusion_num_attention_heads", fusion_num_attention_heads)):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if fusion_hidden_size % fusion_num_attention_heads != 0:
-            raise ValueError(
-                f"`fusion_hidden_size` ({fusion_hidden_size}) must be divisible by `fusion_num_attention_heads` "
-                f"({fusion_num_attention_heads})"
-            )
-        for name, value in (("contrastive_weight", contrastive_weight), ("mlm_weight", mlm_weight),
-                            ("mmp_protein_weight", mmp_protein_weight), ("mmp_text_weight", mmp_text_weight)):
-            if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
-                raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
+        protein_config, text_config = _tower_configs(protein_config, text_config)
         moved = {name: kwargs.pop(name) for name in MOVED_TO_DATA_ARGUMENTS if name in kwargs}
         if any(value != 0.15 for value in moved.values()):
             logger.warning("%s are no longer configuration (only the pretraining collator reads them): ignored here; "
                            "pass them to the collator or as --protein_mask_rate / --text_mask_rate", moved)
-        if logit_scale_max is not None and logit_scale_max < logit_scale_init_value:
-            raise ValueError(
-                f"`logit_scale_max` ({logit_scale_max}) is below `logit_scale_init_value` ({logit_scale_init_value})"
-            )
-        if len(residue_token_ids) != len(RESIDUE_CLASSES) or len(set(residue_token_ids)) != len(RESIDUE_CLASSES):
-            raise ValueError(
-                f"`residue_token_ids` must hold {len(RESIDUE_CLASSES)} distinct ids, got {residue_token_ids}"
-            )
-        if any(not 0 <= i < protein_config.vocab_size for i in residue_token_ids):
-            raise ValueError(f"`residue_token_ids` {residue_token_ids} fall outside the protein vocabulary")
-        if not 0.0 <= classifier_dropout < 1.0:
-            raise ValueError(f"`classifier_dropout` must be in [0, 1), got {classifier_dropout!r}")
-
-        if contrastive_positives not in ("pair", "same_text"):
-            raise ValueError(f"`contrastive_positives` must be 'pair' or 'same_text', got {contrastive_positives!r}")
-        if not 0.0 <= text_bank_part_weight <= 1.0:
-            raise ValueError(f"`text_bank_part_weight` must be in [0, 1], got {text_bank_part_weight!r}")
-        if contrastive_text_bank and not freeze_text_model:
-            raise ValueError("`contrastive_text_bank` needs `freeze_text_model=True`: the bank's text features are "
-                             "computed once and would go stale under a trained text tower")
-        if packed_attention_backend not in ("auto", "varlen", "flash_attn", "flex", "segments", "masked"):
-            raise ValueError(f"unknown `packed_attention_backend` {packed_attention_backend!r}")
-        self.protein_packed = bool(protein_packed)
-        self.packed_attention_backend = packed_attention_backend
-        self.protein_config = protein_config
-        self.text_config = text_config
-        self.projection_dim = projection_dim
-        self.fusion_num_layers = fusion_num_layers
-        self.fusion_num_attention_heads = fusion_num_attention_heads
-        self.fusion_hidden_size = fusion_hidden_size
-        self.fusion_scale_attention = fusion_scale_attention
-        self.fusion_batch_norm = fusion_batch_norm
-        self.fusion_batch_norm_valid_only = fusion_batch_norm_valid_only
-        self.contrastive_weight = float(contrastive_weight)
-        self.mlm_weight = float(mlm_weight)
-        self.mmp_protein_weight = float(mmp_protein_weight)
-        self.mmp_text_weight = float(mmp_text_weight)
-        self.logit_scale_init_value = logit_scale_init_value
-        self.logit_scale_max = logit_scale_max
-        self.contrastive_positives = contrastive_positives
-        self.contrastive_gather = contrastive_gather
-        self.contrastive_text_bank = bool(contrastive_text_bank)
-        self.text_bank_part_weight = float(text_bank_part_weight)
-        self.frozen_towers_eval = bool(frozen_towers_eval)
-        self.freeze_text_model = freeze_text_model
-        self.freeze_word_projection = freeze_word_projection
-        self.protein_cls_token_id = protein_cls_token_id
-        self.protein_eos_token_id = protein_eos_token_id
-        self.residue_token_ids = residue_token_ids
-        self.text_cls_token_id = text_cls_token_id
-        self.text_sep_token_id = text_sep_token_id
-        if zero_shot_temperature is not None and not zero_shot_temperature > 0:
-            raise ValueError(f"zero_shot_temperature must be positive, got {zero_shot_temperature}")
-        self.zero_shot_temperature = zero_shot_temperature
-        self.classifier_dropout = classifier_dropout
-        self.initializer_range = initializer_range
+        values = dict(
+            protein_packed=bool(protein_packed), packed_attention_backend=packed_attention_backend,
+            protein_config=protein_config, text_config=text_config, projection_dim=projection_dim,
+            fusion_num_layers=fusion_num_layers, fusion_num_attention_heads=fusion_num_attention_heads,
+            fusion_hidden_size=projection_dim if fusion_hidden_size is None else fusion_hidden_size,
+            fusion_scale_attention=fusion_scale_attention, fusion_batch_norm=fusion_batch_norm,
+            fusion_batch_norm_valid_only=fusion_batch_norm_valid_only, contrastive_weight=contrastive_weight,
+            mlm_weight=mlm_weight, mmp_protein_weight=mmp_protein_weight, mmp_text_weight=mmp_text_weight,
+            logit_scale_init_value=logit_scale_init_value, logit_scale_max=logit_scale_max,
+            contrastive_positives=contrastive_positives, contrastive_gather=contrastive_gather,
+            contrastive_text_bank=bool(contrastive_text_bank), text_bank_part_weight=text_bank_part_weight,
+            frozen_towers_eval=bool(frozen_towers_eval), freeze_text_model=freeze_text_model,
+            freeze_word_projection=freeze_word_projection, protein_cls_token_id=protein_cls_token_id,
+            protein_eos_token_id=protein_eos_token_id,
+            residue_token_ids=list(ESM_RESIDUE_TOKEN_IDS if residue_token_ids is None else residue_token_ids),
+            text_cls_token_id=text_cls_token_id, text_sep_token_id=text_sep_token_id,
+            zero_shot_temperature=zero_shot_temperature, classifier_dropout=classifier_dropout,
+            initializer_range=initializer_range,
+        )
+        _check_values(values)
+        for name in ("contrastive_weight", "mlm_weight", "mmp_protein_weight", "mmp_text_weight",
+                     "text_bank_part_weight"):
+            values[name] = float(values[name])
+        for name, value in values.items():
+            setattr(self, name, value)
         # the base __init__ sets the attention implementation on every sub-config (None when not asked for), which
         # would strip it from towers built beforehand and passed in: keep theirs unless one is asked for here
         towers = {"protein_config": protein_config._attn_implementation,
@@ -343,6 +279,64 @@ class ProtSTConfig(PretrainedConfig):
             for key, implementation in towers.items():
                 if implementation is not None and getattr(self, key)._attn_implementation is None:
                     getattr(self, key)._attn_implementation = implementation
+
+
+
+def _tower_configs(protein_config, text_config) -> tuple[EsmConfig, PretrainedConfig]:
+    """The two towers' configs from configs, dicts (a text dict names its `model_type`, BERT by default) or None
+    (ESM-2 650M and PubMedBERT)."""
+    if protein_config is None:
+        protein_config = dict(ESM2_650M_CONFIG)
+    if isinstance(protein_config, dict):
+        protein_config = {k: v for k, v in protein_config.items() if k != "model_type"}
+        protein_config = EsmConfig(**protein_config)
+    if not isinstance(protein_config, EsmConfig):
+        raise ValueError(f"`protein_config` must be an EsmConfig or a dict, got {type(protein_config).__name__}")
+    if text_config is None:
+        text_config = dict(PUBMEDBERT_CONFIG)
+    if isinstance(text_config, dict):
+        text_config = dict(text_config)
+        model_type = text_config.pop("model_type", "bert")
+        text_config = AutoConfig.for_model(model_type, **text_config)
+    if not isinstance(text_config, PretrainedConfig):
+        raise ValueError(f"`text_config` must be a config or a dict, got {type(text_config).__name__}")
+    return protein_config, text_config
+
+
+def _check_values(v: dict) -> None:
+    """`ValueError` naming the field, for a value [`ProtSTConfig`] cannot take."""
+    for name in ("projection_dim", "fusion_hidden_size", "fusion_num_layers", "fusion_num_attention_heads"):
+        if not isinstance(v[name], int) or v[name] <= 0:
+            raise ValueError(f"`{name}` must be a positive integer, got {v[name]!r}")
+    if v["fusion_hidden_size"] % v["fusion_num_attention_heads"] != 0:
+        raise ValueError(
+            f"`fusion_hidden_size` ({v['fusion_hidden_size']}) must be divisible by `fusion_num_attention_heads` "
+            f"({v['fusion_num_attention_heads']})"
+        )
+    for name in ("contrastive_weight", "mlm_weight", "mmp_protein_weight", "mmp_text_weight"):
+        if not isinstance(v[name], (int, float)) or v[name] < 0 or not math.isfinite(v[name]):
+            raise ValueError(f"`{name}` must be a finite number >= 0, got {v[name]!r}")
+    if v["logit_scale_max"] is not None and v["logit_scale_max"] < v["logit_scale_init_value"]:
+        raise ValueError(f"`logit_scale_max` ({v['logit_scale_max']}) is below `logit_scale_init_value` "
+                         f"({v['logit_scale_init_value']})")
+    residues = v["residue_token_ids"]
+    if len(residues) != len(RESIDUE_CLASSES) or len(set(residues)) != len(RESIDUE_CLASSES):
+        raise ValueError(f"`residue_token_ids` must hold {len(RESIDUE_CLASSES)} distinct ids, got {residues}")
+    if any(not 0 <= i < v["protein_config"].vocab_size for i in residues):
+        raise ValueError(f"`residue_token_ids` {residues} fall outside the protein vocabulary")
+    if not 0.0 <= v["classifier_dropout"] < 1.0:
+        raise ValueError(f"`classifier_dropout` must be in [0, 1), got {v['classifier_dropout']!r}")
+    if v["contrastive_positives"] not in ("pair", "same_text"):
+        raise ValueError(f"`contrastive_positives` must be 'pair' or 'same_text', got {v['contrastive_positives']!r}")
+    if not 0.0 <= v["text_bank_part_weight"] <= 1.0:
+        raise ValueError(f"`text_bank_part_weight` must be in [0, 1], got {v['text_bank_part_weight']!r}")
+    if v["contrastive_text_bank"] and not v["freeze_text_model"]:
+        raise ValueError("`contrastive_text_bank` needs `freeze_text_model=True`: the bank's text features are "
+                         "computed once and would go stale under a trained text tower")
+    if v["packed_attention_backend"] not in ("auto", "varlen", "flash_attn", "flex", "segments", "masked"):
+        raise ValueError(f"unknown `packed_attention_backend` {v['packed_attention_backend']!r}")
+    if v["zero_shot_temperature"] is not None and not v["zero_shot_temperature"] > 0:
+        raise ValueError(f"zero_shot_temperature must be positive, got {v['zero_shot_temperature']}")
 
 
 __all__ = ["ProtSTConfig", "protein_residue_limit", "text_special_token_ids"]
