@@ -7,6 +7,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SAVED = ROOT / "tests" / "fixtures" / "saved_model_2077500"  # a model folder saved by an earlier version
 
@@ -22,6 +24,7 @@ def clean_copy(tree: Path) -> Path:
     return tree
 
 
+@pytest.mark.slow
 def test_wheel_carries_every_module_and_data_file(tmp_path):
     tree = clean_copy(tmp_path / "tree")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",

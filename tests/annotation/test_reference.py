@@ -67,6 +67,7 @@ def reference(tmp_path_factory, go_build, ontology, model, processor):
     return folder
 
 
+@pytest.mark.slow
 def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference, tmp_path, monkeypatch):
     """Reference proteins as queries from families the reference lacks: no hit and no neighbour of a drawn protein
     is in its own cluster (nor is it the protein itself), the neighbours' cosines are those of the stored embeddings,
@@ -102,6 +103,7 @@ def test_cross_fitting_searches_each_drawn_protein_without_its_cluster(reference
     assert asked == [3, 3, 3, 3]  # one per fold, and the query lookup
 
 
+@pytest.mark.slow
 def test_without_a_validation_split_the_fusion_is_cross_fitted(go_build, ontology, model, processor, tmp_path):
     """No split held out: the fusion is fitted on reference proteins cross-fitted over MMseqs2 clusters computed at
     30% identity, and the reference says so in each field and in its card."""
@@ -137,6 +139,7 @@ def test_go_fields_hold_the_true_path_terms_of_each_protein(go_build, ontology):
         assert field.prompts[0][0] == TEMPLATES[field.name].format(field.names[0])
 
 
+@pytest.mark.slow
 def test_annotation_is_the_fitted_fusion_consistent_with_the_ontology(reference, go_build, model, processor,
                                                                       tmp_path):
     loaded = AnnotationReference.load(reference)
@@ -169,6 +172,7 @@ def test_annotation_is_the_fitted_fusion_consistent_with_the_ontology(reference,
     assert all(0 < float(line.split("\t")[2]) <= 1 for line in cafa[3:-1])
 
 
+@pytest.mark.slow
 def test_an_unfinished_build_is_refused_then_resumed(reference, go_build, ontology, model, processor, tmp_path):
     killed = tmp_path / "killed"
     shutil.copytree(reference, killed)
@@ -195,6 +199,7 @@ def test_another_model_and_an_unknown_field_are_refused(reference, other_folder)
         loaded.field("subcellular_location")
 
 
+@pytest.mark.slow
 def test_a_single_label_field_gives_class_distributions(go_build, model, processor, tmp_path):
     splits, _ = go_build
     classes = ["short", "long"]
@@ -219,6 +224,7 @@ def test_a_single_label_field_gives_class_distributions(go_build, model, process
         class_field("x", classes, [["medium"]], [["a"], ["b"]])
 
 
+@pytest.mark.slow
 def test_reference_and_annotate_commands(go_build, model_folder, other_folder, tmp_path, capsys):
     _, folder = go_build
     build = ["reference", "build", "--dataset", str(folder), "--model", str(model_folder), "--go-terms",
@@ -254,6 +260,8 @@ def test_reference_and_annotate_commands(go_build, model_folder, other_folder, t
     assert "not a complete annotation reference" in capsys.readouterr().err
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_accelerate_launch_builds_one_reference_with_two_processes(go_build, model_folder, tmp_path):
     """Under `accelerate launch` each process embeds its shards; one complete reference comes out."""
     _, folder = go_build
@@ -273,6 +281,7 @@ def test_accelerate_launch_builds_one_reference_with_two_processes(go_build, mod
     assert len(loaded.index) == loaded.manifest["proteins"]
 
 
+@pytest.mark.slow
 def test_a_reference_pushes_to_the_hub_and_loads_back(reference, tmp_path):
     """`protst push REF` sends a finished reference to a dataset repository (an unfinished one is refused), and
     `AnnotationReference.load("org/name")` reads it back (the local Hub-compatible server of tests/utils)."""

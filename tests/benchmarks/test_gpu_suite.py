@@ -1,9 +1,12 @@
 """The GPU suite runs end to end in its tiny mode (CPU; no speed claim)."""
 
 
+import pytest
+
 from utils.builders import ROOT
 
 
+@pytest.mark.slow
 def test_gpu_suite_runs_end_to_end_in_its_tiny_mode(tmp_path):
     """The GPU suite is only measured on a lent GPU; here its tiny mode proves every row runs (no speed claim)."""
     import json

@@ -104,6 +104,7 @@ def test_reader_counts_every_bad_input_and_keeps_what_it_can(toy_ontology, tmp_p
 
 
 @pytest.mark.parametrize("split", ["random", pytest.param("mmseqs", marks=pytest.mark.needs_mmseqs)])
+@pytest.mark.slow
 def test_go_protdescribe_has_the_features_splits_and_report_of_a_uniprot_build(tmp_path, split):
     ontology = GeneOntology.from_files(GO / "go_terms.tsv", GO / "go_graph.tsv")
     report = build_go_protdescribe(GO / "annotations.tsv", ontology, tmp_path / "go", split=split,

@@ -60,6 +60,7 @@ def built(tmp_path_factory, benchmark_file):
 
 
 @pytest.mark.needs_mmseqs
+@pytest.mark.slow
 def test_build_report_counts(built):
     folder, report = built
     rows = report["rows"]
@@ -76,6 +77,7 @@ def test_build_report_counts(built):
 
 
 @pytest.mark.needs_mmseqs
+@pytest.mark.slow
 def test_no_cluster_crosses_splits_and_clusters_are_mmseqs_clusters(built, tmp_path):
     folder, report = built
     splits = rows_by_split(folder)
@@ -175,6 +177,7 @@ def test_push_without_token_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert code == 2 and "no Hugging Face token" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_push_round_trip_and_load_dataset_from_the_hub(tmp_path):
     from utils.hub_server import HubServer
 

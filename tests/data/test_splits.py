@@ -38,6 +38,7 @@ def test_read_sequences_fasta_and_csv(tmp_path):
 
 @pytest.mark.needs_mmseqs
 @pytest.mark.parametrize("iterations", [1, 2])
+@pytest.mark.slow
 def test_mmseqs_hits_one_search_and_profile_search(tmp_path, iterations):
     with open(FIXTURES / "go" / "annotations.tsv") as f:
         records = [(r["accession"], r["sequence"]) for r in csv.DictReader(f, delimiter="\t")][:40]

@@ -83,6 +83,8 @@ def test_processes_take_interleaved_shards(model, processor, fasta, tmp_path):
     assert _files(tmp_path / "two") == _files(tmp_path / "one")
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_accelerate_launch_embeds_with_two_processes(model_folder, fasta, tmp_path):
     """A real `accelerate launch` of `protst embed` with 2 CPU processes: each writes its shards, together the
     single-process result (to float rounding: the processes run their own thread pools)."""

@@ -11,6 +11,7 @@ from protst_hf.data.splits import mmseqs_path
 from utils.tasks import located
 
 
+@pytest.mark.slow
 def test_cli_evaluate_writes_json_markdown_and_plots(tiny_model, rows, tmp_path):
     usable = located()
     for split, part in (("train", usable[:40]), ("validation", usable[40:52]), ("test", usable[52:67])):

@@ -83,6 +83,8 @@ def test_lora_adapter_saves_alone_reloads_identically_and_leaves_the_base_untouc
                        predict(result.model, tokenizer, sequences, data, args), atol=1e-6)
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_full_protocol_under_accelerate_launch_ddp(tiny_model, tmp_path):
     """Two CPU processes (DDP over gloo): each trains on its share of every batch; validation and test scores are
     gathered back into input order, so the reported test metric equals a one-process prediction of the saved

@@ -24,6 +24,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_space_classifies_and_searches_through_gradio_client(tmp_path):
     from transformers import pipeline
 

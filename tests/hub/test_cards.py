@@ -2,11 +2,13 @@
 
 import json
 
+import pytest
 from huggingface_hub import ModelCard
 
 from protst_hf.hub.cards import render_model_card
 
 
+@pytest.mark.slow
 def test_model_card_carries_the_run_metrics_and_parses_back(pretrained, harness_results):
     info = json.loads((pretrained / "final" / "training_info.json").read_text())
     assert info["arguments"]["max_steps"] == 4 and info["hardware"]["processes"] == 1

@@ -224,6 +224,7 @@ def test_pickle_refused_unless_trusted_and_shape_mismatch_fails(tmp_path):
         convert_original(tmp_path / "bad.pth")
 
 
+@pytest.mark.slow
 def test_convert_original_cli_saves_a_pipeline_ready_folder(tmp_path):
     state, *_ = _original_checkpoint("esm2")
     torch.save({"model": state, "config": argparse.Namespace(lr=1e-5)}, tmp_path / "protst_esm2.pth")

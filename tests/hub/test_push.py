@@ -87,6 +87,7 @@ def _lora_adapter(model_dir: Path, output: Path) -> torch.Tensor:
         return model(protein_input_ids=batch["input_ids"], protein_attention_mask=batch["attention_mask"]).logits
 
 
+@pytest.mark.slow
 def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretraining_setup, tmp_path, harness_results):
     from transformers import AutoModel, AutoProcessor
 

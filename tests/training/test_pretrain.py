@@ -15,6 +15,7 @@ from protst_hf.training.checkpoint import latest_checkpoint, resolve_resume
 from utils.pretraining import CONFIGS, common_args, losses, run
 
 
+@pytest.mark.slow
 def test_a_few_cpu_steps_single_process(pretraining_setup, tmp_path):
     out = tmp_path / "run"
     completed = run(common_args(pretraining_setup, steps=10, output_dir=out, save_total_limit=2, eval_steps=5))
@@ -38,6 +39,7 @@ def test_a_few_cpu_steps_single_process(pretraining_setup, tmp_path):
     assert json.loads((out / "best" / "training_info.json").read_text())["step"] == summary["best_step"]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_continues_exactly(pretraining_setup, tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     assert run(common_args(pretraining_setup, steps=8, output_dir=reference)).returncode == 0
@@ -53,6 +55,7 @@ def test_resume_after_sigkill_continues_exactly(pretraining_setup, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(pretraining_setup, tmp_path):
     out = tmp_path / "run"
     killed = run(common_args(pretraining_setup, steps=8, output_dir=out), fault=["--kill-during-save", "6"])
@@ -67,6 +70,8 @@ def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(pretraining_setu
     assert latest_checkpoint(out).name == "step-00000008"
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_ddp_zero2_zero3_agree(pretraining_setup, tmp_path):
     results = {}
     for name, config, extra in (("ddp", "ddp.yaml", ["--cpu", "true"]), ("zero2", "deepspeed_zero2.yaml", []),
@@ -96,6 +101,7 @@ def test_ddp_zero2_zero3_agree(pretraining_setup, tmp_path):
     assert abs(losses(single)[1] - reference_losses[1]) < 0.2 * reference_losses[1]
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_stops_with_the_batch_ids_or_is_skipped(pretraining_setup, tmp_path):
     stopped = tmp_path / "stopped"
     completed = run(common_args(pretraining_setup, steps=4, output_dir=stopped), fault=["--nan-at-step", "3"])
@@ -112,6 +118,7 @@ def test_nonfinite_loss_stops_with_the_batch_ids_or_is_skipped(pretraining_setup
     assert sorted(losses(skipped)) == [1, 2, 3, 4]  # step 3 was taken by the next batch
 
 
+@pytest.mark.slow
 def test_a_dataset_without_usable_rows_fails_fast(pretraining_setup, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -123,6 +130,7 @@ def test_a_dataset_without_usable_rows_fails_fast(pretraining_setup, tmp_path):
     assert "no usable rows" in completed.stderr and "invalid residue in sequence" in completed.stderr
 
 
+@pytest.mark.slow
 def test_streaming_dataset(pretraining_setup, tmp_path):
     out = tmp_path / "stream"
     completed = run(common_args(pretraining_setup, steps=3, output_dir=out, streaming="true"))
@@ -130,6 +138,7 @@ def test_streaming_dataset(pretraining_setup, tmp_path):
     assert sorted(losses(out)) == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_packed_protein_tower_trains_identically(pretraining_setup, tmp_path):
     """`--protein_packed` changes how the protein tower runs, not what it computes: the same losses step by step."""
     trajectories = {}
@@ -144,6 +153,7 @@ def test_packed_protein_tower_trains_identically(pretraining_setup, tmp_path):
                        rtol=1e-4), trajectories
 
 
+@pytest.mark.slow
 def test_a_corrupt_checkpoint_is_a_clear_error_naming_the_older_ones(pretraining_setup, tmp_path):
     out = tmp_path / "run"
     assert run(common_args(pretraining_setup, steps=6, output_dir=out)).returncode == 0
@@ -159,6 +169,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error_naming_the_older_ones(pretraining
     assert resumed.returncode == 2 and "trainer_state.json cannot be read" in resumed.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_validation_reports_baselines_collapse_and_zero_shot(pretraining_setup, tmp_path, rows):
     """Every recall beside its frequency baseline and chance, the pooled-feature cosine, unigram baselines, and with
     label texts zero-shot accuracy, balanced accuracy and the histogram; best/ chosen by a metric the frequency

@@ -5,6 +5,7 @@ import json
 import os
 import sys
 
+import pytest
 import torch
 
 from protst_hf.training.text_bank import bank_targets, build_text_bank
@@ -39,6 +40,8 @@ def test_bank_features_are_the_text_towers_pooled_features(make_config, processo
     assert bank.targets([0, 2]).tolist() == [[0.5, 0.5], [1.0, 0.0]]
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_pretraining_against_the_text_bank_records_its_training_texts(pretraining_setup, tmp_path):
     """A real run from configs with the bank and soft targets, under DDP on 2 gloo processes: it learns, and the
     exported model says its scores are text-bank posteriors (training_texts.json)."""
@@ -61,6 +64,7 @@ def test_pretraining_against_the_text_bank_records_its_training_texts(pretrainin
     assert all(r["train/contrastive_loss"] > 0 for r in logged if "train/contrastive_loss" in r)
 
 
+@pytest.mark.slow
 def test_pretraining_on_go_texts_one_statement_at_a_time(pretraining_setup, tmp_path, capsys):
     """A GO build (tests/fixtures/go) trained with text_unit="statement" against a bank of its statements: the
     model folder records term frequencies and each namespace's template, which `protst classify --field` reads."""

@@ -38,10 +38,11 @@ def linear_encoders():
 
 def tiny_model(processor, **overrides):
     from protst_hf import ProtSTForPreTraining
+    from protst_hf.training.freezing import apply_freezing
 
     torch.manual_seed(0)
     config = tiny_config(processor, mlm_weight=0, mmp_protein_weight=0, mmp_text_weight=0, **overrides)
-    return ProtSTForPreTraining(config).double()
+    return apply_freezing(ProtSTForPreTraining(config).double())  # as the training code builds it
 
 
 def function_run(rows: slice, groups: bool):

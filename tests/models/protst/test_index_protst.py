@@ -38,6 +38,7 @@ def test_exact_index_equals_brute_force():
 
 
 @pytest.mark.parametrize("kind", ["ivf", "ivfpq", "hnsw"])
+@pytest.mark.slow
 def test_approximate_index_finds_planted_neighbours(kind):
     """Each query is a database vector plus noise (cosine about 0.9 to it): it must come back in the top 10."""
     rng = np.random.default_rng(1)
@@ -85,6 +86,7 @@ def test_save_load_card_and_conformal_threshold(tmp_path):
         ProteinIndex.build(iter(_shards(database, 1000))).search(queries[:1], threshold="calibrated")
 
 
+@pytest.mark.slow
 def test_index_push_and_load_through_a_hub_server(tmp_path):
     from utils.hub_server import HubServer
 

@@ -68,6 +68,8 @@ def test_masked_cross_entropy_without_targets_is_zero_and_connected():
     assert masked_cross_entropy(empty, torch.zeros(0, dtype=torch.long)).item() == 0.0
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_gathered_loss_and_gradients_equal_single_process_on_unequal_batches(tmp_path):
     """2 gloo processes with 3 and 2 rows against one process with all 5, in float64 (so that only the gathering is
     tested, not summation order): the pure loss with the original and with shared positives, and the model under

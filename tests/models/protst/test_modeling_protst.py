@@ -343,6 +343,7 @@ def _run_remote_check(python, folder, tmp_path):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_trust_remote_code_round_trip_without_protst_hf(tester, tmp_path):
     folder = tmp_path / "protst-tiny"
     _remote_code_fixture(tester, folder)
@@ -352,6 +353,7 @@ def test_trust_remote_code_round_trip_without_protst_hf(tester, tmp_path):
     assert max(report["max_abs_diff"].values()) <= 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("PROTST_MIN_TRANSFORMERS_PYTHON"),
                     reason="set PROTST_MIN_TRANSFORMERS_PYTHON to a python with the oldest supported transformers "
                     "(scripts/test.sh does)")

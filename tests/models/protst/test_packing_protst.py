@@ -76,6 +76,7 @@ def test_segment_helpers():
     assert segments.tolist() == [0, 0, 1, 1, 1]
 
 
+@pytest.mark.slow
 def test_compiled_packed_forward_equals_eager():
     model = _esm("esm2").eval()
     ids, mask = _batch(masked=False)

@@ -151,12 +151,14 @@ def _expected(folder, processor, rows) -> dict:
             "scores": [dict(zip(r["labels"], r["scores"])) for r in results], "retrieved": [h["id"] for h in hits]}
 
 
+@pytest.mark.slow
 def test_pipelines_through_trust_remote_code_without_protst_hf(folder, processor, rows, tmp_path):
     report = _run_check(sys.executable, folder, _expected(folder, processor, rows), tmp_path)
     assert report["pipeline"] == "ZeroShotProteinClassificationPipeline"
     assert report["module"].startswith("transformers_modules")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("PROTST_MIN_TRANSFORMERS_PYTHON"),
                     reason="set PROTST_MIN_TRANSFORMERS_PYTHON (scripts/test.sh does)")
 def test_pipelines_on_the_oldest_supported_transformers(folder, processor, rows, tmp_path):
