@@ -221,12 +221,10 @@ class ProteinIndex:
 
     def search(
         self, queries: np.ndarray, k: int = 20, nprobe: int | None = None, ef_search: int | None = None,
-        threshold: float | None = None, exclude: np.ndarray | None = None,
+        threshold: float | None = None,
     ) -> tuple[np.ndarray, list[list[str]]]:
         """Top-k by inner product. `nprobe` (IVF) and `ef_search` (HNSW) trade speed for recall; `threshold`
-        (or the calibrated one stored in the metadata, when `threshold="calibrated"`) drops weaker hits; `exclude`:
-        positions (rows of the index, in insertion order) that are never returned (FAISS's `IDSelector`: the index
-        is searched as it is, with no copy of the rest).
+        (or the calibrated one stored in the metadata, when `threshold="calibrated"`) drops weaker hits.
 
         Returns:
             scores `(n, k)` (NaN where dropped or missing) and the ids per query (shorter lists when dropped).
@@ -236,18 +234,10 @@ class ProteinIndex:
             raise ValueError(f"queries have dimension {queries.shape[1]}, the index {self.index.d}")
         faiss = _faiss()
         params = None  # per-call settings, leaving the index's defaults alone
-        selector = None
-        if exclude is not None:
-            excluded = faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64))
-            selector = faiss.IDSelectorNot(excluded)
-            selector.excluded = excluded  # kept alive as long as the selector
-        settings = {} if selector is None else {"sel": selector}
         if nprobe is not None and hasattr(self.index, "nprobe"):
-            params = faiss.SearchParametersIVF(nprobe=int(nprobe), **settings)
-        elif ef_search is not None and hasattr(self.index, "hnsw"):
-            params = faiss.SearchParametersHNSW(efSearch=int(ef_search), **settings)
-        elif selector is not None:
-            params = faiss.SearchParameters(**settings)
+            params = faiss.SearchParametersIVF(nprobe=int(nprobe))
+        if ef_search is not None and hasattr(self.index, "hnsw"):
+            params = faiss.SearchParametersHNSW(efSearch=int(ef_search))
         if threshold == "calibrated":
             if "threshold" not in self.metadata:
                 raise ValueError("this index has no calibrated threshold (see calibrate_threshold)")
@@ -266,6 +256,17 @@ class ProteinIndex:
             scores[row, ~keep] = np.nan
             result.append([self.ids[p] for p in positions[row][keep]])
         return scores, result
+
+    def vectors(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(stop - start, D) float32 stored vectors of positions `start:stop`: a view of the index's own memory for a
+        flat index (no copy), reconstructed for the others."""
+        faiss = _faiss()
+        stop = len(self.ids) if stop is None else min(stop, len(self.ids))
+        index = self.index
+        if isinstance(index, faiss.IndexFlat) and index.ntotal:
+            stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d)
+            return np.asarray(stored).reshape(index.ntotal, index.d)[start:stop]
+        return index.reconstruct_n(start, stop - start)
 
     def calibrate_threshold(self, queries: np.ndarray, relevant: list[set[str]], error_rate: float = 0.1,
                             k: int = 100) -> float:
