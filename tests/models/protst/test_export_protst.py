@@ -35,6 +35,19 @@ def _relative_imports(path):
     return set(re.findall(r"^\s*from\s+\.(\w+)\s+import", path.read_text(), flags=re.MULTILINE))
 
 
+def _closure(names) -> set[str]:
+    """The modules `names` import, directly or not (relative imports of the model folder), without `names`."""
+    from protst_hf.models.protst.export_protst import HERE
+
+    seen, todo = set(), [m for n in names for m in _relative_imports(HERE / f"{n}.py")]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_relative_imports(HERE / f"{name}.py"))
+    return seen
+
+
 def test_every_hub_entry_file_imports_all_it_needs_directly():
     """transformers 5.3 copies only a code file's direct relative imports out of a local folder (newer versions
     follow them recursively): every file an Auto class or pipeline names must import its whole closure itself."""
@@ -44,33 +57,19 @@ def test_every_hub_entry_file_imports_all_it_needs_directly():
     entries = {impl.split(".")[0] for impl in [*AUTO_CLASSES.values(), *PIPELINES.values()]}
     for entry in sorted(entries):
         direct = _relative_imports(here / f"{entry}.py")
-        closure, todo = set(), list(direct)
-        while todo:
-            name = todo.pop()
-            if name not in closure:
-                closure.add(name)
-                todo.extend(_relative_imports(here / f"{name}.py"))
+        closure = _closure([entry]) - {entry}
         assert closure == direct, f"{entry}.py also needs {sorted(closure - direct)} imported directly"
 
 
 def test_the_two_tiers_of_shipped_code_are_what_their_entries_import():
     """MODEL_FILES is exactly what the Auto classes' modules import (closure included), PIPELINE_FILES what the
     pipelines import beyond the modeling file, and together they are every code file of the model folder."""
-    from protst_hf.models.protst import export_protst
+    from protst_hf.models.protst.export_protst import HERE
 
-    here = export_protst.HERE
+    def files(entries):
+        return {f"{n}.py" for n in _closure(entries) | set(entries)}
 
-    def closure(names):
-        seen, todo = set(), list(names)
-        while todo:
-            name = todo.pop()
-            if name not in seen:
-                seen.add(name)
-                todo.extend(_relative_imports(here / f"{name}.py"))
-        return {f"{n}.py" for n in seen}
-
-    model_entries = {impl.split(".")[0] for impl in AUTO_CLASSES.values()}
-    assert closure(model_entries) == set(MODEL_FILES)
-    assert closure({impl.split(".")[0] for impl in PIPELINES.values()}) <= set(PIPELINE_FILES) | set(MODEL_FILES)
-    shipped = {p.name for p in here.glob("*_protst.py")}
+    assert files({impl.split(".")[0] for impl in AUTO_CLASSES.values()}) == set(MODEL_FILES)
+    assert files({impl.split(".")[0] for impl in PIPELINES.values()}) <= set(PIPELINE_FILES) | set(MODEL_FILES)
+    shipped = {p.name for p in HERE.glob("*_protst.py")}
     assert set(MODEL_FILES) | set(PIPELINE_FILES) == shipped
