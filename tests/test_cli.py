@@ -172,7 +172,7 @@ def test_docs_cli_md_is_generated_from_the_parser():
     `python -m protst_hf.cli.markdown docs/cli.md` when this fails."""
     from pathlib import Path
 
-    from protst_hf.cli import COMMANDS, build_parser
+    from protst_hf.cli import COMMANDS, build_parser, command_modules
     from protst_hf.cli.markdown import render
 
     committed = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
@@ -181,7 +181,11 @@ def test_docs_cli_md_is_generated_from_the_parser():
     flags = {o for a in parser._subparsers._group_actions[0].choices["annotate"]._actions for o in a.option_strings}
     assert {"--model", "--precision", "--threads", "--reference", "--cafa"} <= flags
     assert all(f"`{o}`" in committed for o in flags if o not in ("-h", "--help"))
-    assert len(COMMANDS) == 11
+    # every command module is registered, and every registered name is a module with register() and run()
+    folder = Path(__file__).resolve().parents[1] / "src" / "protst_hf" / "cli"
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__", "_common", "markdown"}
+    assert modules == set(COMMANDS)
+    assert all(callable(m.register) and callable(m.run) for m in command_modules())
 
 
 def test_classify_reads_gzip_and_standard_input_and_refuses_what_is_no_protein(model_folder, rows, tmp_path,
