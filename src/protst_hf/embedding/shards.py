@@ -8,14 +8,13 @@ input records.
 """
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ..data.files import write_atomic
+from ..data.files import atomic_open, write_atomic
 from ..models.protst.fasta_protst import iter_fasta, open_text
 from ..models.protst.index_protst import ProteinIndex, model_metadata
 from ..models.protst.inference_protst import embed_proteins, embed_texts
@@ -130,24 +129,19 @@ def _embed(model, processor, contents, texts, project, batch_size, max_tokens=No
 
 
 def _write_shard(output: Path, index: int, ids: list[str], vectors: np.ndarray, fmt: str) -> None:
-    """Data first, then the ids file (the completion mark), each via a temporary name and a rename."""
+    """Data first, then the ids file (the completion mark), each written atomically ([`atomic_open`])."""
     if fmt == "npy":
-        target = output / f"embeddings-{index:05d}.npy"
-        with open(f"{target}.tmp", "wb") as f:
+        with atomic_open(output / f"embeddings-{index:05d}.npy", "wb") as f:
             np.save(f, vectors)
-        os.replace(f"{target}.tmp", target)
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        target = output / f"shard-{index:05d}.parquet"
         column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
-        pq.write_table(pa.table({"id": ids, "embedding": column}), f"{target}.tmp")
-        os.replace(f"{target}.tmp", target)
-    ids_file = output / f"ids-{index:05d}.txt"
-    with open(f"{ids_file}.tmp", "w") as f:
+        with atomic_open(output / f"shard-{index:05d}.parquet", "wb") as f:
+            pq.write_table(pa.table({"id": ids, "embedding": column}), f)
+    with atomic_open(output / f"ids-{index:05d}.txt") as f:
         f.writelines(f"{i}\n" for i in ids)
-    os.replace(f"{ids_file}.tmp", ids_file)
 
 
 def iter_embedding_shards(folder: str | Path) -> Iterator[tuple[list[str], np.ndarray]]:
