@@ -237,7 +237,10 @@ def test_reference_and_annotate_commands(go_build, model_folder, other_folder, t
     assert cli(build + [str(tmp_path / "mixed"), "--reference-split", "train+validation", "--fit-split",
                         "validation"]) == 2
     assert "must be apart from the reference split" in capsys.readouterr().err
-    assert cli(build + [str(tmp_path / "corpus"), "--reference-split", "train+test"]) == 0  # cross-fitted too
+    loud = [a for a in build if a != "--quiet"]  # every step over a few seconds says where the build is
+    assert cli(loud + [str(tmp_path / "corpus"), "--reference-split", "train+test"]) == 0  # cross-fitted too
+    err = capsys.readouterr().err
+    assert "cross-fit fold 1/" in err and "fitting the fusion of molecular_function" in err and "indexing" in err
     splits, _ = go_build
     assert AnnotationReference.load(tmp_path / "corpus").manifest["proteins"] == \
         len(splits["train"]) + len(splits["test"])
