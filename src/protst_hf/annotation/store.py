@@ -19,13 +19,13 @@ resumes it (complete embedding shards are kept).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..data.files import atomic_open, write_atomic
+from ..models.protst.index_protst import model_display_name
 from .evidence import LabelTable
 from .fields import SINGLE_LABEL, FieldLabels
 from .fusion import Fusion
@@ -94,15 +94,6 @@ def write_field(folder: Path, labels: FieldLabels, prompt_embeds: np.ndarray, in
                                                    indent=1) + "\n")
 
 
-def model_name(name: str) -> str:
-    """How a card names a model: a Hub id as it is, a local folder by its folder name (a local absolute path means
-    nothing once the reference is pushed)."""
-    path = Path(name)
-    if path.is_absolute() or name.startswith(".") or os.sep in name and path.exists():
-        return path.name
-    return name
-
-
 def _fitted_on(manifest: Mapping) -> str:
     fitted = manifest.get("build", {}).get("fitted_on", {})
     if fitted.get("method") == "cross-fitted reference proteins":
@@ -115,7 +106,8 @@ def reference_card(manifest: Mapping) -> str:
     """The reference's README: what it holds and how it was fitted."""
     lines = ["---", "tags:", "- protst-hf", "- protein-function-annotation", "---", "",
              "# Annotation reference (protst-hf)", "",
-             f"{manifest['proteins']:,} labelled proteins embedded with `{model_name(manifest['model'])}` (weights "
+             f"{manifest['proteins']:,} labelled proteins embedded with "
+             f"`{model_display_name(manifest['model'])}` (weights "
              f"`{manifest['model_fingerprint']}`), searchable by MMseqs2 and in embedding space, with the fusion of "
              "homology (DiamondScore, and the best hit's labels scored by its identity), embedding neighbours, the "
              "model's zero-shot scores and the label frequencies fitted per "
@@ -126,5 +118,5 @@ def reference_card(manifest: Mapping) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["FORMAT_VERSION", "REFERENCE_FILE", "IncompleteReferenceError", "model_name", "read_field",
+__all__ = ["FORMAT_VERSION", "REFERENCE_FILE", "IncompleteReferenceError", "read_field",
            "read_manifest", "reference_card", "write_field", "write_manifest", "write_proteins"]

@@ -15,6 +15,7 @@ Example:
 import hashlib
 import json
 import math
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -60,11 +61,20 @@ def _faiss():
     return faiss
 
 
+def model_display_name(name: str) -> str:
+    """How a card names a model: a Hub id as it is, a local folder by its folder name (the path of the machine that
+    built a folder means nothing once the folder is pushed)."""
+    path = Path(name)
+    if path.is_absolute() or name.startswith(".") or (os.sep in name and path.exists()):
+        return path.name
+    return name
+
+
 def index_card(metadata: dict, count: int, repo_id: str = "ORG/NAME") -> str:
     """An index card: what was embedded by which model, the index kind and its search settings, the
     calibrated threshold, and how to load and query it. Needs only the metadata and the vector count."""
     m = metadata
-    model = m.get("model") or "unknown"
+    model = model_display_name(m.get("model") or "unknown")
     kind_text = {"flat": "exact inner product (`IndexFlatIP`)", "ivf": "IVF-Flat", "ivfpq": "IVF-PQ (compressed)",
                  "hnsw": "HNSW graph"}.get(m.get("kind"), m.get("kind"))
     settings = ", ".join(f"{k}={m[k]}" for k in ("nlist", "nprobe", "hnsw_neighbors", "ef_search") if k in m)
@@ -355,4 +365,5 @@ def _chain(first: list, rest: Iterator) -> Iterator:
     yield from rest
 
 
-__all__ = ["KINDS", "MismatchedModelError", "ProteinIndex", "index_card", "model_fingerprint", "model_metadata"]
+__all__ = ["KINDS", "MismatchedModelError", "ProteinIndex", "index_card", "model_display_name", "model_fingerprint",
+           "model_metadata"]
