@@ -172,6 +172,41 @@ def test_annotation_is_the_fitted_fusion_consistent_with_the_ontology(reference,
     assert all(0 < float(line.split("\t")[2]) <= 1 for line in cafa[3:-1])
 
 
+def test_all_fields_in_one_pass_search_once_and_score_as_each_field_alone(reference, go_build, model, processor,
+                                                                         monkeypatch):
+    """`annotate_fields(..., ["all"])` embeds and searches each chunk once for every field of the reference, and
+    gives each field exactly the scores its own `annotate` gives."""
+    from protst_hf.annotation import search as search_module
+
+    loaded = AnnotationReference.load(reference)
+    splits, _ = go_build
+    queries = [(r["accession"], r["sequence"]) for r in splits["test"]]
+    alone = {f: list(loaded.annotate(model, processor, queries, f, chunk_size=25)) for f in NAMESPACES}
+    searches = []
+    real = search_module.mmseqs_hits
+    monkeypatch.setattr(search_module, "mmseqs_hits", lambda *a, **k: searches.append(1) or real(*a, **k))
+    together = list(loaded.annotate_fields(model, processor, queries, ["all"], chunk_size=25))
+    assert len(searches) == len(together) == -(-len(queries) // 25)  # one search per chunk, not one per field
+    assert loaded.fields(["all"]) == list(NAMESPACES) and loaded.fields(["go_component"]) == ["cellular_component"]
+    for field in NAMESPACES:
+        for (ids, scored), (ids_alone, scores, evidence, bins) in zip(together, alone[field]):
+            assert set(scored[field][1]) == set(evidence)
+            assert ids == ids_alone
+            np.testing.assert_array_equal(scored[field][0], scores)
+            np.testing.assert_array_equal(scored[field][2], bins)
+
+
+def test_several_fields_need_a_field_placeholder_in_the_output_paths():
+    from protst_hf.cli.annotate import outputs
+
+    fields = ["molecular_function", "cellular_component"]
+    assert outputs("out.{field}.tsv", fields, "--output") == {f: f"out.{f}.tsv" for f in fields}
+    assert outputs("mf.tsv", fields[:1], "--output") == {"molecular_function": "mf.tsv"}
+    assert outputs(None, fields, "--cafa") == {f: None for f in fields}
+    with pytest.raises(ValueError, match=r"put \{field\} in the path"):
+        outputs("out.tsv", fields, "--output")
+
+
 @pytest.mark.slow
 def test_an_unfinished_build_is_refused_then_resumed(reference, go_build, ontology, model, processor, tmp_path):
     killed = tmp_path / "killed"

@@ -12,13 +12,13 @@ from .build import ReferenceBuildArguments, build_reference
 from .evidence import LabelTable, best_hit_evidence, hit_evidence, homology_evidence, neighbour_evidence
 from .fields import FieldLabels, ReferenceInputs, class_field, clean_records, go_fields, reference_inputs
 from .fusion import BINS, COMPONENTS, Fusion, fit_fusion, identity_bins, ontology_consistent
-from .io import ClassificationTable, write_annotations
+from .io import AnnotationTable, ClassificationTable, write_annotations
 from .reference import AnnotationReference, MismatchedReferenceModelError
 from .search import Lookup, cross_fit_folds
 from .store import IncompleteReferenceError
 
-__all__ = ["BINS", "COMPONENTS", "AnnotationReference", "ClassificationTable", "FieldLabels", "Fusion",
-           "IncompleteReferenceError", "LabelTable", "Lookup", "MismatchedReferenceModelError",
+__all__ = ["BINS", "COMPONENTS", "AnnotationReference", "AnnotationTable", "ClassificationTable", "FieldLabels",
+           "Fusion", "IncompleteReferenceError", "LabelTable", "Lookup", "MismatchedReferenceModelError",
            "ReferenceBuildArguments", "ReferenceInputs", "best_hit_evidence", "build_reference", "class_field",
            "clean_records", "cross_fit_folds", "fit_fusion", "go_fields", "hit_evidence", "homology_evidence",
            "identity_bins", "neighbour_evidence", "ontology_consistent", "reference_inputs", "write_annotations"]

@@ -15,37 +15,68 @@ from .fields import FieldLabels
 from .fusion import Fusion
 
 
+class AnnotationTable:
+    """The long TSV of fused annotations (`id, label_id, name, score, evidence`: each evidence's weighted share,
+    e.g. `homology=0.41;best_hit=0.12;neighbours=0.22;text=0.03`), best first per protein, scores >= `min_score`, at
+    most `top_k` labels per protein; with `cafa`, the CAFA submission file of the same predictions (two-decimal
+    scores in (0, 1]). A context manager: both files appear, complete, when it closes without an error
+    ([`atomic_open`]), and neither when it closes with one.
+
+    Example:
+        >>> with AnnotationTable("mf.tsv", labels, fusion, cafa="mf.cafa") as table:
+        ...     for ids, scores, evidence, bins in reference.annotate(model, processor, records, "molecular_function"):
+        ...         table.write(ids, scores, evidence, bins)
+    """
+
+    def __init__(self, path: str | Path, labels: FieldLabels, fusion: Fusion, min_score: float = 0.01,
+                 top_k: int | None = None, cafa: str | Path | None = None, author: str = "protst-hf"):
+        self.path, self.cafa, self.author = path, cafa, author
+        self.labels, self.fusion, self.min_score, self.top_k = labels, fusion, min_score, top_k
+        self.rows = 0
+
+    def __enter__(self) -> AnnotationTable:
+        self._files = ExitStack()
+        try:
+            self.out = self._files.enter_context(atomic_open(self.path))
+            self.cafa_file = self._files.enter_context(atomic_open(self.cafa)) if self.cafa else None
+        except BaseException:
+            self._files.close()
+            raise
+        self.out.write("id\tlabel_id\tname\tscore\tevidence\n")
+        if self.cafa_file:
+            self.cafa_file.write(f"AUTHOR {self.author}\nMODEL 1\nKEYWORDS sequence alignment, machine learning, "
+                                 "natural language processing.\n")
+        return self
+
+    def write(self, ids: list[str], scores: np.ndarray, evidence: dict, bins: np.ndarray) -> None:
+        labels = self.labels
+        for q, identifier in enumerate(ids):
+            row = scores[q]
+            order = np.argsort(-row, kind="stable")
+            order = order[row[order] >= self.min_score][:self.top_k]
+            shares = self.fusion.contributions(evidence, bins, q, order)
+            for position, label in enumerate(order):
+                parts = ";".join(f"{k}={v[position]:.3f}" for k, v in shares.items() if v[position] > 0)
+                self.out.write(f"{identifier}\t{labels.ids[label]}\t{labels.names[label]}\t{row[label]:.4f}\t"
+                               f"{parts}\n")
+                self.rows += 1
+                if self.cafa_file and row[label] >= 0.005:
+                    self.cafa_file.write(f"{identifier}\t{labels.ids[label]}\t{max(row[label], 0.01):.2f}\n")
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None and self.cafa_file:
+            self.cafa_file.write("END\n")
+        self._files.__exit__(kind, value, traceback)
+
+
 def write_annotations(path: str | Path, results: Iterable[tuple[list[str], np.ndarray, dict, np.ndarray]],
                       labels: FieldLabels, fusion: Fusion, min_score: float = 0.01, top_k: int | None = None,
                       cafa: str | Path | None = None, author: str = "protst-hf") -> int:
-    """The long TSV (`id, label_id, name, score, evidence`: each evidence's weighted share, e.g.
-    `homology=0.41;best_hit=0.12;neighbours=0.22;text=0.03`), best first per protein, scores >= `min_score`, at most
-    `top_k` labels per protein; and with `cafa`, the CAFA submission file of the same predictions (two-decimal scores
-    in (0, 1]). Returns the rows written."""
-    written = 0
-    with ExitStack() as files:
-        out = files.enter_context(atomic_open(path))
-        cafa_file = files.enter_context(atomic_open(cafa)) if cafa else None
-        if cafa_file:
-            cafa_file.write(f"AUTHOR {author}\nMODEL 1\nKEYWORDS sequence alignment, machine learning, natural "
-                            "language processing.\n")
-        out.write("id\tlabel_id\tname\tscore\tevidence\n")
+    """[`AnnotationTable`] of one field's results (`reference.annotate(...)`); returns the rows written."""
+    with AnnotationTable(path, labels, fusion, min_score, top_k, cafa, author) as table:
         for ids, scores, evidence, bins in results:
-            for q, identifier in enumerate(ids):
-                row = scores[q]
-                order = np.argsort(-row, kind="stable")
-                order = order[row[order] >= min_score][:top_k]
-                shares = fusion.contributions(evidence, bins, q, order)
-                for position, label in enumerate(order):
-                    parts = ";".join(f"{k}={v[position]:.3f}" for k, v in shares.items() if v[position] > 0)
-                    out.write(f"{identifier}\t{labels.ids[label]}\t{labels.names[label]}\t{row[label]:.4f}\t"
-                              f"{parts}\n")
-                    written += 1
-                    if cafa_file and row[label] >= 0.005:
-                        cafa_file.write(f"{identifier}\t{labels.ids[label]}\t{max(row[label], 0.01):.2f}\n")
-        if cafa_file:
-            cafa_file.write("END\n")
-    return written
+            table.write(ids, scores, evidence, bins)
+    return table.rows
 
 
 class ClassificationTable:
@@ -79,4 +110,4 @@ class ClassificationTable:
                                       *(f"{scores[n]:.6f}" for n in self.names)]) + "\n")
 
 
-__all__ = ["ClassificationTable", "write_annotations"]
+__all__ = ["AnnotationTable", "ClassificationTable", "write_annotations"]

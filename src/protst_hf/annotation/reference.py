@@ -127,19 +127,40 @@ class AnnotationReference:
                 model, None, labels.names, labels.prompts, model_training_texts(model), prompt_embeds=embeds)
         return self._classifiers[labels.name]
 
-    def annotate(self, model, processor, records: Iterable[tuple[str, str]], field: str, chunk_size: int = 1000,
-                 dtype: str | None = None, threads: int | None = None, check_model: bool = True,
-                 ) -> Iterator[tuple[list[str], np.ndarray, dict[str, np.ndarray], np.ndarray]]:
-        """Fused scores of `field` for `(id, sequence)` records, `chunk_size` proteins at a time: yields `(ids,
-        scores (chunk, labels) float32 in [0, 1], evidence, bins)`. Records must be clean ([`clean_records`])."""
+    def fields(self, names: Sequence[str]) -> list[str]:
+        """The reference's names of the fields asked (`all`: every field it holds), in the order asked, each once;
+        a field it lacks is an error naming the ones it has."""
+        if list(names) == ["all"]:
+            return self.field_names
+        return list(dict.fromkeys(self.field(name)[0].name for name in names))
+
+    def annotate_fields(self, model, processor, records: Iterable[tuple[str, str]], fields: Sequence[str],
+                        chunk_size: int = 1000, dtype: str | None = None, threads: int | None = None,
+                        check_model: bool = True,
+                        ) -> Iterator[tuple[list[str], dict[str, tuple[np.ndarray, dict, np.ndarray]]]]:
+        """Fused scores of several fields for `(id, sequence)` records, `chunk_size` proteins at a time, each chunk
+        embedded and searched once for all of them: yields `(ids, {field: (scores (chunk, labels) float32 in [0, 1],
+        evidence, bins)})`. Records must be clean ([`clean_records`])."""
         if check_model:
             self.check_model(model)
-        _labels, fusion, _info = self.field(field)
+        fusions = {name: self.field(name)[1] for name in self.fields(fields)}
         for batch in iter_chunks(records, chunk_size):
             ids, sequences = [i for i, _ in batch], [s for _, s in batch]
             lookup = self.lookup(model, processor, sequences, dtype=dtype, threads=threads)
-            evidence, bins = self.evidence(model, lookup, field)
-            yield ids, fusion.fuse(evidence, bins), evidence, bins
+            scored = {}
+            for name, fusion in fusions.items():
+                evidence, bins = self.evidence(model, lookup, name)
+                scored[name] = (fusion.fuse(evidence, bins), evidence, bins)
+            yield ids, scored
+
+    def annotate(self, model, processor, records: Iterable[tuple[str, str]], field: str, chunk_size: int = 1000,
+                 dtype: str | None = None, threads: int | None = None, check_model: bool = True,
+                 ) -> Iterator[tuple[list[str], np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+        """Fused scores of one `field` ([`annotate_fields`]): yields `(ids, scores, evidence, bins)`."""
+        name = self.fields([field])[0]
+        for ids, scored in self.annotate_fields(model, processor, records, [name], chunk_size, dtype, threads,
+                                                check_model):
+            yield (ids, *scored[name])
 
 
 __all__ = ["AnnotationReference", "MismatchedReferenceModelError"]

@@ -17,39 +17,59 @@ def register(commands) -> None:
                                        precision_parent(), threads_parent()])
     annotate.add_argument("input", help="FASTA file (plain or gzipped), or - for standard input")
     annotate.add_argument("--reference", required=True, help="a reference folder (`protst reference build`)")
-    annotate.add_argument("--field", required=True, help="e.g. molecular_function, subcellular_location")
-    annotate.add_argument("--output", required=True, help="long TSV: id, label_id, name, score, evidence")
-    annotate.add_argument("--cafa", help="also write the CAFA submission file (GO fields)")
+    annotate.add_argument("--field", required=True, nargs="+",
+                          help="e.g. molecular_function, subcellular_location; several, or all: every field of the "
+                               "reference, each protein embedded and searched once for all of them")
+    annotate.add_argument("--output", required=True, help="long TSV: id, label_id, name, score, evidence; with "
+                          "several fields, a path with {field} in it (one file per field, e.g. out.{field}.tsv)")
+    annotate.add_argument("--cafa", help="also write the CAFA submission file (GO fields; {field} as for --output)")
     annotate.add_argument("--min-score", type=float, default=0.01, help="scores written (default >= 0.01)")
     annotate.add_argument("--top-k", type=int, default=1500, help="labels per protein at most (CAFA's 1500)")
     annotate.add_argument("--chunk-size", type=int, default=1000, help="proteins searched and scored at a time")
     annotate.set_defaults(handler=run)
 
 
+def outputs(path: str | None, fields: list[str], flag: str) -> dict[str, str | None]:
+    """Each field's output file: `path` itself for one field, `path` with `{field}` filled in for several."""
+    if path is None or len(fields) == 1:
+        return {field: path if path is None else path.replace("{field}", field) for field in fields}
+    if "{field}" not in path:
+        raise ValueError(f"{flag} {path!r}: with {len(fields)} fields, put {{field}} in the path (one file per "
+                         "field, e.g. out.{field}.tsv)")
+    return {field: path.replace("{field}", field) for field in fields}
+
+
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from ..annotation import AnnotationReference, write_annotations
+    from contextlib import ExitStack
+
+    from ..annotation import AnnotationReference, AnnotationTable
     from ..models.protst.fasta_protst import ProteinRecords
     from ..models.protst.inference_protst import prepare_for_inference
 
     reference = AnnotationReference.load(args.reference)
-    labels, fusion, _info = reference.field(args.field)
-    if args.cafa and labels.single_label:
-        raise ValueError(f"--cafa writes GO predictions; {labels.name!r} is a single-label field")
+    fields = reference.fields(args.field)
+    tables, cafas = outputs(args.output, fields, "--output"), outputs(args.cafa, fields, "--cafa")
+    for field in fields:
+        if cafas[field] and reference.field(field)[0].single_label:
+            raise ValueError(f"--cafa writes GO predictions; {field!r} is a single-label field")
     model, processor, _state = load_model(args.model or reference.manifest["model"])
     reference.check_model(model)  # the weights as saved, before any inference cast
     prepare_for_inference(model, packed=True, precision=args.precision)
     records = ProteinRecords(args.input)
-
-    def results():
-        yield from reference.annotate(model, processor, records, labels.name, chunk_size=args.chunk_size,
-                                      threads=args.threads, check_model=False)
-        if not records.read:  # raised inside the writer: no output is left
+    with ExitStack() as files:
+        writers = {field: files.enter_context(AnnotationTable(tables[field], *reference.field(field)[:2],
+                                                               min_score=args.min_score, top_k=args.top_k,
+                                                               cafa=cafas[field])) for field in fields}
+        for ids, scored in reference.annotate_fields(model, processor, records, fields, chunk_size=args.chunk_size,
+                                                     threads=args.threads, check_model=False):
+            for field, (scores, evidence, bins) in scored.items():
+                writers[field].write(ids, scores, evidence, bins)
+        if not records.read:  # raised inside the writers: no output is left
             raise records.no_protein_error()
-
-    written = write_annotations(args.output, results(), labels, fusion, min_score=args.min_score, top_k=args.top_k,
-                                cafa=args.cafa)
     if records.problems:
         print(f"skipped {len(records.problems)} input record(s): " + "; ".join(records.problems[:5]), file=sys.stderr)
-    print(f"{written} scores of {labels.name} written to {args.output}" + (f" and {args.cafa}" if args.cafa else ""))
+    for field in fields:
+        print(f"{writers[field].rows} scores of {field} written to {tables[field]}"
+              + (f" and {cafas[field]}" if cafas[field] else ""))
     return 0
