@@ -44,3 +44,28 @@ def test_fewer_allowed_rows_than_k_are_padded_with_minus_one(index_and_vectors):
     cosines, rows = search.nearest_excluding(index, torch.from_numpy(vectors[:2]), 5, exclude)
     assert sorted(rows[0, :3].tolist()) == [0, 1, 2] and rows[:, 3:].tolist() == [[-1, -1], [-1, -1]]
     assert (cosines[:, 3:] == 0).all()
+
+
+def test_index_and_embedding_folders_carry_their_format_version(index_and_vectors, tmp_path):
+    """Each folder the package writes names its layout's version; one from a later version is refused, one from before
+    the field reads as version 1."""
+    import json
+
+    from protst_hf.embedding.shards import iter_embedding_shards
+
+    index, vectors = index_and_vectors
+    folder = index.save(tmp_path / "index", card=False)
+    metadata = json.loads((folder / "index_metadata.json").read_text())
+    assert metadata["format_version"] == 1
+    assert len(ProteinIndex.load(folder)) == 300
+    (folder / "index_metadata.json").write_text(json.dumps({**metadata, "format_version": 2}))
+    with pytest.raises(ValueError, match="index format 2"):
+        ProteinIndex.load(folder)
+    (folder / "index_metadata.json").write_text(json.dumps({k: v for k, v in metadata.items()
+                                                            if k != "format_version"}))
+    assert len(ProteinIndex.load(folder)) == 300
+    shards = tmp_path / "embeddings"
+    shards.mkdir()
+    (shards / "manifest.json").write_text(json.dumps({"format_version": 2, "format": "npy", "shards": 0}))
+    with pytest.raises(ValueError, match="embedding folder format 2"):
+        list(iter_embedding_shards(shards))

@@ -20,6 +20,7 @@ from ..models.protst.index_protst import ProteinIndex, model_metadata
 from ..models.protst.inference_protst import embed_proteins, embed_texts
 
 MANIFEST = "manifest.json"
+FORMAT_VERSION = 1  # of the folder's layout, in its manifest; a later one is refused
 
 
 def _records(path: str | Path, texts: bool) -> Iterator[tuple[str, str | None, str]]:
@@ -110,10 +111,11 @@ def embed_file(
     summary["shards"] = index
     summary["per_second"] = summary["records"] / summary["seconds"] if summary["seconds"] else None
     if rank == 0:
-        write_atomic(output / MANIFEST, json.dumps({
-            **model_metadata(model, "text" if texts else "protein", normalized=project), "input": str(input_path),
-            "format": fmt, "shards": index, "shard_size": shard_size, "dtype": dtype or "float32",
-            "skipped_records": summary["problems"]}, indent=2) + "\n")
+        manifest = {"format_version": FORMAT_VERSION,
+                    **model_metadata(model, "text" if texts else "protein", normalized=project),
+                    "input": str(input_path), "format": fmt, "shards": index, "shard_size": shard_size,
+                    "dtype": dtype or "float32", "skipped_records": summary["problems"]}
+        write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return summary
 
 
@@ -148,6 +150,9 @@ def iter_embedding_shards(folder: str | Path) -> Iterator[tuple[list[str], np.nd
     """`(ids, vectors)` per complete shard, in order, one shard in memory at a time."""
     folder = Path(folder)
     manifest = json.loads((folder / MANIFEST).read_text())
+    if manifest.get("format_version", 1) > FORMAT_VERSION:  # folders from before the field: version 1
+        raise ValueError(f"{folder}: embedding folder format {manifest['format_version']}, this version of protst-hf "
+                         f"reads up to {FORMAT_VERSION}: upgrade protst-hf")
     for index in range(manifest["shards"]):
         ids_file = folder / f"ids-{index:05d}.txt"
         if not ids_file.exists():

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 INDEX_FILE, IDS_FILE, METADATA_FILE, CARD_FILE = "index.faiss", "ids.txt", "index_metadata.json", "README.md"
+# the version of the folder's layout, written into its metadata; a folder written by a later version is refused
+FORMAT_VERSION = 1
 KINDS = ("flat", "ivf", "ivfpq", "hnsw")
 
 
@@ -314,7 +316,8 @@ class ProteinIndex:
         faiss.write_index(index, str(folder / INDEX_FILE))
         with open(folder / IDS_FILE, "w") as f:
             f.writelines(f"{i}\n" for i in self.ids)
-        (folder / METADATA_FILE).write_text(json.dumps(self.metadata, indent=2) + "\n")
+        metadata = {"format_version": FORMAT_VERSION, **self.metadata}
+        (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         if card:
             (folder / CARD_FILE).write_text(self.card())
         return folder
@@ -353,6 +356,10 @@ class ProteinIndex:
         index = faiss.read_index(str(folder / INDEX_FILE))
         ids = (folder / IDS_FILE).read_text().splitlines()
         metadata = json.loads((folder / METADATA_FILE).read_text())
+        version = metadata.pop("format_version", 1)  # a property of the folder; folders from before the field: 1
+        if version > FORMAT_VERSION:
+            raise ValueError(f"{folder}: index format {version}, this version of protst-hf reads up to "
+                             f"{FORMAT_VERSION}: upgrade protst-hf")
         if "nprobe" in metadata and hasattr(index, "nprobe"):
             index.nprobe = metadata["nprobe"]
         if "ef_search" in metadata and hasattr(index, "hnsw"):
