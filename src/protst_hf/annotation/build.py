@@ -153,10 +153,9 @@ def build_reference(
     wait()
     summary = {"embedding": {k: embedding[k] for k in ("records", "seconds", "written", "skipped_complete")}}
     if rank == 0:
-        summary.update(_index_and_fit(output, model, processor, proteins, fields, validation, validation_labels,
-                                      arguments, clusters, model_name, fingerprint, report, step))
-        summary["seconds"] = time.perf_counter() - started
-        manifest = summary.pop("manifest")
+        fit, manifest = _index_and_fit(output, model, processor, proteins, fields, validation, validation_labels,
+                                       arguments, clusters, model_name, fingerprint, report, step)
+        summary.update(fit, seconds=time.perf_counter() - started)
         manifest["build"] = {**summary, "processes": world_size}
         write_manifest(output, manifest)
         step(f"written: {output / REFERENCE_FILE}")
@@ -165,9 +164,9 @@ def build_reference(
 
 
 def _index_and_fit(output, model, processor, proteins, fields, validation, validation_labels, arguments, clusters,
-                   model_name, fingerprint, report, step) -> dict:
+                   model_name, fingerprint, report, step) -> tuple[dict, dict]:
     """The main process's part of the build: the index, the fit's lookup (computed once for every field), and each
-    field's fusion, written as it is fitted."""
+    field's fusion, written as it is fitted. Returns the fit's summary and the reference's manifest."""
     index_started = time.perf_counter()
     step("indexing the embeddings")
     index = build_index(output / "embeddings")
@@ -208,8 +207,7 @@ def _index_and_fit(output, model, processor, proteins, fields, validation, valid
         prompt_embeds = embed_texts_cached(model, processor, [p for group in labels.prompts for p in group],
                                            dtype=arguments.dtype)
         info = {"prior": labels.table.frequencies().round(8).tolist()}
-        manifest["fields"][labels.name] = {"kind": labels.kind, "labels": len(labels.ids)}
-        reference.add_field(model, labels, info, prompt_embeds)
+        reference.add_field(model, labels, info, prompt_embeds)  # what its evidence() reads, before the fit
         evidence, bins = reference.evidence(model, lookup, labels.name)
         truth = labels.table.dense(fit_rows) if fit_rows is not None else \
             LabelTable.from_sets(validation_labels[labels.name], len(labels.ids)).dense()
@@ -217,9 +215,8 @@ def _index_and_fit(output, model, processor, proteins, fields, validation, valid
                             prior_correction=arguments.prior_correction)
         info.update(fusion=fusion.to_dict(), fitted_on=fitted_on, fit_seconds=time.perf_counter() - field_started)
         write_field(output / "fields" / labels.name, labels, prompt_embeds.numpy(), info)
-        reference.add_field(model, labels, info, prompt_embeds, fusion)
-    summary.update(fit_seconds=time.perf_counter() - fit_started, fitted_on=fitted_on, manifest=manifest)
-    return summary
+    summary.update(fit_seconds=time.perf_counter() - fit_started, fitted_on=fitted_on)
+    return summary, manifest
 
 
 __all__ = ["ReferenceBuildArguments", "build_reference"]

@@ -174,7 +174,10 @@ def reference_inputs(rows: Sequence[Mapping], fit_rows: Sequence[Mapping] | None
             raise ValueError("the dataset has no go_terms column: build it with `protst build-protdescribe ... "
                              "--go-terms --go-graph`, or give a class column")
         namespaces = list(namespaces or GO_NAMESPACES)
-        fields, _ = go_fields(rows, ontology, {n: (templates or {})[n] for n in namespaces}, namespaces)
+        if templates is None or set(namespaces) - set(templates):
+            raise ValueError(f"GO fields need a prompt template for each of {namespaces}, e.g. the model's recorded "
+                             "templates (`field_template`)")
+        fields, _ = go_fields(rows, ontology, templates, namespaces)
         labels_of = {f.name: (lambda row, name=f.name: ontology.annotated_terms(row["go_terms"] or [], name))
                      for f in fields}
     else:

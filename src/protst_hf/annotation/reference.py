@@ -71,11 +71,11 @@ class AnnotationReference:
             self._fields[wanted] = read_field(self.folder / "fields" / wanted, wanted)
         return self._fields[wanted]
 
-    def add_field(self, model, labels: FieldLabels, info: dict, prompt_embeds: torch.Tensor,
-                  fusion: Fusion | None = None) -> None:
-        """Hold a field being built (its fusion None until fitted), with its zero-shot classifier."""
-        self.manifest["fields"].setdefault(labels.name, {"kind": labels.kind, "labels": len(labels.ids)})
-        self._fields[labels.name] = (labels, fusion, info)
+    def add_field(self, model, labels: FieldLabels, info: dict, prompt_embeds: torch.Tensor) -> None:
+        """Hold a field being built (no fusion yet: [`evidence`] is what its fit needs), with its zero-shot
+        classifier, and list it in the manifest."""
+        self.manifest["fields"][labels.name] = {"kind": labels.kind, "labels": len(labels.ids)}
+        self._fields[labels.name] = (labels, None, info)
         self._classifiers[labels.name] = ZeroShotClassifier.build(
             model, None, labels.names, labels.prompts, model_training_texts(model), prompt_embeds=prompt_embeds)
 
