@@ -91,9 +91,11 @@ def load_model(name: str):
     return model, AutoProcessor.from_pretrained(name), state
 
 
-def push(folder: str, repo: str | None, private: bool, repo_type: str = "dataset") -> None:
-    """Push a written folder when `--push-to-hub` was given, and print where."""
+def push(folder: str, repo: str | None, private: bool) -> None:
+    """Push a written folder (a dataset or an index) to a Hub dataset repository when `--push-to-hub` was given, and
+    print where."""
     if repo:
         from ..hub.push import push_folder
 
-        print(f"pushed: {push_folder(folder, repo, repo_type=repo_type, private=private)}")
+        url = push_folder(folder, repo, repo_type="dataset", private=private)
+        print(f"pushed: {url}")

@@ -58,7 +58,7 @@ def register(commands) -> None:
 
 def inputs_from(args: argparse.Namespace, model):
     """The reference's proteins, fields and fit split from the dataset the flags name ([`reference_inputs`])."""
-    from ..annotation.fields import load_reference_rows, reference_inputs
+    from ..annotation.fields import GO_NAMESPACES, load_reference_rows, reference_inputs
     from ..models.protst.prompts_protst import field_template, label_set_prompts, model_training_texts
 
     cross_fit = args.fit_split == "cross"
@@ -76,7 +76,7 @@ def inputs_from(args: argparse.Namespace, model):
                              "single-label field)")
         from ..data.gene_ontology import GeneOntology
 
-        namespaces = args.namespaces or ["molecular_function", "biological_process", "cellular_component"]
+        namespaces = args.namespaces or list(GO_NAMESPACES)
         return reference_inputs(rows, fit_rows, ontology=GeneOntology.from_files(args.go_terms, args.go_graph),
                                 namespaces=namespaces,
                                 templates={n: args.template or field_template(record, n) for n in namespaces})

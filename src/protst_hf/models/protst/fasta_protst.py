@@ -57,12 +57,11 @@ def open_text(path: str | os.PathLike) -> Iterator[Iterable[str]]:
     name = "standard input" if str(path) == "-" else str(path)
     if str(path) == "-":
         handle = sys.stdin
-        close = False
     else:
         with open(path, "rb") as probe:
             gzipped = probe.read(2) == b"\x1f\x8b"
         raw = gzip.open(path, "rb") if gzipped else open(path, "rb")
-        handle, close = io.TextIOWrapper(raw, encoding="utf-8"), True
+        handle = io.TextIOWrapper(raw, encoding="utf-8")
 
     def lines():
         try:
@@ -76,7 +75,7 @@ def open_text(path: str | os.PathLike) -> Iterator[Iterable[str]]:
     try:
         yield lines()
     finally:
-        if close:
+        if handle is not sys.stdin:
             handle.close()
 
 
