@@ -13,7 +13,7 @@ import torch
 from protst_hf.annotation import (
     COMPONENTS,
     AnnotationReference,
-    IncompleteReferenceError,
+    IncompleteFolderError,
     MismatchedReferenceModelError,
     build_reference,
     class_field,
@@ -213,7 +213,7 @@ def test_an_unfinished_build_is_refused_then_resumed(reference, go_build, ontolo
     shutil.copytree(reference, killed)
     (killed / "reference.json").unlink()
     shutil.rmtree(killed / "fields")
-    with pytest.raises(IncompleteReferenceError, match="Rerun the same"):
+    with pytest.raises(IncompleteFolderError, match="Rerun the same"):
         AnnotationReference.load(killed)
     proteins, fields, _, validation, labels = _inputs(go_build, ontology)
     summary = build_reference(killed, model, processor, proteins, fields, validation, labels, model_name="tiny",
@@ -342,7 +342,7 @@ def test_a_reference_pushes_to_the_hub_and_loads_back(reference, tmp_path):
             set(hub.files("org/go-reference", repo_type="dataset"))
         refused = subprocess.run(push + [str(unfinished), "--repo", "org/x", "--kind", "reference"], env=env,
                                  capture_output=True, text=True, timeout=300)
-        assert refused.returncode == 2 and "not a finished annotation reference" in refused.stderr
+        assert refused.returncode == 2 and "not a complete annotation reference" in refused.stderr
         loaded = subprocess.run([sys.executable, "-c", load], env=env, capture_output=True, text=True, timeout=300,
                                 cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr[-3000:]

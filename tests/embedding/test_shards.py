@@ -15,6 +15,7 @@ from protst_hf import (
 from protst_hf.cli import main as cli
 from protst_hf.embedding import shards as retrieval_module
 from protst_hf.embedding.shards import build_index, embed_file, iter_embedding_shards
+from protst_hf.models.protst.folder_protst import IncompleteFolderError
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -60,7 +61,7 @@ def test_embed_resumes_after_an_interrupt_with_identical_files(model, processor,
     monkeypatch.setattr(retrieval_module, "_embed", original)
     assert sorted(os.listdir(tmp_path / "resumed")) == ["embeddings-00000.npy", "embeddings-00001.npy",
                                                         "ids-00000.txt", "ids-00001.txt"]
-    with pytest.raises(FileNotFoundError, match="manifest"):
+    with pytest.raises(IncompleteFolderError, match="no manifest.json.*Rerun the same `protst embed`"):
         build_index(tmp_path / "resumed")
     # a kill between a shard's data and its completion mark: the shard counts as unfinished
     (tmp_path / "resumed" / "ids-00001.txt").unlink()

@@ -88,10 +88,12 @@ def _lora_adapter(model_dir: Path, output: Path) -> torch.Tensor:
 
 
 @pytest.mark.slow
-def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretraining_setup, tmp_path, harness_results):
+def test_push_round_trips_model_adapter_dataset_index_and_embeddings(pretrained, pretraining_setup, tmp_path,
+                                                                     harness_results):
     from transformers import AutoModel, AutoProcessor
 
     from protst_hf import ProteinIndex
+    from protst_hf.embedding.shards import EmbeddingFolder
     from utils.hub_server import HubServer
 
     model_dir = pretrained / "final"
@@ -102,6 +104,12 @@ def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretrainin
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ProteinIndex.build(iter([([f"P{i}" for i in range(300)], vectors)]), kind="flat",
                        metadata={"model": "org/protst-tiny", "normalized": True}).save(tmp_path / "index")
+    embeddings = tmp_path / "embeddings"
+    embeddings.mkdir()
+    np.save(embeddings / "embeddings-00000.npy", vectors)
+    (embeddings / "ids-00000.txt").write_text("".join(f"P{i}\n" for i in range(300)))
+    EmbeddingFolder.write_marker(embeddings, {"model": str(model_dir), "normalized": True, "format": "npy",
+                                              "shards": 1})
     model = AutoModel.from_pretrained(model_dir).eval()
     batch = AutoProcessor.from_pretrained(model_dir)(proteins=PROTEINS, return_tensors="pt", padding=True)
     with torch.no_grad():
@@ -112,6 +120,7 @@ def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretrainin
               [str(tmp_path / "adapter"), "--repo", "org/protst-lora"],
               [str(pretraining_setup / "data"), "--repo", "org/protdescribe-tiny"],
               [str(tmp_path / "index"), "--repo", "org/protst-index"],
+              [str(embeddings), "--repo", "org/protst-embeddings"],
               [str(model_dir), "--repo", "org/protst-tiny"]]  # a re-push: nothing changed, no new commit
     with HubServer() as hub:
         env = hub.env(str(tmp_path / "home"))
@@ -119,7 +128,7 @@ def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretrainin
             done = subprocess.run(cli + args, env=env, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0 and "pushed:" in done.stdout, done.stderr[-3000:]
         commits = [r for r in hub.requests if r.startswith("POST") and "/commit/" in r]
-        assert len(commits) == 4, commits
+        assert len(commits) == 5, commits
         files = hub.files("org/protst-tiny")
         assert {"model.safetensors", "config.json", "modeling_protst.py", "configuration_protst.py",
                 "processing_protst.py", "pipeline_protst.py", "processor_config.json", "README.md",
@@ -130,6 +139,10 @@ def test_push_round_trips_model_adapter_dataset_and_index(pretrained, pretrainin
         assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(hub.files("org/protst-lora"))
         assert "library_name: peft" in hub.files("org/protst-lora")["README.md"].decode()
         assert 'index="org/protst-index"' in hub.files("org/protst-index", repo_type="dataset")["README.md"].decode()
+        pushed = hub.files("org/protst-embeddings", repo_type="dataset")
+        assert {"embeddings-00000.npy", "ids-00000.txt", "manifest.json"} <= set(pushed)
+        card = pushed["README.md"].decode()  # names its repository and the model by folder name, not local path
+        assert "--embeddings org/protst-embeddings" in card and "`final`" in card and str(tmp_path) not in card
         assert any("lfs-upload" in r for r in hub.requests) and not hub.unhandled
 
         loaded = subprocess.run([sys.executable, "-c", LOAD_SCRIPT.format(proteins=PROTEINS)], env=env,

@@ -8,6 +8,7 @@ FAISS search, for annotation and for the cross-fit), `build` (a reference from l
 folder's format and card), `reference` (a loaded reference that annotates) and `io` (the TSV and CAFA writers).
 """
 
+from ..models.protst.folder_protst import IncompleteFolderError
 from .build import ReferenceBuildArguments, build_reference
 from .evidence import LabelTable, best_hit_evidence, hit_evidence, homology_evidence, neighbour_evidence
 from .fields import FieldLabels, ReferenceInputs, class_field, clean_records, go_fields, reference_inputs
@@ -15,10 +16,9 @@ from .fusion import BINS, COMPONENTS, Fusion, fit_fusion, identity_bins, ontolog
 from .io import AnnotationTable, ClassificationTable, write_annotations
 from .reference import AnnotationReference, MismatchedReferenceModelError
 from .search import Lookup, cross_fit_folds
-from .store import IncompleteReferenceError
 
 __all__ = ["BINS", "COMPONENTS", "AnnotationReference", "AnnotationTable", "ClassificationTable", "FieldLabels",
-           "Fusion", "IncompleteReferenceError", "LabelTable", "Lookup", "MismatchedReferenceModelError",
+           "Fusion", "IncompleteFolderError", "LabelTable", "Lookup", "MismatchedReferenceModelError",
            "ReferenceBuildArguments", "ReferenceInputs", "best_hit_evidence", "build_reference", "class_field",
            "clean_records", "cross_fit_folds", "fit_fusion", "go_fields", "hit_evidence", "homology_evidence",
            "identity_bins", "neighbour_evidence", "ontology_consistent", "reference_inputs", "write_annotations"]

@@ -22,7 +22,7 @@ from .fields import FieldLabels
 from .fusion import fit_fusion
 from .reference import AnnotationReference
 from .search import cross_fit_lookup
-from .store import FORMAT_VERSION, REFERENCE_FILE, write_field, write_manifest, write_proteins
+from .store import REFERENCE_FILE, write_field, write_proteins
 
 
 @dataclass
@@ -148,7 +148,7 @@ def build_reference(
         write_proteins(output, proteins)
     wait()
     embedding = embed_file(output / "proteins.fasta", model, processor, output / "embeddings", dtype=arguments.dtype,
-                           shard_size=arguments.shard_size, rank=rank, world_size=world_size,
+                           shard_size=arguments.shard_size, rank=rank, world_size=world_size, wait=wait,
                            progress=arguments.progress)
     wait()
     summary = {"embedding": {k: embedding[k] for k in ("records", "seconds", "written", "skipped_complete")}}
@@ -157,7 +157,7 @@ def build_reference(
                                        arguments, clusters, model_name, fingerprint, report, step)
         summary.update(fit, seconds=time.perf_counter() - started)
         manifest["build"] = {**summary, "processes": world_size}
-        write_manifest(output, manifest)
+        AnnotationReference.write_marker(output, manifest)
         step(f"written: {output / REFERENCE_FILE}")
     wait()
     return summary
@@ -178,7 +178,7 @@ def _index_and_fit(output, model, processor, proteins, fields, validation, valid
         shutil.rmtree(output / "index")
     index.save(output / "index", card=False)
     summary = {"index_seconds": time.perf_counter() - index_started}
-    manifest = {"format": FORMAT_VERSION, "model": model_name or getattr(model.config, "_name_or_path", ""),
+    manifest = {"model": model_name or getattr(model.config, "_name_or_path", ""),
                 "model_fingerprint": fingerprint or model_fingerprint(model), "proteins": len(proteins),
                 "settings": arguments.search_settings, "fields": {}, "left_out": dict(report or {})}
     reference = AnnotationReference(output, manifest, index=index)

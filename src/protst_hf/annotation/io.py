@@ -10,7 +10,7 @@ from typing import IO
 
 import numpy as np
 
-from ..data.files import atomic_open
+from ..models.protst.folder_protst import atomic_open
 from .fields import FieldLabels
 from .fusion import Fusion
 

@@ -19,14 +19,14 @@ from .evidence import hit_evidence, neighbour_evidence
 from .fields import FieldLabels
 from .fusion import Fusion, identity_bins, ontology_consistent
 from .search import Lookup, cross_fit_lookup, search_reference
-from .store import read_field, read_manifest
+from .store import ReferenceFolder, read_field
 
 
 class MismatchedReferenceModelError(ValueError):
     """Annotation asked with another model than the one the reference was embedded with."""
 
 
-class AnnotationReference:
+class AnnotationReference(ReferenceFolder):
     """A loaded reference folder. `AnnotationReference.load(folder)` refuses a folder whose build did not finish."""
 
     def __init__(self, folder: Path, manifest: dict, index: ProteinIndex | None = None):
@@ -39,15 +39,8 @@ class AnnotationReference:
     def load(cls, folder_or_repo: str | Path, revision: str | None = None) -> AnnotationReference:
         """From a folder, or from a Hub dataset repository holding one (`protst push REF --repo ORG/NAME`;
         downloaded once, cached)."""
-        folder = Path(folder_or_repo)
-        if not folder.is_dir() and str(folder_or_repo).count("/") == 1 and not str(folder_or_repo).startswith("."):
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(str(folder_or_repo), repo_type="dataset", revision=revision,
-                                            ignore_patterns=["embeddings/*"]))
-        if not folder.is_dir():
-            raise FileNotFoundError(f"no annotation reference at {folder_or_repo}")
-        return cls(folder, read_manifest(folder))
+        folder = cls.resolve_folder(folder_or_repo, revision)
+        return cls(folder, cls.read_marker(folder))
 
     @property
     def field_names(self) -> list[str]:

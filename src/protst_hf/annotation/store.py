@@ -12,8 +12,10 @@ format), with a format version, and its card.
     fields/NAME/prompts.npy  the label prompts' text embeddings (the zero-shot classifier's, computed once)
     fields/NAME/field.json   kind, prompts, template, fitted fusion, what it was fitted on, and its report
 
-A build killed midway leaves no `reference.json`: [`read_manifest`] refuses the folder, and the same build command
-resumes it (complete embedding shards are kept).
+The folder protocol (marker written last, format version, card from `model_cards/reference_card.md`, load from a
+folder or the Hub, push) is [`ReferenceFolder`]'s, shared with the index and embedding folders. A build killed
+midway leaves no `reference.json`: the folder is refused, and the same build command resumes it (complete embedding
+shards are kept).
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.files import atomic_open, write_atomic
-from ..models.protst.index_protst import model_display_name
+from ..models.protst.folder_protst import HubFolderMixin, atomic_open, model_display_name, size_category, write_atomic
 from .evidence import LabelTable
 from .fields import SINGLE_LABEL, FieldLabels
 from .fusion import Fusion
@@ -34,27 +35,23 @@ REFERENCE_FILE = "reference.json"
 FORMAT_VERSION = 1
 
 
-class IncompleteReferenceError(ValueError):
-    """A reference folder without its completion mark (a build that was killed, or is still running)."""
+class ReferenceFolder(HubFolderMixin):
+    """The reference folder's protocol: `reference.json` is its marker (what it holds: model, fields, counts, build
+    report), written last."""
 
+    MARKER, FORMAT_VERSION, CARD_TEMPLATE, KIND = REFERENCE_FILE, FORMAT_VERSION, "reference_card.md", \
+        "annotation reference"
+    DOWNLOAD_IGNORE = ("embeddings/*",)
+    RESUME_HINT = "Rerun the same `protst reference build` command to resume it."
+    LEGACY_VERSION_KEY = "format"  # folders of the first release
 
-def read_manifest(folder: Path) -> dict:
-    """`reference.json` of a finished reference; an unfinished one or another format version is refused."""
-    mark = folder / REFERENCE_FILE
-    if not mark.is_file():
-        raise IncompleteReferenceError(
-            f"{folder} is not a complete annotation reference (no {REFERENCE_FILE}): its build was killed or is "
-            "still running. Rerun the same `protst reference build` command to resume it.")
-    manifest = json.loads(mark.read_text())
-    if manifest.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{folder}: reference format {manifest.get('format')!r}, this version reads {FORMAT_VERSION}")
-    return manifest
-
-
-def write_manifest(folder: Path, manifest: Mapping) -> None:
-    """The card, then `reference.json` (the completion mark) last."""
-    (folder / "README.md").write_text(reference_card(manifest))
-    write_atomic(folder / REFERENCE_FILE, json.dumps({"format": FORMAT_VERSION, **manifest}, indent=2) + "\n")
+    @classmethod
+    def card_variables(cls, folder: Path, marker: dict, repo_id: str) -> dict:
+        return {"card_data": {"tags": ["protst-hf", "protein-function-annotation"],
+                              "size_categories": [size_category(marker["proteins"])]},
+                "proteins": f"{marker['proteins']:,}", "model": model_display_name(marker["model"]),
+                "fingerprint": marker["model_fingerprint"], "fitted_on": _fitted_on(marker),
+                "fields": marker["fields"]}
 
 
 def write_proteins(folder: Path, proteins: Sequence[tuple[str, str]]) -> None:
@@ -102,21 +99,4 @@ def _fitted_on(manifest: Mapping) -> str:
     return f"a validation split of {fitted['proteins']:,} proteins" if fitted else "a validation split"
 
 
-def reference_card(manifest: Mapping) -> str:
-    """The reference's README: what it holds and how it was fitted."""
-    lines = ["---", "tags:", "- protst-hf", "- protein-function-annotation", "---", "",
-             "# Annotation reference (protst-hf)", "",
-             f"{manifest['proteins']:,} labelled proteins embedded with "
-             f"`{model_display_name(manifest['model'])}` (weights "
-             f"`{manifest['model_fingerprint']}`), searchable by MMseqs2 and in embedding space, with the fusion of "
-             "homology (DiamondScore, and the best hit's labels scored by its identity), embedding neighbours, the "
-             "model's zero-shot scores and the label frequencies fitted per "
-             f"identity bin on {_fitted_on(manifest)}.", "",
-             "```bash", "protst annotate proteins.fasta --reference THIS_FOLDER --field FIELD --output scores.tsv",
-             "```", "", "| field | kind | labels |", "|---|---|---|"]
-    lines += [f"| {name} | {f['kind']} | {f['labels']:,} |" for name, f in manifest["fields"].items()]
-    return "\n".join(lines) + "\n"
-
-
-__all__ = ["FORMAT_VERSION", "REFERENCE_FILE", "IncompleteReferenceError", "read_field",
-           "read_manifest", "reference_card", "write_field", "write_manifest", "write_proteins"]
+__all__ = ["FORMAT_VERSION", "REFERENCE_FILE", "ReferenceFolder", "read_field", "write_field", "write_proteins"]

@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..annotation.io import ClassificationTable
-    from ..data.files import atomic_open
     from ..models import pipeline
     from ..models.protst.fasta_protst import ProteinRecords, iter_chunks
+    from ..models.protst.folder_protst import atomic_open
 
     label_kwargs, label_ids = label_arguments(args)
     classify = pipeline("zero-shot-protein-classification", model=args.model, precision=args.precision,

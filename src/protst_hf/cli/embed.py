@@ -39,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     summary = embed_file(args.input, model, processor, args.output, texts=args.texts, project=not args.raw,
                          shard_size=args.shard_size, batch_size=args.batch_size, max_tokens=args.max_tokens,
                          dtype=args.dtype, fmt=args.format,
-                         rank=state.process_index, world_size=state.num_processes, progress=not args.quiet)
-    state.wait_for_everyone()  # every shard is written before any process reports success
+                         rank=state.process_index, world_size=state.num_processes, wait=state.wait_for_everyone,
+                         progress=not args.quiet)
+    state.wait_for_everyone()  # the manifest is written before any process reports success
     rate = f"{summary['per_second']:.1f}/s" if summary["per_second"] else "-"
     print(f"process {state.process_index}: wrote shards {summary['written']} ({summary['records']} records, "
           f"{rate}), already complete: {summary['skipped_complete']}; {len(summary['problems'])} input record(s) "

@@ -4,23 +4,43 @@ Embedding folders hold shards of a fixed number of input records, each written a
 `shard-NNNNN.parquet`) plus `ids-NNNNN.txt`, the ids file last: a shard whose ids file exists is complete, so a
 restarted run skips it and produces identical files. Under `accelerate launch`, process r takes shards r, r + n,
 r + 2n, ... `manifest.json` records the model (name and weight fingerprint), the embedding kind, and the skipped
-input records.
+input records; it is the folder's marker, written last ([`EmbeddingFolder`]: the folder protocol of the index and
+the annotation reference).
 """
 
-import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ..data.files import atomic_open, write_atomic
 from ..models.protst.fasta_protst import iter_fasta, open_text
+from ..models.protst.folder_protst import HubFolderMixin, atomic_open, model_display_name, size_category
 from ..models.protst.index_protst import ProteinIndex, model_metadata
 from ..models.protst.inference_protst import embed_proteins, embed_texts
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1  # of the folder's layout, in its manifest; a later one is refused
+
+
+class EmbeddingFolder(HubFolderMixin):
+    """An embedding folder's protocol: `manifest.json` is its marker, written by the main process once every shard
+    of its own is written."""
+
+    MARKER, FORMAT_VERSION, CARD_TEMPLATE, KIND = MANIFEST, 1, "embeddings_card.md", "embedding folder"
+    RESUME_HINT = "Rerun the same `protst embed` command to finish it."
+
+    @classmethod
+    def card_variables(cls, folder: Path, marker: dict, repo_id: str) -> dict:
+        count = 0
+        for index in range(marker["shards"]):
+            with open(folder / f"ids-{index:05d}.txt") as f:
+                count += sum(1 for _ in f)
+        return {"card_data": {"tags": ["protst", "protein", "embeddings"], "size_categories": [size_category(count)]},
+                "count": f"{count:,}", "embedding": marker.get("embedding", "protein"),
+                "model": model_display_name(marker.get("model") or "unknown"),
+                "fingerprint": marker.get("model_fingerprint"), "normalized": marker.get("normalized", True),
+                "format": marker["format"], "shards": marker["shards"], "dtype": marker.get("dtype", "float32"),
+                "skipped": len(marker.get("skipped_records", []))}
 
 
 def _records(path: str | Path, texts: bool) -> Iterator[tuple[str, str | None, str]]:
@@ -52,6 +72,7 @@ def embed_file(
     fmt: str = "npy",
     rank: int = 0,
     world_size: int = 1,
+    wait: Callable[[], None] = lambda: None,
     progress: bool = True,
 ) -> dict:
     """Embed every record of `input_path` into sharded files under `output_dir` (see the module docstring).
@@ -65,6 +86,8 @@ def embed_file(
         dtype: `bfloat16` / `float16` run the towers under autocast (GPU, or CPUs with bf16 units); the default
             is float32. Shards are float32 either way.
         fmt: `npy` (+ ids text file) or `parquet` (columns `id`, `embedding`).
+        rank, world_size, wait: this process, the number of processes and a barrier (`accelerate`'s
+            `wait_for_everyone`): the main process writes the manifest once every process wrote its shards.
 
     Returns:
         this process's summary: shards written and skipped, records embedded, proteins (or texts) per second.
@@ -110,12 +133,12 @@ def embed_file(
         bar.close()
     summary["shards"] = index
     summary["per_second"] = summary["records"] / summary["seconds"] if summary["seconds"] else None
+    wait()
     if rank == 0:
-        manifest = {"format_version": FORMAT_VERSION,
-                    **model_metadata(model, "text" if texts else "protein", normalized=project),
+        manifest = {**model_metadata(model, "text" if texts else "protein", normalized=project),
                     "input": str(input_path), "format": fmt, "shards": index, "shard_size": shard_size,
                     "dtype": dtype or "float32", "skipped_records": summary["problems"]}
-        write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        EmbeddingFolder.write_marker(output, manifest)
     return summary
 
 
@@ -147,12 +170,10 @@ def _write_shard(output: Path, index: int, ids: list[str], vectors: np.ndarray, 
 
 
 def iter_embedding_shards(folder: str | Path) -> Iterator[tuple[list[str], np.ndarray]]:
-    """`(ids, vectors)` per complete shard, in order, one shard in memory at a time."""
-    folder = Path(folder)
-    manifest = json.loads((folder / MANIFEST).read_text())
-    if manifest.get("format_version", 1) > FORMAT_VERSION:  # folders from before the field: version 1
-        raise ValueError(f"{folder}: embedding folder format {manifest['format_version']}, this version of protst-hf "
-                         f"reads up to {FORMAT_VERSION}: upgrade protst-hf")
+    """`(ids, vectors)` per complete shard, in order, one shard in memory at a time; `folder` may be a Hub dataset
+    repository holding an embedding folder."""
+    folder = EmbeddingFolder.resolve_folder(folder)
+    manifest = EmbeddingFolder.read_marker(folder)
     for index in range(manifest["shards"]):
         ids_file = folder / f"ids-{index:05d}.txt"
         if not ids_file.exists():
@@ -169,8 +190,10 @@ def iter_embedding_shards(folder: str | Path) -> Iterator[tuple[list[str], np.nd
 
 
 def build_index(embeddings: str | Path, kind: str = "flat", **kwargs) -> ProteinIndex:
-    """A `ProteinIndex` over an embedding folder, carrying its manifest's model metadata."""
-    manifest = json.loads((Path(embeddings) / MANIFEST).read_text())
+    """A `ProteinIndex` over an embedding folder (or a Hub dataset repository holding one), carrying its manifest's
+    model metadata."""
+    embeddings = EmbeddingFolder.resolve_folder(embeddings)
+    manifest = EmbeddingFolder.read_marker(embeddings)
     keys = ("model", "revision", "model_fingerprint", "embedding", "normalized")
     metadata = {k: manifest[k] for k in keys if k in manifest}
     if not metadata.get("normalized", True):
@@ -178,4 +201,4 @@ def build_index(embeddings: str | Path, kind: str = "flat", **kwargs) -> Protein
     return ProteinIndex.build(iter_embedding_shards(embeddings), kind=kind, metadata=metadata, **kwargs)
 
 
-__all__ = ["MANIFEST", "build_index", "embed_file", "iter_embedding_shards"]
+__all__ = ["MANIFEST", "EmbeddingFolder", "build_index", "embed_file", "iter_embedding_shards"]

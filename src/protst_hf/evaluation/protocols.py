@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from ..models.protst.configuration_protst import protein_residue_limit
+from ..models.protst.folder_protst import atomic_open
 from ..models.protst.inference_protst import embed_proteins, protein_batches, protein_inputs
 from ..models.protst.losses_protst import task_loss
 from ..models.protst.modeling_protst import ProtSTForSequenceClassification, ProtSTProjectionHead, load_protein_tower
@@ -184,9 +184,8 @@ def cached_features(model, tokenizer, split: TaskSplit, args: FinetuneArguments)
         logger.warning("feature cache %s has the wrong shape %s: recomputing", path, features.shape)
     features = protein_features(model, tokenizer, split.sequences, args.max_length, args.max_tokens)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp.npy")  # processes of one launch may write the same key
-    np.save(partial, features)
-    partial.replace(path)  # a run killed while writing leaves no cache file that looks complete
+    with atomic_open(path, "wb") as f:  # a run killed while writing leaves no cache file that looks complete
+        np.save(f, features)
     return features
 
 

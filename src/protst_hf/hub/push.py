@@ -4,7 +4,9 @@ import json
 import shutil
 from pathlib import Path
 
-from huggingface_hub import HfApi, get_token
+from huggingface_hub import get_token
+
+from ..models.protst.folder_protst import upload_folder
 
 
 class MissingTokenError(RuntimeError):
@@ -33,32 +35,35 @@ def push_folder(
 
     Re-pushing the same folder is harmless: unchanged files are not uploaded again.
     """
-    api = HfApi(token=require_token(repo_id, token))
-    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    if revision:
-        api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
-    commit = api.upload_folder(
-        folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, revision=revision,
-        commit_message=commit_message or f"Upload {Path(folder).name} with protst-hf",
-        ignore_patterns=[".work/**", "*.tmp"],
-    )
-    return commit.commit_url
+    return upload_folder(folder, repo_id, repo_type, private=private, token=require_token(repo_id, token),
+                         revision=revision, commit_message=commit_message)
 
 
-KINDS = ("model", "adapter", "dataset", "index", "reference")
+KINDS = ("model", "adapter", "dataset", "index", "reference", "embeddings")
+
+
+def _folder_protocols() -> dict:
+    """The folder kinds of the package's own protocol (`HubFolderMixin`): save, load, card and push."""
+    from ..annotation.store import ReferenceFolder
+    from ..embedding.shards import EmbeddingFolder
+    from ..models.protst.index_protst import ProteinIndex
+
+    return {"index": ProteinIndex, "reference": ReferenceFolder, "embeddings": EmbeddingFolder}
 
 
 def detect_kind(folder: str | Path) -> str:
     """What a folder holds: a LoRA `adapter` (adapter_config.json), an annotation `reference` (reference.json), an
-    `index` (index_metadata.json), a ProtDescribe `dataset` (build_report.json) or a `model` (config.json)."""
+    `index` (index_metadata.json), `embeddings` (manifest.json), a ProtDescribe `dataset` (build_report.json) or a
+    `model` (config.json)."""
     folder = Path(folder)
     for marker, kind in (("adapter_config.json", "adapter"), ("reference.json", "reference"),
-                         ("index_metadata.json", "index"),
+                         ("index_metadata.json", "index"), ("manifest.json", "embeddings"),
                          ("build_report.json", "dataset"), ("config.json", "model")):
         if (folder / marker).is_file():
             return kind
     raise ValueError(f"{folder} holds no model (config.json), adapter (adapter_config.json), annotation reference "
-                     "(reference.json), index (index_metadata.json) or ProtDescribe build (build_report.json)")
+                     "(reference.json), index (index_metadata.json), embeddings (manifest.json) or ProtDescribe "
+                     "build (build_report.json); an unfinished build has no marker yet")
 
 
 def adapter_card(folder: str | Path, repo_id: str, license: str = "apache-2.0"):
@@ -89,13 +94,15 @@ def adapter_card(folder: str | Path, repo_id: str, license: str = "apache-2.0"):
 def publish(folder: str | Path, repo_id: str, kind: str | None = None, private: bool = False,
             revision: str | None = None, eval_results: str | Path | None = None, token: str | None = None,
             license: str = "apache-2.0") -> str:
-    """Push a model, adapter, dataset or index folder to `repo_id` with a generated card (README.md).
+    """Push a model, adapter, dataset, index, annotation reference or embedding folder to `repo_id` with a generated
+    card (README.md).
 
     A model folder gets its card rendered from its config, `training_info.json`, `conversion_report.json` and the
     evaluation results (`eval_results`, copied in as `eval_results.json`, or one already there); the Hub code files
     written by `save_pretrained` travel with it. Datasets, indexes and annotation references push to dataset
-    repositories with the cards their builders wrote (an unfinished reference is refused). Re-pushing an unchanged
-    folder creates no new commit.
+    repositories; indexes, references and embeddings through their folder protocol (`HubFolderMixin.push_folder`: an
+    unfinished folder is refused, the card is re-rendered for `repo_id`). Re-pushing an unchanged folder creates no
+    new commit.
     """
     folder = Path(folder)
     kind = kind or detect_kind(folder)
@@ -112,17 +119,10 @@ def publish(folder: str | Path, repo_id: str, kind: str | None = None, private: 
         render_model_card(folder, repo_id, eval_results=results, license=license).save(folder / "README.md")
     elif kind == "adapter":
         adapter_card(folder, repo_id, license).save(folder / "README.md")
-    elif kind == "index":
-        from ..models.protst.index_protst import CARD_FILE, IDS_FILE, METADATA_FILE, index_card
-
-        # the index card names its repository: re-render it for this one (from the metadata and ids alone: the
-        # FAISS file itself, possibly gigabytes, is not read)
-        metadata = json.loads((folder / METADATA_FILE).read_text())
-        with open(folder / IDS_FILE) as f:
-            count = sum(1 for _ in f)
-        (folder / CARD_FILE).write_text(index_card(metadata, count, repo_id))
-    elif kind == "reference" and not (folder / "reference.json").is_file():
-        raise ValueError(f"{folder} is not a finished annotation reference (no reference.json)")
+    else:
+        protocols = _folder_protocols()
+        if kind in protocols:  # its card re-rendered to name `repo_id` (from the marker: no large file is read)
+            return protocols[kind].push_folder(folder, repo_id, private=private, token=token, revision=revision)
     repo_type = "model" if kind in ("model", "adapter") else "dataset"
     return push_folder(folder, repo_id, repo_type=repo_type, private=private, revision=revision, token=token,
                        commit_message=f"Upload {kind} with protst-hf")

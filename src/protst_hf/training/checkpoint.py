@@ -14,6 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
+from ..models.protst.folder_protst import atomic_open
+
 STATE_FILE = "trainer_state.json"
 PREFIX = "step-"
 
@@ -92,11 +94,10 @@ def save_checkpoint(accelerator, output_dir: str | Path, step: int, state: dict,
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         state_path = tmp / STATE_FILE
-        with open(f"{state_path}.part", "w") as f:
+        with atomic_open(state_path) as f:
             json.dump(state, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(f"{state_path}.part", state_path)
         if final.exists():  # the same step saved again after a resume: replace it
             shutil.rmtree(final)
         os.rename(tmp, final)

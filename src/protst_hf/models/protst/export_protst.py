@@ -37,11 +37,11 @@ PIPELINES = {
 MODEL_FILES = ("configuration_protst.py", "modeling_protst.py", "losses_protst.py", "packing_protst.py",
                "export_protst.py", "processing_protst.py", "texts_protst.py")
 # What the pipelines need on top, copied by [`write_hub_files`]: the pipelines, embedding loops and precision, the
-# FAISS index, FASTA input, and zero-shot scoring split by concern (label prompts and training texts, the prior, the
-# classifier, calibration).
-PIPELINE_FILES = ("pipeline_protst.py", "inference_protst.py", "index_protst.py", "fasta_protst.py",
-                  "prompts_protst.py", "prior_protst.py", "zero_shot_protst.py", "calibration_protst.py",
-                  "processing_protst.py", "texts_protst.py")
+# FAISS index and the folder protocol it is saved by, FASTA input, and zero-shot scoring split by concern (label
+# prompts and training texts, the prior, the classifier, calibration).
+PIPELINE_FILES = ("pipeline_protst.py", "inference_protst.py", "index_protst.py", "folder_protst.py",
+                  "fasta_protst.py", "prompts_protst.py", "prior_protst.py", "zero_shot_protst.py",
+                  "calibration_protst.py", "processing_protst.py", "texts_protst.py")
 LABEL_SETS = "label_sets"
 
 

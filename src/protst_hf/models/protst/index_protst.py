@@ -13,17 +13,15 @@ Example:
 """
 
 import hashlib
-import json
 import math
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-INDEX_FILE, IDS_FILE, METADATA_FILE, CARD_FILE = "index.faiss", "ids.txt", "index_metadata.json", "README.md"
-# the version of the folder's layout, written into its metadata; a folder written by a later version is refused
-FORMAT_VERSION = 1
+from .folder_protst import CARD_FILE, HubFolderMixin, atomic_open, model_display_name, size_category
+
+INDEX_FILE, IDS_FILE, METADATA_FILE = "index.faiss", "ids.txt", "index_metadata.json"
 KINDS = ("flat", "ivf", "ivfpq", "hnsw")
 
 
@@ -63,66 +61,10 @@ def _faiss():
     return faiss
 
 
-def model_display_name(name: str) -> str:
-    """How a card names a model: a Hub id as it is, a local folder by its folder name (the path of the machine that
-    built a folder means nothing once the folder is pushed)."""
-    path = Path(name)
-    if path.is_absolute() or name.startswith(".") or (os.sep in name and path.exists()):
-        return path.name
-    return name
-
-
-def index_card(metadata: dict, count: int, repo_id: str = "ORG/NAME") -> str:
-    """An index card: what was embedded by which model, the index kind and its search settings, the
-    calibrated threshold, and how to load and query it. Needs only the metadata and the vector count."""
-    m = metadata
-    model = model_display_name(m.get("model") or "unknown")
-    kind_text = {"flat": "exact inner product (`IndexFlatIP`)", "ivf": "IVF-Flat", "ivfpq": "IVF-PQ (compressed)",
-                 "hnsw": "HNSW graph"}.get(m.get("kind"), m.get("kind"))
-    settings = ", ".join(f"{k}={m[k]}" for k in ("nlist", "nprobe", "hnsw_neighbors", "ef_search") if k in m)
-    threshold = (f"{m['threshold']:.4f} (target miss rate {m['threshold_error_rate']}, split-conformal on "
-                 f"{m['threshold_queries']} calibration queries)" if "threshold" in m else "not calibrated")
-    size = "n<1K" if count < 1e3 else "1K<n<10K" if count < 1e4 else "10K<n<100K" if count < 1e5 \
-        else "100K<n<1M" if count < 1e6 else "1M<n<10M" if count < 1e7 else "n>10M"
-    return f"""---
-tags:
-- protst
-- faiss
-- protein
-- retrieval
-size_categories:
-- {size}
----
-
-# ProtST {m.get("embedding", "protein")} embedding index
-
-A FAISS index of {count:,} {m.get("embedding", "protein")} embeddings ({m.get("dim")}-d, L2-normalised: inner
-product = cosine) from the ProtST model `{model}` (revision `{m.get("revision") or "local"}`, weight fingerprint
-`{m.get("model_fingerprint")}`). Queries must come from the same model: searching with another one is refused.
-
-| | |
-|---|---|
-| index | {kind_text} |
-| search settings | {settings or "exact"} |
-| calibrated score threshold | {threshold} |
-
-## Use
-
-```python
-from transformers import pipeline
-
-retrieval = pipeline("protein-text-retrieval", model="{model}", trust_remote_code=True)
-retrieval("FUNCTION: Binds ATP.", index="{repo_id}", top_k=20)
-```
-
-or `protst search "FUNCTION: Binds ATP." --index {repo_id} --top-k 20`.
-
-Files: `index.faiss` (FAISS), `ids.txt` (one id per vector, in index order), `index_metadata.json`.
-"""
-
-
-class ProteinIndex:
-    """Inner-product search over L2-normalised embeddings (cosine), with ids and metadata.
+class ProteinIndex(HubFolderMixin):
+    """Inner-product search over L2-normalised embeddings (cosine), with ids and metadata. Saved as a folder
+    (`index.faiss`, `ids.txt`, `index_metadata.json`: the marker, written last; and a card) by the folder protocol
+    of `folder_protst`.
 
     Args:
         index: a FAISS index.
@@ -130,6 +72,8 @@ class ProteinIndex:
         metadata (`dict`): model name and fingerprint, embedding kind, normalisation, index kind and parameters,
             and an optional conformal `threshold` (see [`calibrate_threshold`]).
     """
+
+    MARKER, FORMAT_VERSION, CARD_TEMPLATE, KIND = METADATA_FILE, 1, "index_card.md", "index"
 
     def __init__(self, index, ids: list[str], metadata: dict):
         if index.ntotal != len(ids):
@@ -306,60 +250,59 @@ class ProteinIndex:
         return threshold
 
     def save(self, folder: str | Path, card: bool = True) -> Path:
-        """Write `index.faiss`, `ids.txt`, `index_metadata.json` and (unless `card=False`) an index card."""
+        """Write `index.faiss`, `ids.txt`, then `index_metadata.json` (the marker, last) and (unless `card=False`)
+        the index card."""
         faiss = _faiss()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         index = self.index
         if getattr(faiss, "get_num_gpus", lambda: 0)() > 0 and not type(index).__name__.startswith("Index"):
             index = faiss.index_gpu_to_cpu(index)
+        (folder / self.MARKER).unlink(missing_ok=True)  # an overwritten folder is unfinished until the marker
         faiss.write_index(index, str(folder / INDEX_FILE))
-        with open(folder / IDS_FILE, "w") as f:
+        with atomic_open(folder / IDS_FILE) as f:
             f.writelines(f"{i}\n" for i in self.ids)
-        metadata = {"format_version": FORMAT_VERSION, **self.metadata}
-        (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        if card:
-            (folder / CARD_FILE).write_text(self.card())
+        self.write_marker(folder, self.metadata, card=card)
         return folder
 
-    def card(self, repo_id: str = "ORG/NAME") -> str:
-        """This index's card (see `index_card`)."""
-        return index_card(self.metadata, len(self), repo_id)
+    @classmethod
+    def card_variables(cls, folder: Path, marker: dict, repo_id: str) -> dict:
+        """The index card's variables: what was embedded by which model, the index kind and its search settings,
+        the calibrated threshold. The vector count comes from `ids.txt` (the FAISS file is not read)."""
+        with open(folder / IDS_FILE) as f:
+            count = sum(1 for _ in f)
+        m = marker
+        threshold = (f"{m['threshold']:.4f} (target miss rate {m['threshold_error_rate']}, split-conformal on "
+                     f"{m['threshold_queries']} calibration queries)" if "threshold" in m else "not calibrated")
+        return {"card_data": {"tags": ["protst", "faiss", "protein", "retrieval"],
+                              "size_categories": [size_category(count)]},
+                "count": f"{count:,}", "embedding": m.get("embedding", "protein"), "dim": m.get("dim"),
+                "model": model_display_name(m.get("model") or "unknown"), "revision": m.get("revision") or "local",
+                "fingerprint": m.get("model_fingerprint"),
+                "kind": {"flat": "exact inner product (`IndexFlatIP`)", "ivf": "IVF-Flat",
+                         "ivfpq": "IVF-PQ (compressed)", "hnsw": "HNSW graph"}.get(m.get("kind"), m.get("kind")),
+                "settings": ", ".join(f"{k}={m[k]}" for k in ("nlist", "nprobe", "hnsw_neighbors", "ef_search")
+                                      if k in m) or "exact",
+                "threshold": threshold}
 
     def push_to_hub(self, repo_id: str, private: bool = False, token: str | None = None,
                     commit_message: str | None = None) -> str:
         """Save into a temporary folder and upload it to the Hub dataset repository `repo_id` as one commit."""
         import tempfile
 
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as folder:
-            self.save(folder)
-            (Path(folder) / CARD_FILE).write_text(self.card(repo_id))
-            commit = api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="dataset",
-                                       commit_message=commit_message or f"Upload a {self.metadata.get('kind')} "
-                                       f"index of {len(self)} embeddings")
-        return commit.commit_url
+            self.save(folder, card=False)
+            return self.push_folder(folder, repo_id, private=private, token=token, commit_message=commit_message or
+                                    f"Upload a {self.metadata.get('kind')} index of {len(self)} embeddings")
 
     @classmethod
     def load(cls, folder_or_repo: str | Path, revision: str | None = None) -> "ProteinIndex":
         """From a folder, or from a Hub dataset repository holding one (downloaded once, cached)."""
-        folder = Path(folder_or_repo)
-        if not (folder / METADATA_FILE).is_file():
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(str(folder_or_repo), repo_type="dataset", revision=revision,
-                                            allow_patterns=[INDEX_FILE, IDS_FILE, METADATA_FILE, CARD_FILE]))
+        folder = cls.resolve_folder(folder_or_repo, revision)
+        metadata = cls.read_marker(folder)
         faiss = _faiss()
         index = faiss.read_index(str(folder / INDEX_FILE))
         ids = (folder / IDS_FILE).read_text().splitlines()
-        metadata = json.loads((folder / METADATA_FILE).read_text())
-        version = metadata.pop("format_version", 1)  # a property of the folder; folders from before the field: 1
-        if version > FORMAT_VERSION:
-            raise ValueError(f"{folder}: index format {version}, this version of protst-hf reads up to "
-                             f"{FORMAT_VERSION}: upgrade protst-hf")
         if "nprobe" in metadata and hasattr(index, "nprobe"):
             index.nprobe = metadata["nprobe"]
         if "ef_search" in metadata and hasattr(index, "hnsw"):
@@ -372,5 +315,5 @@ def _chain(first: list, rest: Iterator) -> Iterator:
     yield from rest
 
 
-__all__ = ["KINDS", "MismatchedModelError", "ProteinIndex", "index_card", "model_display_name", "model_fingerprint",
+__all__ = ["CARD_FILE", "KINDS", "MismatchedModelError", "ProteinIndex", "model_display_name", "model_fingerprint",
            "model_metadata"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .folder_protst import atomic_open
 from .processing_protst import clean_protein, crop
 
 
@@ -237,8 +238,8 @@ def embed_texts_cached(model, processor, texts: Sequence, batch_size: int = 32, 
     vectors = embed_texts(model, processor, texts, batch_size=batch_size, dtype=dtype)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        torch.save(vectors, f"{path}.tmp-{os.getpid()}")
-        os.replace(f"{path}.tmp-{os.getpid()}", path)
+        with atomic_open(path, "wb") as f:
+            torch.save(vectors, f)
     except OSError as err:
         warnings.warn(f"text embeddings not cached ({err}); set PROTST_TEXT_CACHE to a writable folder, or off",
                       stacklevel=2)

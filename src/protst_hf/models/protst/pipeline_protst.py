@@ -26,6 +26,7 @@ from transformers import Pipeline
 
 from .calibration_protst import expected_calibration_error, fit_temperature
 from .fasta_protst import is_fasta, read_fasta
+from .folder_protst import HubFolderMixin  # noqa: F401 - imported by the index and the embedding loops
 from .index_protst import MismatchedModelError, ProteinIndex, model_metadata
 from .inference_protst import embed_proteins, embed_texts, protein_features, resolve_precision, text_features
 from .prior_protst import resolve_prior
