@@ -33,6 +33,7 @@ from pathlib import Path
 
 from ..models.protst.processing_protst import clean_protein
 from ..models.protst.texts_protst import GO_NAMESPACES, go_annotation, go_namespace, parse_go_annotation
+from .go_evidence import DROP_OBSOLETE, DROP_UNKNOWN, MAPPED_ALT_ID, MAPPED_REPLACED
 from .texts import GO_NAME_SEPARATOR
 
 ROOTS = frozenset(namespace.root for namespace in GO_NAMESPACES)
@@ -50,11 +51,15 @@ def _open_table(path: str | Path) -> Iterator[dict]:
 
 @dataclass
 class GeneOntology:
-    """GO terms (name, namespace) and their is_a / part_of parents."""
+    """GO terms (name, namespace) and their is_a / part_of parents; from OBO ([`read_obo`]) also each alternative
+    id's primary id, the obsolete terms with their `replaced_by`, and the release (`data-version`)."""
 
     names: dict[str, str]
     namespaces: dict[str, str]
     parents: dict[str, tuple[str, ...]]
+    alt_ids: dict[str, str] = field(default_factory=dict)
+    obsolete: dict[str, str | None] = field(default_factory=dict)  # obsolete id -> its replaced_by, or None
+    version: str | None = None
     _ancestors: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -74,6 +79,19 @@ class GeneOntology:
             if row.get("relation") in followed and row.get("child") and row.get("parent"):
                 parents.setdefault(row["child"], set()).add(row["parent"])
         return cls(names, namespaces, {child: tuple(sorted(p)) for child, p in parents.items()})
+
+    def primary(self, term: str) -> tuple[str | None, str | None]:
+        """`(primary id, how it was mapped)` of an annotated id: the id itself (`None` for how), an alternative
+        id's primary id, an obsolete term's `replaced_by`; `(None, reason)` for an obsolete term without a
+        replacement or an id the ontology does not know."""
+        if term in self.obsolete:
+            replacement = self.obsolete[term]
+            return (replacement, MAPPED_REPLACED) if replacement else (None, DROP_OBSOLETE)
+        if term in self.alt_ids:
+            return self.alt_ids[term], MAPPED_ALT_ID
+        if term in self.names or self.in_graph(term):
+            return term, None
+        return None, DROP_UNKNOWN
 
     def in_graph(self, term: str) -> bool:
         """Whether the graph knows the term (as a child, or as a root)."""

@@ -3,6 +3,7 @@
 import re
 from collections.abc import Iterator
 
+from ..go_evidence import evidence_code
 from .records import MalformedEntry, NameGroup, ParseReport, ProteinNames, UniProtRecord, validated_sequence
 from .stream import read_blocks
 from .text import EVIDENCE_TAG, location_terms_from_text
@@ -123,6 +124,7 @@ def _parse_flat(
     taxon = _TAXON.search(" ".join(grouped["OX"]))
     comments = _flat_comments(grouped["CC"])
     sublocation = comments.get("SUBCELLULAR LOCATION", [])
+    go_terms, go_evidence = _flat_go(grouped["DR"])
     return UniProtRecord(
         accessions=accessions,
         entry_name=entry_name,
@@ -135,7 +137,8 @@ def _parse_flat(
         subcellular_location=sublocation,
         location_terms=location_terms_from_text(sublocation),
         similarity=comments.get("SIMILARITY", []),
-        go_terms=_flat_go(grouped["DR"]),
+        go_terms=go_terms,
+        go_evidence=go_evidence,
         keywords=_flat_keywords(grouped["KW"]),
         modified=_flat_modified(grouped["DT"]),
     )
@@ -210,13 +213,15 @@ def _flat_names(de_lines: list[str]) -> ProteinNames:
     return top
 
 
-def _flat_go(dr_lines: list[str]) -> list[str]:
-    terms = []
+def _flat_go(dr_lines: list[str]) -> tuple[list[str], list[str]]:
+    """The GO terms of `DR   GO;` lines (`C:GO:0005737`) and each one's evidence code (`IDA`)."""
+    terms, evidence = [], []
     for line in dr_lines:  # "GO; GO:0005737; C:cytoplasm; IDA:UniProtKB."
         parts = [p.strip() for p in line.split(";")]
         if len(parts) >= 3 and parts[1].startswith("GO:") and parts[2][:2] in ("C:", "F:", "P:"):
             terms.append(f"{parts[2][0]}:{parts[1]}")
-    return terms
+            evidence.append(evidence_code(parts[3]) if len(parts) >= 4 else "")
+    return terms, evidence
 
 
 def _flat_keywords(kw_lines: list[str]) -> list[str]:

@@ -71,6 +71,7 @@ class UniProtRecord:
     location_terms: list[str] = field(default_factory=list)
     similarity: list[str] = field(default_factory=list)
     go_terms: list[str] = field(default_factory=list)  # "C:GO:0005737" (aspect C, F or P, then the id)
+    go_evidence: list[str] = field(default_factory=list)  # each GO term's evidence code ("IDA"; "" when unstated)
     keywords: list[str] = field(default_factory=list)
     modified: str | None = None  # date of the entry version
     ec_cross_references: list[str] = field(default_factory=list)  # pre-2011 XML lists EC numbers as dbReferences

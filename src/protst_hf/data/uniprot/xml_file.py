@@ -4,6 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
+from ..go_evidence import evidence_code
 from .records import MalformedEntry, NameGroup, ParseReport, ProteinNames, UniProtRecord, validated_sequence
 from .stream import read_blocks
 from .text import STATUS_QUALIFIERS
@@ -67,12 +68,13 @@ _KEPT_COMMENTS = re.compile(
 )
 _GO_REFERENCE = re.compile(r'<dbReference type="GO" id="(GO:\d+)"[^>]*?(?:/>|>(.*?)</dbReference>)', re.S)
 _GO_ASPECT = re.compile(r'type="term" value="([CFP]):')
+_GO_EVIDENCE = re.compile(r'type="evidence" value="([^"]+)"')
 _EC_REFERENCE = re.compile(r'<dbReference type="EC" id="([^"]+)"')
 
 
 def _reduce_entry(text: str) -> tuple[str, tuple[list[str], list[str]] | None]:
-    """The entry without the sections never read, and its GO terms and EC cross-references (read here with
-    patterns).
+    """The entry without the sections never read, and its GO terms, their evidence and EC cross-references (read
+    here with patterns).
 
     The UniProt schema fixes the order of an entry's children (accession, name, protein, gene, organism,
     organismHost, geneLocation, reference, comment, dbReference, proteinExistence, keyword, feature, evidence,
@@ -97,11 +99,13 @@ def _reduce_entry(text: str) -> tuple[str, tuple[list[str], list[str]] | None]:
     tail = evidence if evidence >= 0 else sequence
     keywords_end = features if 0 <= features < tail else tail
     middle_start = references_end + len("</reference>")
-    go_terms = []
+    go_terms, go_evidence = [], []
     for go_id, body in _GO_REFERENCE.findall(text, middle_start, existence):
         aspect = _GO_ASPECT.search(body)
         if aspect:
             go_terms.append(f"{aspect.group(1)}:{go_id}")
+            evidence = _GO_EVIDENCE.search(body)
+            go_evidence.append(evidence_code(evidence.group(1)) if evidence else "")
     ec_references = _EC_REFERENCE.findall(text, middle_start, existence)
     organism_part = text[organism:lineage] + text[lineage_end + len("</lineage>") : organism_end] if lineage >= 0 \
         else text[organism:organism_end]
@@ -112,7 +116,7 @@ def _reduce_entry(text: str) -> tuple[str, tuple[list[str], list[str]] | None]:
         text[existence:keywords_end],  # proteinExistence, keywords
         text[tail:],  # evidence, sequence
     )
-    return "".join(parts), (go_terms, ec_references)
+    return "".join(parts), (go_terms, go_evidence, ec_references)
 
 
 def _next_entry_start(text: str, position: int) -> int:
@@ -141,9 +145,9 @@ def _xml_entry(text: str, where: str, report: ParseReport) -> Iterator[UniProtRe
     yield record
 
 
-def _parse_xml(entry: ET.Element, references: tuple[list[str], list[str]] | None = None) -> UniProtRecord:
-    """A record from an `<entry>` element; `references` are its (GO terms, EC cross-references) when already
-    read, else they are read from the element."""
+def _parse_xml(entry: ET.Element, references: tuple[list[str], list[str], list[str]] | None = None) -> UniProtRecord:
+    """A record from an `<entry>` element; `references` are its (GO terms, their evidence codes, EC
+    cross-references) when already read, else they are read from the element."""
     accessions = [a.text.strip() for a in entry.findall("accession") if a.text]
     if not accessions:
         raise MalformedEntry("no accession")
@@ -176,7 +180,7 @@ def _parse_xml(entry: ET.Element, references: tuple[list[str], list[str]] | None
             similarity.append(_xml_comment_text("SIMILARITY", comment, evidence))
         elif kind == "subcellular location":
             sublocation.append(_xml_sublocation(comment, evidence, terms))
-    go_terms, ec_references = references if references is not None else _xml_references(entry)
+    go_terms, go_evidence, ec_references = references if references is not None else _xml_references(entry)
     names = _xml_names(entry.find("protein"))
     if ec_references and names.names and not names.ec_numbers():
         names.names[0].ecs.extend(ec_references)  # where the flat file of the same release writes them
@@ -195,22 +199,24 @@ def _parse_xml(entry: ET.Element, references: tuple[list[str], list[str]] | None
         location_terms=terms,
         similarity=[t for t in similarity if t],
         go_terms=go_terms,
+        go_evidence=go_evidence,
         keywords=[(k.text or "").strip() for k in entry.findall("keyword") if k.text],
         modified=entry.get("modified"),
         ec_cross_references=ec_references,
     )
 
 
-def _xml_references(entry: ET.Element) -> tuple[list[str], list[str]]:
-    go_terms, ec_references = [], []
+def _xml_references(entry: ET.Element) -> tuple[list[str], list[str], list[str]]:
+    go_terms, go_evidence, ec_references = [], [], []
     for ref in entry.findall("dbReference"):
         if ref.get("type") == "GO":
-            for prop in ref.findall("property"):
-                if prop.get("type") == "term" and (prop.get("value") or "")[:2] in ("C:", "F:", "P:"):
-                    go_terms.append(f"{prop.get('value')[0]}:{ref.get('id')}")
+            properties = {prop.get("type"): prop.get("value") or "" for prop in ref.findall("property")}
+            if properties.get("term", "")[:2] in ("C:", "F:", "P:"):
+                go_terms.append(f"{properties['term'][0]}:{ref.get('id')}")
+                go_evidence.append(evidence_code(properties["evidence"]) if properties.get("evidence") else "")
         elif ref.get("type") == "EC" and ref.get("id"):
             ec_references.append(ref.get("id"))
-    return go_terms, ec_references
+    return go_terms, go_evidence, ec_references
 
 
 def _xml_evidence(entry: ET.Element) -> dict[str, str]:
