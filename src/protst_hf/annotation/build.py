@@ -107,6 +107,7 @@ def build_reference(
     world_size: int = 1,
     wait: Callable[[], None] = lambda: None,
     report: Mapping | None = None,
+    sources: Mapping | None = None,
     **settings,
 ) -> dict:
     """Build (or resume) a reference folder: embed `proteins` (each process its shards), then on the main process
@@ -132,6 +133,8 @@ def build_reference(
         rank, world_size, wait: this process, the number of processes and a barrier (`accelerate`'s
             `wait_for_everyone`): embedding shards are split over the processes.
         report: what the caller knows of the proteins it left out (recorded in `reference.json`).
+        sources: where the labels came from: files, ontology version, evidence codes kept, annotations kept and
+            dropped per reason (`GOLabelReport.to_dict()`); recorded in `reference.json` and stated in the card.
 
     Returns:
         the build summary (on every process; the main process's holds the fit).
@@ -154,7 +157,7 @@ def build_reference(
     summary = {"embedding": {k: embedding[k] for k in ("records", "seconds", "written", "skipped_complete")}}
     if rank == 0:
         fit, manifest = _index_and_fit(output, model, processor, proteins, fields, validation, validation_labels,
-                                       arguments, clusters, model_name, fingerprint, report, step)
+                                       arguments, clusters, model_name, fingerprint, report, sources, step)
         summary.update(fit, seconds=time.perf_counter() - started)
         manifest["build"] = {**summary, "processes": world_size}
         AnnotationReference.write_marker(output, manifest)
@@ -164,7 +167,7 @@ def build_reference(
 
 
 def _index_and_fit(output, model, processor, proteins, fields, validation, validation_labels, arguments, clusters,
-                   model_name, fingerprint, report, step) -> tuple[dict, dict]:
+                   model_name, fingerprint, report, sources, step) -> tuple[dict, dict]:
     """The main process's part of the build: the index, the fit's lookup (computed once for every field), and each
     field's fusion, written as it is fitted. Returns the fit's summary and the reference's manifest."""
     index_started = time.perf_counter()
@@ -181,6 +184,8 @@ def _index_and_fit(output, model, processor, proteins, fields, validation, valid
     manifest = {"model": model_name or getattr(model.config, "_name_or_path", ""),
                 "model_fingerprint": fingerprint or model_fingerprint(model), "proteins": len(proteins),
                 "settings": arguments.search_settings, "fields": {}, "left_out": dict(report or {})}
+    if sources:
+        manifest["labels"] = dict(sources)
     reference = AnnotationReference(output, manifest, index=index)
     fit_started = time.perf_counter()
     if validation is None:

@@ -51,7 +51,7 @@ class ReferenceFolder(HubFolderMixin):
                               "size_categories": [size_category(marker["proteins"])]},
                 "proteins": f"{marker['proteins']:,}", "model": model_display_name(marker["model"]),
                 "fingerprint": marker["model_fingerprint"], "fitted_on": _fitted_on(marker),
-                "fields": marker["fields"]}
+                "fields": marker["fields"], "labels": marker.get("labels")}
 
 
 def write_proteins(folder: Path, proteins: Sequence[tuple[str, str]]) -> None:

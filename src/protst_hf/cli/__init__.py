@@ -11,7 +11,7 @@ import sys
 # one module of this package per command, in the order `protst --help` lists them: a new command is a new module
 # (with `register(subparsers)` and `run(args)`) and its name here
 COMMANDS = ("build_protdescribe", "embed", "pretrain", "classify", "index", "search", "reference", "annotate",
-            "evaluate", "convert", "push")
+            "evaluate_annotations", "evaluate", "convert", "push")
 
 
 def command_modules() -> list:
