@@ -20,7 +20,9 @@ training hit's identity.
    (homology = DiamondScore over MMseqs2 hits; best hit = its terms scored by its identity, CAFA's BLAST baseline and
    the GO benchmark's homology row; neighbours = k-NN transfer in embedding space; zero-shot; naive); Fmax and
    macro AUPR (terms with >= 10 test proteins), and Fmax per bin of the best hit's identity (no hit, < 30%,
-   30-50%, >= 50%). Nothing is chosen on the test split.
+   30-50%, >= 50%). Nothing is chosen on the test split. Beside the package's Fmax, CAFA-evaluator's (cafaeval, run
+   as CAFA5 ran it: predictions propagated with max, roots left out): Fmax, information-accretion-weighted Fmax and
+   Smin, IA computed from the reference's (train) annotations.
 4. `OUTPUT/results.json`, `OUTPUT/table.md`.
 """
 
@@ -138,6 +140,8 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None, homology_f
     test = go_learning.load_split(source / "pairs", "test")[:limit]
     sequences = [r["sequence"] for r in test]
     results = {"test_proteins": len(test), "namespaces": {}}
+    accessions = [r["accession"] for r in test]
+    cafa = go_learning.cafa_scorer(source / "pairs", output, test, go, limit)
 
     # 1,000 proteins as `protst annotate` runs them (one field; the search and embedding included)
     sample = [(r["accession"], r["sequence"]) for r in test[:1000]]
@@ -188,14 +192,17 @@ def evaluate(source: Path, output: Path, loaded, threads: int | None, homology_f
             macro, _ = auprc_macro(truth[labelled], subset, MIN_TEST_PROTEINS)
             scores_of = functools.partial(cut, matrix, proteins=shape[0], width=shape[1], extra=shape[2])
             rows[method] = {"fmax": f1_max(truth[labelled], subset), "macro_auprc": macro,
-                            "bins": fmax_per_bin(truth, scores_of, labelled, bins)}
+                            "bins": fmax_per_bin(truth, scores_of, labelled, bins),
+                            "cafaeval": cafa(matrix, accessions, labels.ids, field)}
         results["namespaces"][field] = {
             "test_proteins": int(labelled.sum()), "reference_terms": len(labels.ids), "test_only_terms": len(extra),
             "bin_proteins": {name: int((labelled & (bins == b)).sum()) for b, name in enumerate(BINS)},
             "weights": info["fusion"]["weights"], "fit_report": info["fusion"]["report"],
             "fitted_on": info["fitted_on"], "homology_only_weights": homology_fits[field]["weights"],
             "rows": rows}
-        print(f"{short}: " + ", ".join(f"{k} {v['fmax']:.3f}" for k, v in rows.items()), flush=True)
+        print(f"{short}: " + ", ".join(f"{k} {v['fmax']:.3f} (cafaeval {v['cafaeval']['fmax']:.3f}, weighted "
+                                       f"{v['cafaeval']['weighted_fmax']:.3f}, Smin {v['cafaeval']['smin']:.2f})"
+                                       for k, v in rows.items()), flush=True)
         del scores, parts
     results["peak_memory_gib"] = peak_memory_gib()
     return results
@@ -216,10 +223,14 @@ def table(results: dict) -> str:
         counts = entry["bin_proteins"]
         lines += [f"**{FIELDS[field]}** ({entry['test_proteins']:,} proteins; {entry['reference_terms']:,} reference "
                   f"terms, {entry['test_only_terms']:,} test-only terms scored 0 by every method)", "",
-                  "| method | Fmax | macro AUPR | " + " | ".join(f"Fmax {b} ({counts[b]:,})" for b in BINS) + " |",
-                  "|---|---|---|" + "---|" * len(BINS)]
+                  "| method | Fmax | cafaeval Fmax | weighted Fmax | Smin | macro AUPR | "
+                  + " | ".join(f"Fmax {b} ({counts[b]:,})" for b in BINS) + " |",
+                  "|---|---|---|---|---|---|" + "---|" * len(BINS)]
         for method, row in entry["rows"].items():
-            lines.append(f"| {method} | {row['fmax']:.3f} | {row['macro_auprc']:.3f} | {bin_cells(row)} |")
+            cafa = row.get("cafaeval") or {}
+            lines.append(f"| {method} | {row['fmax']:.3f} | {cafa.get('fmax', float('nan')):.3f} | "
+                         f"{cafa.get('weighted_fmax', float('nan')):.3f} | {cafa.get('smin', float('nan')):.2f} | "
+                         f"{row['macro_auprc']:.3f} | {bin_cells(row)} |")
         fitted = entry["fitted_on"]
         lines += ["", f"Fusion weights (cross-fitted on {fitted['proteins']:,} train proteins, {fitted['folds']} "
                   f"folds of {fitted['clusters']:,} clusters): {weights_text(entry['weights'])}", "",

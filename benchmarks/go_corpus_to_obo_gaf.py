@@ -22,12 +22,14 @@ import gzip
 from collections import defaultdict
 from pathlib import Path
 
+from protst_hf.models.protst.fasta_protst import open_text
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "swissprot_go_2014"
 COLUMNS = {"go_mf": ("F", "enables"), "go_bp": ("P", "involved_in"), "go_cc": ("C", "located_in")}
 
 
 def _table(path: Path):
-    with gzip.open(path, "rt", newline="") as handle:
+    with open_text(path) as handle:  # plain or gzipped
         yield from csv.DictReader(handle, delimiter="\t")
 
 

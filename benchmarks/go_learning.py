@@ -71,6 +71,31 @@ def ontology():
     return GeneOntology.from_files(DATA / "go_terms.tsv.gz", DATA / "go_graph.tsv.gz")
 
 
+def ontology_obo(output: Path) -> Path:
+    """The corpus's ontology as an OBO file (what cafaeval reads), written once into `output`."""
+    from .go_corpus_to_obo_gaf import write_obo
+
+    path = output / "go.obo"
+    if not path.is_file():
+        output.mkdir(parents=True, exist_ok=True)
+        write_obo(DATA / "go_terms.tsv.gz", DATA / "go_graph.tsv.gz", path, "swissprot_go_2014")
+    return path
+
+
+def cafa_scorer(pairs: Path, output: Path, test: list[dict], go, limit: int | None = None):
+    """cafaeval's scoring, as CAFA5 ran it, of score matrices over the test split: the truth is each test protein's
+    annotated terms; information accretion is computed from the train split's annotations (what a predictor
+    could know)."""
+    from protst_hf.evaluation.cafa_evaluation import CafaScorer, information_accretion
+
+    def terms(row):
+        return [t.split(":", 1)[1] for t in row["go_terms"] or []]
+
+    train = load_split(pairs, "train")[:limit]
+    ia = information_accretion((terms(r) for r in train), go)
+    return CafaScorer(ontology_obo(output), {r["accession"]: set(terms(r)) for r in test}, ia)
+
+
 def build(output: Path, limit: int | None) -> tuple[Path, dict]:
     """The ProtDescribe GO build under `output/pairs` (reused when built with the same arguments)."""
     from protst_hf.data.gene_ontology import build_go_protdescribe
@@ -151,6 +176,8 @@ def evaluate(model_dir: Path, pairs: Path, output: Path, quick: bool = False) ->
     results["homology"] = {"seconds": time.perf_counter() - started, "coverage": len(hits) / max(len(test), 1),
                            "median_identity": float(np.median([h[1] for h in hits.values()])) if hits else None}
     lengths = np.asarray([len(r["sequence"]) for r in test])
+    accessions = [r["accession"] for r in test]
+    cafa = cafa_scorer(pairs, output, test, go)
     curves = {}
     for field, short in FIELDS.items():
         train_sets, test_sets = term_sets(train, go, field), term_sets(test, go, field)
@@ -174,7 +201,8 @@ def evaluate(model_dir: Path, pairs: Path, output: Path, quick: bool = False) ->
         rows = {}
         for label, value in scores.items():
             macro, _ = auprc_macro(y_test[labelled], value[labelled], MIN_TEST_PROTEINS)
-            rows[label] = {"fmax": f1_max(y_test[labelled], value[labelled]), "macro_auprc": macro}
+            rows[label] = {"fmax": f1_max(y_test[labelled], value[labelled]), "macro_auprc": macro,
+                           "cafaeval": cafa(value, accessions, terms, field)}
         results["namespaces"][field] = {
             "terms": len(terms), "terms_seen_in_training": int((y_train.sum(0) > 0).sum()),
             "test_proteins": int(labelled.sum()),
@@ -186,8 +214,9 @@ def evaluate(model_dir: Path, pairs: Path, output: Path, quick: bool = False) ->
                 dtype)
         curves[short] = {label: precision_recall(y_test[labelled], value[labelled]) for label, value in
                          scores.items()}
-        print(f"{field}: " + ", ".join(f"{k} Fmax {v['fmax']:.3f} AUPR {v['macro_auprc']:.3f}" for k, v in
-                                       rows.items()), flush=True)
+        print(f"{field}: " + ", ".join(f"{k} Fmax {v['fmax']:.3f} (cafaeval {v['cafaeval']['fmax']:.3f}, weighted "
+                                       f"{v['cafaeval']['weighted_fmax']:.3f}, Smin {v['cafaeval']['smin']:.2f}) "
+                                       f"AUPR {v['macro_auprc']:.3f}" for k, v in rows.items()), flush=True)
     plot_curves(curves, output / "pr_curves.png")
     return results
 
@@ -292,11 +321,15 @@ def table(results: dict) -> str:
                if training.get("steps") else "a saved model folder")
     lines = [f"GO on the test split ({results['test_proteins']:,} proteins, MMseqs2 30% clusters apart from "
              f"{results['train_proteins']:,} training proteins); {trained}", "",
-             "| namespace | method | Fmax | macro AUPR |", "|---|---|---|---|"]
+             "| namespace | method | Fmax | cafaeval Fmax | weighted Fmax | Smin | macro AUPR |",
+             "|---|---|---|---|---|---|---|"]
     for field, item in results["namespaces"].items():
         for label, row in item["rows"].items():
+            cafa = row.get("cafaeval") or {}
             lines.append(f"| {FIELDS[field]} ({item['test_proteins']:,} proteins, {item['terms_in_macro_auprc']} "
-                         f"terms in AUPR) | {label} | {row['fmax']:.3f} | {row['macro_auprc']:.3f} |")
+                         f"terms in AUPR) | {label} | {row['fmax']:.3f} | {cafa.get('fmax', float('nan')):.3f} | "
+                         f"{cafa.get('weighted_fmax', float('nan')):.3f} | {cafa.get('smin', float('nan')):.2f} | "
+                         f"{row['macro_auprc']:.3f} |")
     lines += ["", "| T2P | queries | mAP | P@10 | mAP protein-blind | P@10 protein-blind | chance |",
               "|---|---|---|---|---|---|---|"]
     for field, item in results["namespaces"].items():

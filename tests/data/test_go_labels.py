@@ -99,3 +99,44 @@ def test_uniprot_files_with_mixed_evidence():
     assert full.annotations.kept == 707 and full.annotations.kept_codes["IEA"] == 398 and len(everything) == 181
     assert dict(full.annotations.dropped) == {"term not in the ontology": 125}
     assert all(t[0] in "FPC" and t[1:5] == ":GO:" for r in rows for t in r["go_terms"])
+
+
+def test_protdescribe_from_obo_and_gaf_equals_the_tables(tmp_path):
+    """The GO fixture (300 proteins) written as OBO + GAF + FASTA by the corpus converter: a ProtDescribe build from
+    them holds the rows, texts and splits of the build from the TSV tables."""
+    from benchmarks.go_corpus_to_obo_gaf import write_gaf_and_fasta, write_obo
+
+    from protst_hf.data.gene_ontology import GeneOntology, build_go_protdescribe
+    from protst_hf.data.pretraining_data import load_pairs
+
+    write_obo(f"{GO}/go_terms.tsv", f"{GO}/go_graph.tsv", tmp_path / "go.obo", "fixture")
+    write_gaf_and_fasta(f"{GO}/annotations.tsv", tmp_path / "a.gaf.gz", tmp_path / "p.fa.gz")
+    tables = GeneOntology.from_files(f"{GO}/go_terms.tsv", f"{GO}/go_graph.tsv")
+    obo = read_obo(tmp_path / "go.obo")
+    rows, report = go_rows_from_gaf(tmp_path / "p.fa.gz", tmp_path / "a.gaf.gz", obo, parse_evidence(None))
+    common = dict(split="random", ratios=(0.6, 0.2, 0.2), progress=False, propagate_texts=True)
+    build_go_protdescribe(f"{GO}/annotations.tsv", tables, tmp_path / "from_tables", **common)
+    built = build_go_protdescribe(rows, obo, tmp_path / "from_files", label_report=report.to_dict(), **common)
+    assert built["labels"]["annotations"]["kept_by_evidence"] == {"EXP": report.annotations.kept}
+    columns = ["accession", "sequence", "go_terms", "go_function", "go_process", "go_component"]
+    for split in ("train", "validation", "test"):
+        a = load_pairs(str(tmp_path / "from_tables"), split=split).select_columns(columns).to_list()
+        b = load_pairs(str(tmp_path / "from_files"), split=split).select_columns(columns).to_list()
+        assert a == b and len(a) > 0
+
+
+def test_build_protdescribe_from_fasta_and_gaf_command(tmp_path, capsys):
+    from protst_hf.cli import main as cli
+    from protst_hf.data.pretraining_data import load_pairs
+
+    build = ["build-protdescribe", f"{GO}/sample.fasta", "--gaf", f"{GO}/sample.gaf", "--go-obo", f"{GO}/go-mini.obo",
+             "--split", "random", "--split-ratios", "0.34", "0.33", "0.33", "--output"]
+    assert cli(build + [str(tmp_path / "pd"), "--evidence", "non-electronic"]) == 0
+    assert "dropped, NOT qualifier (negative evidence): 1" in capsys.readouterr().err
+    rows = [r for split in ("train", "validation", "test") for r in load_pairs(str(tmp_path / "pd"), split=split)]
+    assert sorted(r["accession"] for r in rows) == ["P05067", "Q13362", "Q9NYP9"]
+    assert cli(build + [str(tmp_path / "bad"), "--evidence", "XYZ"]) == 2
+    assert "unknown evidence code(s) XYZ" in capsys.readouterr().err
+    assert cli(build + [str(tmp_path / "both"), "--go-from-uniprot"]) == 2
+    assert "give one" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "both").exists()

@@ -9,6 +9,7 @@ import pytest
 
 from protst_hf.data.go_obo import read_obo
 from protst_hf.evaluation.cafa_evaluation import (
+    CafaScorer,
     cafa_scores,
     evaluate_go_predictions,
     information_accretion,
@@ -39,12 +40,12 @@ def _predictions(ontology, proteins=40, seed=0):
         for above in ontology.ancestors(term) & set(column):
             scores[:, column[above]] = np.maximum(scores[:, column[above]], scores[:, j])
     rows = [(f"P{i}", terms[j], scores[i, j]) for i, j in zip(*np.nonzero(scores))]
-    return truth, rows, y, scores
+    return truth, rows, y, scores, terms
 
 
 def test_f1_max_equals_cafaevals_unweighted_fmax():
     ontology = read_obo(OBO)
-    truth, rows, y, scores = _predictions(ontology)
+    truth, rows, y, scores, _ = _predictions(ontology)
     result = cafa_scores(rows, truth, OBO)["molecular_function"]
     assert result["proteins"] == 40 and result["coverage"] == 1.0
     assert result["fmax"] == pytest.approx(f1_max(y, scores), abs=1e-12)
@@ -66,12 +67,18 @@ def test_information_accretion_by_hand():
     assert ia["GO:0005829"] == pytest.approx(1.0)  # 1 of the 2 proteins holding both parents
 
 
-def test_weighted_scores_and_outputs(tmp_path):
+def test_weighted_scores_outputs_and_the_in_memory_route(tmp_path):
     ontology = read_obo(OBO)
-    truth, rows, _, _ = _predictions(ontology, seed=1)
+    truth, rows, _, scores, terms = _predictions(ontology, seed=1)
     ia = information_accretion(truth.values(), ontology)
     result = cafa_scores(rows, truth, OBO, ia, output_dir=tmp_path)["molecular_function"]
     assert 0 < result["weighted_fmax"] <= 1 and result["smin"] > 0
+    # the benchmarks' route (matrices straight into cafaeval's sweep) gives the file route's figures; extra
+    # proteins absent from the truth are ignored, as cafaeval's parser ignores them
+    proteins = list(truth) + ["not-in-truth"]
+    in_memory = CafaScorer(OBO, truth, ia)(np.vstack([scores, scores[:1]]), proteins, terms, "molecular_function")
+    assert in_memory == pytest.approx(result, abs=1e-12)
+    assert CafaScorer(OBO, truth, ia)(scores, proteins, terms, "cellular_component") is None
     assert (tmp_path / "precision_recall.png").stat().st_size > 1000
     assert (tmp_path / "evaluation_best_f_w.tsv").is_file()
 

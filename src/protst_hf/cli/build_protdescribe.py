@@ -1,9 +1,11 @@
-"""`protst build-protdescribe`: ProtDescribe from UniProtKB files (or GO annotation tables) as a `datasets` folder."""
+"""`protst build-protdescribe`: ProtDescribe from UniProtKB files (or GO-labelled proteins: an annotation table,
+FASTA + GAF, UniProt GO lines; with go-basic.obo) as a `datasets` folder."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ._common import push, push_parent, quiet_parent, reports_errors, threads_parent
 
@@ -30,13 +32,45 @@ def register(commands) -> None:
     build.add_argument("--no-original", action="store_true", help="skip the `original` (TSV columns) config")
     build.add_argument("--rows-per-shard", type=int, default=100_000)
     build.add_argument("--release", help="UniProt release to state in the card, e.g. 2024_06")
-    build.add_argument("--go-terms", metavar="TSV", help="the inputs are GO annotation tables (accession, sequence, "
-                       "go_mf, go_bp, go_cc): GO term names (go_id, name, namespace) for their texts")
-    build.add_argument("--go-graph", metavar="TSV", help="with --go-terms: the GO graph (child, parent, relation)")
+    build.add_argument("--go-obo", metavar="OBO",
+                       help="a GO build: the Gene Ontology (go-basic.obo, plain or gzipped) for the texts; the input "
+                            "is a GO annotation table (accession, sequence, go_mf, go_bp, go_cc), or a FASTA file "
+                            "with --gaf, or UniProt files with --go-from-uniprot")
+    build.add_argument("--go-terms", metavar="TSV",
+                       help="or the ontology as GO term names (go_id, name, namespace) ...")
+    build.add_argument("--go-graph", metavar="TSV", help="... with the GO graph (child, parent, relation)")
+    build.add_argument("--gaf", metavar="FILE", help="a GO build from a FASTA input: its GO annotations (GAF 2.1 / "
+                       "2.2, plain or gzipped), filtered by --evidence")
+    build.add_argument("--go-from-uniprot", action="store_true",
+                       help="a GO build from UniProt inputs: the GO terms of their DR GO lines, filtered by "
+                            "--evidence")
+    build.add_argument("--evidence", default="experimental",
+                       help="with --gaf / --go-from-uniprot: the evidence codes kept (experimental, non-electronic, "
+                            "all, or codes joined by commas)")
     build.add_argument("--go-propagate-texts", action="store_true",
-                       help="with --go-terms: texts name every term a protein has under the true-path rule (annotated "
+                       help="a GO build: texts name every term a protein has under the true-path rule (annotated "
                             "terms and their is_a / part_of ancestors, roots excluded), not only the annotated ones")
     build.set_defaults(handler=run)
+
+
+def _go_annotations(args: argparse.Namespace, inputs: list, ontology):
+    """A GO build's input: the annotation table as it is, or labelled rows from FASTA + GAF or UniProt files (with
+    the report of what the evidence filter kept and dropped, printed)."""
+    from ..data.go_evidence import parse_evidence
+    from ..data.go_labels import go_rows_from_gaf, go_rows_from_uniprot
+
+    if args.gaf and args.go_from_uniprot:
+        raise ValueError("--gaf labels a FASTA input, --go-from-uniprot UniProt inputs: give one")
+    if not (args.gaf or args.go_from_uniprot):
+        return inputs[0], None
+    evidence = parse_evidence(args.evidence)
+    if args.gaf:
+        rows, report = go_rows_from_gaf(inputs[0], args.gaf, ontology, evidence)
+    else:
+        rows, report = go_rows_from_uniprot(inputs, ontology, evidence)
+    if not args.quiet:
+        print(report.summary(), file=sys.stderr)
+    return rows, report.to_dict()
 
 
 @reports_errors
@@ -54,14 +88,17 @@ def run(args: argparse.Namespace) -> int:
                   seed=args.seed, leakage_against=args.leakage_against or (), leakage_identity=args.leakage_identity,
                   remove_leaking=args.remove_leaking, rows_per_shard=args.rows_per_shard, release=args.release,
                   threads=args.threads, progress=not args.quiet)
-    if args.go_terms or args.go_graph:
-        from ..data.gene_ontology import GeneOntology, build_go_protdescribe
+    if args.go_obo or args.go_terms or args.go_graph or args.gaf or args.go_from_uniprot:
+        from ..data.gene_ontology import build_go_protdescribe
+        from ..data.go_obo import load_ontology
 
-        if not (args.go_terms and args.go_graph) or len(inputs) != 1 or args.builtin_sample:
-            raise ValueError("a GO build takes one annotation table, --go-terms and --go-graph")
-        ontology = GeneOntology.from_files(args.go_terms, args.go_graph)
-        report = build_go_protdescribe(inputs[0], ontology, args.output, propagate_texts=args.go_propagate_texts,
-                                       **common)
+        if args.builtin_sample or (len(inputs) != 1 and not args.go_from_uniprot):
+            raise ValueError("a GO build takes one annotation table (or one FASTA with --gaf, or UniProt files with "
+                             "--go-from-uniprot) and the ontology (--go-obo, or --go-terms and --go-graph)")
+        ontology = load_ontology(args.go_obo, args.go_terms, args.go_graph)
+        annotations, label_report = _go_annotations(args, inputs, ontology)
+        report = build_go_protdescribe(annotations, ontology, args.output, propagate_texts=args.go_propagate_texts,
+                                       label_report=label_report, **common)
     else:
         report = build_protdescribe(inputs, args.output, with_original=not args.no_original, **common)
     parse = report["parse"]

@@ -178,16 +178,10 @@ KEPT_OTHER_NAMESPACE = "GO id listed under another namespace than its own (kept 
 KEPT_MALFORMED_ID = "malformed GO id (not GO:nnnnnnn; dropped from the row)"
 
 
-def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadReport,
-            propagate_texts: bool = False) -> Iterator[dict]:
-    """ProtDescribe rows (`PROTDESCRIBE_FEATURES`) of a GO annotation table; every skipped protein and every odd GO
-    id is counted in `report`, with examples. `go_terms` holds the annotated ids; the texts name the annotated
-    terms, or with `propagate_texts` every term the protein has under the true-path rule (its annotated terms and
-    their ancestors, roots excluded, most specific first: the annotated ones, then the others by name)."""
-    from .protdescribe import PROTDESCRIBE_FEATURES
-
-    report.files.append(str(annotations))
-    empty = {name: ([] if hasattr(feature, "feature") else "") for name, feature in PROTDESCRIBE_FEATURES.items()}
+def _table_labels(annotations: str | Path, ontology: GeneOntology,
+                  report: GOReadReport) -> Iterator[tuple[str, str, dict[str, list[str]]]]:
+    """`(accession, sequence, {namespace: annotated ids})` of a GO annotation table; every skipped protein and every
+    odd GO id is counted in `report`, with examples."""
     seen: set[str] = set()
     columns = {namespace.annotation_column: namespace.name for namespace in GO_NAMESPACES}
     for line_number, record in enumerate(_open_table(annotations), start=2):
@@ -227,6 +221,37 @@ def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadRepor
             report.note(report.skipped, SKIP_NO_ANNOTATION, accession)
             continue
         seen.add(accession)
+        yield accession, sequence, by_namespace
+
+
+def _row_labels(rows: Iterable[dict], report: GOReadReport) -> Iterator[tuple[str, str, dict[str, list[str]]]]:
+    """`(accession, sequence, {namespace: annotated ids})` of labelled rows (`go_labels`: `go_terms` of
+    `F:GO:0005524`), already filtered and counted there."""
+    for row in rows:
+        report.records_read += 1
+        by_namespace: dict[str, list[str]] = {namespace.name: [] for namespace in GO_NAMESPACES}
+        for value in row["go_terms"]:
+            namespace, term = parse_go_annotation(value)
+            by_namespace[namespace.name].append(term)
+        yield row["accession"], row["sequence"], by_namespace
+
+
+def go_rows(annotations, ontology: GeneOntology, report: GOReadReport,
+            propagate_texts: bool = False) -> Iterator[dict]:
+    """ProtDescribe rows (`PROTDESCRIBE_FEATURES`) of a GO annotation table, or of labelled rows from downloaded
+    files (`data.go_labels`: UniProt, FASTA + GAF); what the table reader skips is counted in `report`. `go_terms`
+    holds the annotated ids; the texts name the annotated terms, or with `propagate_texts` every term the protein has
+    under the true-path rule (its annotated terms and their ancestors, roots excluded, most specific first: the
+    annotated ones, then the others by name)."""
+    from .protdescribe import PROTDESCRIBE_FEATURES
+
+    empty = {name: ([] if hasattr(feature, "feature") else "") for name, feature in PROTDESCRIBE_FEATURES.items()}
+    if isinstance(annotations, (str, Path)):
+        report.files.append(str(annotations))
+        labelled = _table_labels(annotations, ontology, report)
+    else:
+        labelled = _row_labels(annotations, report)
+    for accession, sequence, by_namespace in labelled:
         report.records_parsed += 1
         row = dict(empty, accession=accession, sequence=sequence, length=len(sequence), taxon_id=-1, cluster=-1)
         row["go_terms"] = [go_annotation(go_namespace(n), t) for n, terms in by_namespace.items() for t in terms]
@@ -240,24 +265,28 @@ def go_rows(annotations: str | Path, ontology: GeneOntology, report: GOReadRepor
         yield row
 
 
-def build_go_protdescribe(annotations: str | Path, ontology: GeneOntology, output_dir: str | Path,
+def build_go_protdescribe(annotations, ontology: GeneOntology, output_dir: str | Path,
                           split: str = "mmseqs", identity: float = 0.3, coverage: float = 0.8,
                           ratios: tuple[float, float, float] = (0.9, 0.02, 0.08), propagate_texts: bool = False,
-                          **kwargs) -> dict:
-    """ProtDescribe from a GO annotation table: the same features, splits, card and report as a UniProt build
-    ([`build_protdescribe`]), texts in the GO text columns (see [`go_rows`] for `propagate_texts`). Default split:
-    MMseqs2 clusters at 30% identity (whole clusters to one split). The report's `parse` counts what was skipped and
-    kept-with-a-note, per reason; `go` records the texts' layout."""
+                          label_report: dict | None = None, **kwargs) -> dict:
+    """ProtDescribe from a GO annotation table, or from labelled rows of downloaded files (`data.go_labels`, with
+    `label_report`, what they kept and dropped, recorded as `labels` in the build report): the same
+    features, splits, card and report as a UniProt build ([`build_protdescribe`]), texts in the GO text columns (see
+    [`go_rows`] for `propagate_texts`). Default split: MMseqs2 clusters at 30% identity (whole clusters to one
+    split). The report's `parse` counts what was skipped and kept-with-a-note, per reason; `go` records the texts'
+    layout."""
     from .protdescribe import build_from_rows
 
     def read(report: dict):
         go_report = GOReadReport()
-        report["inputs"] = [str(annotations)]
+        report["inputs"] = [str(annotations)] if isinstance(annotations, (str, Path)) else ["labelled rows"]
         report["parse"] = go_report
         report["kind"] = "GO-annotated"
         report["details"] = {"go": {
             "text_columns": {namespace.text_column: namespace.name for namespace in GO_NAMESPACES},
             "texts": "annotated and ancestor terms (roots excluded)" if propagate_texts else "annotated terms"}}
+        if label_report:
+            report["details"]["labels"] = label_report
         for row in go_rows(annotations, ontology, go_report, propagate_texts):
             yield row, None
 

@@ -138,17 +138,52 @@ def _plain_obo(go_obo: Path, folder: Path) -> Path:
     return plain
 
 
+def _cafaeval():
+    try:
+        from cafaeval import evaluation, graph, parser
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("scoring with the CAFA-evaluator needs cafaeval: pip install 'protst-hf[cafa]'") from err
+    return evaluation, graph, parser
+
+
+def _ia_file(ia, folder: Path) -> str | None:
+    if isinstance(ia, Mapping):
+        path = folder / "ia.tsv"
+        path.write_text("".join(f"{t}\t{v:.6g}\n" for t, v in ia.items()))
+        return str(path)
+    return str(ia) if ia is not None else None
+
+
+def _summaries(df) -> dict:
+    """Per namespace, from cafaeval's table of every threshold (rows with coverage only): Fmax with its threshold,
+    precision, recall and coverage; weighted Fmax and Smin where IA was given."""
+    table = df[df["cov"] > 0].reset_index()
+    result = {}
+    for namespace in NAMESPACES:
+        rows = table[table["ns"] == namespace]
+        if rows.empty:
+            continue
+        f = rows.loc[rows["f"].idxmax()]
+        entry = {"proteins": int(round(f["n"] / f["cov"])), "fmax": float(f["f"]), "threshold": float(f["tau"]),
+                 "precision": float(f["pr"]), "recall": float(f["rc"]), "coverage": float(f["cov"])}
+        if "f_w" in rows:
+            w, s = rows.loc[rows["f_w"].idxmax()], rows.loc[rows["s_w"].idxmin()]
+            entry.update(weighted_fmax=float(w["f_w"]), weighted_threshold=float(w["tau"]),
+                         smin=float(s["s_w"]), smin_threshold=float(s["tau"]))
+        result[namespace] = entry
+    return result
+
+
 def cafa_scores(predictions: Iterable[tuple[str, str, float]], truth: Mapping[str, set[str]], go_obo: str | Path,
                 ia: Mapping[str, float] | str | Path | None = None, th_step: float = 0.01,
                 output_dir: str | Path | None = None) -> dict:
-    """cafaeval on in-memory predictions and truth (see the module docstring for the settings). Returns, per
-    namespace, the proteins scored, Fmax (with its threshold, precision, recall and coverage), weighted Fmax and
-    Smin (when IA is given); `output_dir` also receives cafaeval's tables and the precision-recall plot."""
-    try:
-        from cafaeval.evaluation import cafa_eval, write_results
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("scoring with the CAFA-evaluator needs cafaeval: pip install 'protst-hf[cafa]'") from err
-
+    """cafaeval's `cafa_eval` on predictions and truth written as its files (see the module docstring for the
+    settings). Returns, per namespace, the proteins scored, Fmax (with its threshold, precision, recall and
+    coverage), and IA-weighted Fmax and Smin when IA is given; `output_dir` also receives cafaeval's tables and the
+    precision-recall plot."""
+    evaluation, _, _ = _cafaeval()
+    # a protein annotated with a root alone is not scored (cafaeval would count it in recall's denominator)
+    truth = {p: set(terms) - ROOTS for p, terms in truth.items() if set(terms) - ROOTS}
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         (work / "predictions").mkdir()
@@ -156,41 +191,75 @@ def cafa_scores(predictions: Iterable[tuple[str, str, float]], truth: Mapping[st
             out.writelines(f"{p}\t{t}\t{s:.6g}\n" for p, t, s in predictions)
         with open(work / "truth.tsv", "w") as out:
             out.writelines(f"{p}\t{t}\n" for p, terms in truth.items() for t in sorted(terms))
-        ia_file = None
-        if isinstance(ia, Mapping):
-            ia_file = work / "ia.tsv"
-            ia_file.write_text("".join(f"{t}\t{v:.6g}\n" for t, v in ia.items()))
-        elif ia is not None:
-            ia_file = Path(ia)
-        df, best = cafa_eval(str(_plain_obo(Path(go_obo), work)), str(work / "predictions"), str(work / "truth.tsv"),
-                             ia=str(ia_file) if ia_file else None, no_orphans=True, norm="cafa", prop="max",
-                             th_step=th_step, n_cpu=1)
+        df, best = evaluation.cafa_eval(str(_plain_obo(Path(go_obo), work)), str(work / "predictions"),
+                                        str(work / "truth.tsv"), ia=_ia_file(ia, work), no_orphans=True,
+                                        norm="cafa", prop="max", th_step=th_step, n_cpu=1)
     if df is None:
         raise ValueError("no prediction names a protein and a term of the truth: are they for the same proteins?")
-    tables = {metric: table.reset_index() for metric, table in best.items()}
-
-    def at_best(metric, namespace):
-        table = tables[metric]
-        return table[table["ns"] == namespace].iloc[0]
-
-    result = {}
-    for namespace in NAMESPACES:
-        if "f" not in tables or namespace not in set(tables["f"]["ns"]):
-            continue
-        f = at_best("f", namespace)
-        entry = {"proteins": int(f["n"] / f["cov"]) if f["cov"] else 0, "fmax": float(f["f"]),
-                 "threshold": float(f["tau"]), "precision": float(f["pr"]), "recall": float(f["rc"]),
-                 "coverage": float(f["cov"])}
-        if "f_w" in tables:
-            w, s = at_best("f_w", namespace), at_best("s", namespace)
-            entry.update(weighted_fmax=float(w["f_w"]), weighted_threshold=float(w["tau"]), smin=float(s["s"]),
-                         smin_threshold=float(s["tau"]))
-        result[namespace] = entry
     if output_dir is not None:
         output_dir = Path(output_dir)
-        write_results(df, best, out_dir=str(output_dir), th_step=th_step)
+        evaluation.write_results(df, best, out_dir=str(output_dir), th_step=th_step)
         _plot(df, output_dir / "precision_recall.png")
-    return result
+    return _summaries(df)
+
+
+class CafaScorer:
+    """cafaeval's scoring of score matrices held in memory, for benchmarks that score many predictors on the same
+    truth: the ontology is parsed once, the truth propagated once per namespace, and each matrix goes straight into
+    cafaeval's propagation and threshold sweep (no prediction file of millions of lines). The settings and the
+    figures are those of [`cafa_scores`] (tested equal)."""
+
+    def __init__(self, go_obo: str | Path, truth: Mapping[str, set[str]],
+                 ia: Mapping[str, float] | str | Path | None = None, th_step: float = 0.01):
+        import numpy as np
+
+        _, graph, parser = _cafaeval()
+        self.tau = np.arange(th_step, 1, th_step)
+        with tempfile.TemporaryDirectory() as work:
+            self.ontologies = parser.obo_parser(str(_plain_obo(Path(go_obo), Path(work))), ("is_a", "part_of"),
+                                                _ia_file(ia, Path(work)), False)
+        self.truth = {}
+        for namespace, ontology in self.ontologies.items():
+            rows = {p: [ontology.terms_dict[t]["index"] for t in terms if t in ontology.terms_dict]
+                    for p, terms in truth.items()}
+            rows = {p: columns for p, columns in rows.items() if columns}
+            if not rows:
+                continue
+            matrix = np.zeros((len(rows), ontology.idxs), dtype=bool)
+            for i, columns in enumerate(rows.values()):
+                matrix[i, columns] = True
+            graph.propagate(matrix, ontology, ontology.order, mode="max")
+            scored = matrix[:, ontology.toi].any(axis=1)  # a protein annotated with the root alone is not scored
+            ids = [p for p, keep in zip(rows, scored) if keep]
+            self.truth[namespace] = graph.GroundTruth({p: i for i, p in enumerate(ids)}, matrix[scored], namespace)
+
+    def __call__(self, scores, proteins, terms, namespace: str) -> dict | None:
+        """Scores of `namespace` for a `(proteins, terms)` matrix (a one-row matrix scores every protein alike);
+        None when no scored protein is in the truth."""
+        import numpy as np
+
+        evaluation, graph, _ = _cafaeval()
+        if namespace not in self.truth:
+            return None
+        ontology, truth = self.ontologies[namespace], self.truth[namespace]
+        kept = [(j, ontology.terms_dict[t]["index"]) for j, t in enumerate(terms) if t in ontology.terms_dict]
+        rows = [(i, truth.ids[p]) for i, p in enumerate(proteins) if p in truth.ids]
+        if not kept or not rows:
+            return None
+        source, target = map(np.asarray, zip(*kept))
+        scores = np.asarray(scores, dtype=np.float64)
+        matrix = np.zeros(truth.matrix.shape, dtype=np.float64)
+        for i, row in rows:
+            matrix[row, target] = scores[0 if len(scores) == 1 else i, source]
+        predicted = matrix.any(axis=1)
+        if not predicted.any():
+            return None
+        graph.propagate(matrix, ontology, ontology.order, mode="max")
+        # cafaeval scores the proteins that have a prediction (its parser keeps only those rows' ids)
+        prediction = graph.Prediction({p: i for p, i in truth.ids.items() if predicted[i]}, matrix, namespace)
+        df = evaluation.evaluate_prediction({namespace: prediction}, self.truth, self.ontologies, self.tau,
+                                            normalization="cafa", n_cpu=1)
+        return _summaries(df.set_index(["ns", "tau"])).get(namespace)
 
 
 def _plot(df, path: Path) -> None:
@@ -240,5 +309,5 @@ def evaluate_go_predictions(predictions: str | Path, truth: str | Path, go_obo: 
             "predictions": len(rows), "ontology_version": ontology.version}
 
 
-__all__ = ["ASPECTS", "cafa_scores", "evaluate_go_predictions", "information_accretion", "read_predictions",
-           "read_truth"]
+__all__ = ["ASPECTS", "CafaScorer", "cafa_scores", "evaluate_go_predictions", "information_accretion",
+           "read_predictions", "read_truth"]
