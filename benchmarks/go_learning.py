@@ -96,16 +96,26 @@ def cafa_scorer(pairs: Path, output: Path, test: list[dict], go, limit: int | No
     return CafaScorer(ontology_obo(output), {r["accession"]: set(terms(r)) for r in test}, ia)
 
 
-def build(output: Path, limit: int | None) -> tuple[Path, dict]:
-    """The ProtDescribe GO build under `output/pairs` (reused when built with the same arguments)."""
+def build(output: Path, limit: int | None, go_files: Path | None = None) -> tuple[Path, dict]:
+    """The ProtDescribe GO build under `output/pairs` (reused when built with the same arguments): from the corpus's
+    TSV tables, or with `go_files` from the same corpus as OBO + GAF + FASTA (`go_corpus_to_obo_gaf`)."""
     from protst_hf.data.gene_ontology import build_go_protdescribe
 
-    folder, stamp = output / "pairs", {"limit": limit, "identity": 0.3, "ratios": [0.9, 0.02, 0.08], "texts": "tp"}
+    folder, stamp = output / "pairs", {"limit": limit, "identity": 0.3, "ratios": [0.9, 0.02, 0.08], "texts": "tp",
+                                       "source": str(go_files) if go_files else "tsv"}
     done = folder / "benchmark_arguments.json"
     if done.is_file() and json.loads(done.read_text()) == stamp:
         return folder, json.loads((folder / "build_report.json").read_text())
     source = DATA / "swissprot_go_2014.tsv.gz"
-    if limit:
+    go = ontology()
+    if go_files:
+        from protst_hf.data.go_labels import go_rows_from_gaf
+        from protst_hf.data.go_obo import read_obo
+
+        go = read_obo(go_files / "go.obo")
+        rows, _ = go_rows_from_gaf(go_files / "proteins.fa.gz", go_files / "annotations.gaf.gz", go, None)
+        source = rows[:limit] if limit else rows
+    elif limit:
         source = output / f"first_{limit}.tsv.gz"
         with gzip.open(DATA / "swissprot_go_2014.tsv.gz", "rt") as f, gzip.open(source, "wt") as out:
             for number, line in enumerate(f):
@@ -115,7 +125,7 @@ def build(output: Path, limit: int | None) -> tuple[Path, dict]:
     if folder.exists():
         shutil.rmtree(folder)
     started = time.perf_counter()
-    report = build_go_protdescribe(source, ontology(), folder, identity=0.3, ratios=(0.9, 0.02, 0.08),
+    report = build_go_protdescribe(source, go, folder, identity=0.3, ratios=(0.9, 0.02, 0.08),
                                    propagate_texts=True, progress=False)
     report["benchmark_build_seconds"] = time.perf_counter() - started
     done.write_text(json.dumps(stamp))
@@ -356,6 +366,10 @@ def main() -> int:
     parser.add_argument("--output", default="outputs/go_learning")
     parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
     parser.add_argument("--limit", type=int, help="the first N proteins only (a smoke run)")
+    parser.add_argument("--go-files", type=Path, metavar="DIR",
+                        help="build the dataset from the corpus written as go.obo, annotations.gaf.gz and "
+                             "proteins.fa.gz (python -m benchmarks.go_corpus_to_obo_gaf --output DIR) instead of its "
+                             "TSV tables")
     parser.add_argument("--evaluate", metavar="MODEL_DIR", help="no training: the table of a saved model folder")
     parser.add_argument("--skip-cost", action="store_true", help="no embedding of all 120,000 proteins")
     parser.add_argument("--quick", action="store_true",
@@ -368,7 +382,7 @@ def main() -> int:
         return 0
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    pairs, report = build(output, args.limit)
+    pairs, report = build(output, args.limit, args.go_files)
     print(f"dataset: {report['rows']['written']} ({report.get('benchmark_build_seconds', 0):.0f} s); skipped: "
           f"{report['parse']['skipped']}; kept with a note: {report['parse']['recovered']}", flush=True)
     model_dir = Path(args.evaluate) if args.evaluate else output / "model"

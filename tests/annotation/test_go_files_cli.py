@@ -88,6 +88,42 @@ def test_the_readme_commands_from_downloaded_files(model_folder, tmp_path, capsy
     assert result["ia"] == "computed from the reference's annotations"
     assert Path("scores/precision_recall.png").stat().st_size > 1000
 
+    # confident, most specific calls as GAF, each with the reference protein behind it
+    annotate = ["annotate", files["proteome.fasta.gz"], "--reference", "go-reference", "--field", "all",
+                "--output", "calls.{field}.tsv", "--gaf", "calls.{field}.gaf", "--threshold", "auto", "--leaves"]
+    assert cli(annotate) == 0
+    accessions = set(from_uniprot.accessions)
+    for name in ("molecular_function", "biological_process", "cellular_component"):
+        labels, _, info = from_uniprot.field(name)
+        assert 0 < info["threshold"] < 1 and 0 < info["threshold_fmax"] <= 1  # recorded at build time
+        lines = Path(f"calls.{name}.tsv").read_text().splitlines()
+        assert lines[0] == (f"# protst annotate, {name}; reference: go-reference; model: {model_folder.name}; "
+                            "ontology: swissprot_go_2014-sample")
+        rows = [line.split("\t") for line in lines[2:]]
+        assert all(float(r[3]) >= info["threshold"] for r in rows)
+        position = {t: i for i, t in enumerate(labels.ids)}
+        for protein in {r[0] for r in rows}:
+            kept = {position[r[1]] for r in rows if r[0] == protein}
+            for label in kept:  # no kept term is an ancestor of another kept term
+                stack, above = list(labels.parents[label]), set()
+                while stack:
+                    parent = stack.pop()
+                    if parent not in above:
+                        above.add(parent)
+                        stack.extend(labels.parents[parent])
+                assert not (above & kept), (protein, labels.ids[label])
+        for r in rows:  # "P12345 identity 0.62", "Q9Y2X3 cosine 0.83", or empty (text or frequencies alone)
+            if r[5]:
+                accession, kind, value = r[5].split(" ")
+                assert accession in accessions and kind in ("identity", "cosine") and -1 <= float(value) <= 1
+        gaf = Path(f"calls.{name}.gaf").read_text().splitlines()
+        assert gaf[0] == "!gaf-version: 2.2" and "!reference: go-reference" in gaf
+        body = [line.split("\t") for line in gaf if not line.startswith("!")]
+        assert len(body) == len(rows) and all(len(c) == 17 and c[6] == "IEA" for c in body)
+        assert {c[5] for c in body} <= {"protst-hf:go-reference"} and {c[0] for c in body} <= {"UniProtKB"}
+        assert all(c[8] == {"molecular_function": "F", "biological_process": "P",
+                            "cellular_component": "C"}[name] for c in body)
+
 
 def test_bad_inputs_of_the_go_file_flags_are_clear_errors(model_folder, tmp_path, capsys):
     build = ["reference", "build", "--model", str(model_folder), "--go-obo", str(GO / "go-mini.obo"),

@@ -152,7 +152,7 @@ def test_annotation_is_the_fitted_fusion_consistent_with_the_ontology(reference,
     assert labels.name == "molecular_function"
     np.testing.assert_allclose(fusion.weights.sum(1), 1.0)
     assert set(info["fusion"]["report"]) >= {"all", "no hit"}
-    for ids, scores, evidence, bins in results:
+    for ids, scores, evidence, bins, _supporters in results:
         assert scores.shape == (len(ids), len(labels.ids)) and scores.min() >= 0 and scores.max() <= 1
         np.testing.assert_array_equal(scores, fusion.fuse(evidence, bins))
         assert set(evidence) == set(COMPONENTS)
@@ -162,7 +162,7 @@ def test_annotation_is_the_fitted_fusion_consistent_with_the_ontology(reference,
     # the outputs: long TSV with the evidence shares, and CAFA's format
     written = write_annotations(tmp_path / "out.tsv", results, labels, fusion, top_k=5, cafa=tmp_path / "out.cafa")
     lines = (tmp_path / "out.tsv").read_text().splitlines()
-    assert lines[0] == "id\tlabel_id\tname\tscore\tevidence" and len(lines) == written + 1
+    assert lines[0] == "id\tlabel_id\tname\tscore\tevidence\tsupport" and len(lines) == written + 1
     first = lines[1].split("\t")
     shares = dict(part.split("=") for part in first[4].split(";"))
     # up to four shares printed to 3 decimals (each off by <= 5e-4) and the score to 4 (<= 5e-5)
@@ -189,7 +189,7 @@ def test_all_fields_in_one_pass_search_once_and_score_as_each_field_alone(refere
     assert len(searches) == len(together) == -(-len(queries) // 25)  # one search per chunk, not one per field
     assert loaded.fields(["all"]) == list(NAMESPACES) and loaded.fields(["go_component"]) == ["cellular_component"]
     for field in NAMESPACES:
-        for (ids, scored), (ids_alone, scores, evidence, bins) in zip(together, alone[field]):
+        for (ids, scored), (ids_alone, scores, evidence, bins, _) in zip(together, alone[field]):
             assert set(scored[field][1]) == set(evidence)
             assert ids == ids_alone
             np.testing.assert_array_equal(scored[field][0], scores)
@@ -250,7 +250,7 @@ def test_a_single_label_field_gives_class_distributions(go_build, model, process
     build_reference(tmp_path / "ref", model, processor, proteins, [field], validation, labels, progress=False)
     loaded = AnnotationReference.load(tmp_path / "ref")
     queries = [(r["accession"], r["sequence"]) for r in splits["test"]]
-    (ids, scores, evidence, bins), = loaded.annotate(model, processor, queries, "length_class")
+    (ids, scores, evidence, bins, _), = loaded.annotate(model, processor, queries, "length_class")
     np.testing.assert_allclose(evidence["text"].sum(1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(evidence["prior"].sum(), 1.0, rtol=1e-5)
     with_hits = bins > 0
@@ -287,7 +287,9 @@ def test_reference_and_annotate_commands(go_build, model_folder, other_folder, t
     assert cli(annotate + ["--field", "molecular_function", "--cafa", str(tmp_path / "a.cafa")]) == 0
     captured = capsys.readouterr()
     assert "skipped 1 input record(s): record 'broken'" in captured.err
-    ids = {line.split("\t")[0] for line in (tmp_path / "a.tsv").read_text().splitlines()[1:]}
+    lines = (tmp_path / "a.tsv").read_text().splitlines()
+    assert lines[0].startswith("# protst annotate, molecular_function; reference: ref; model: ")  # what made it
+    ids = {line.split("\t")[0] for line in lines[2:]}
     assert ids == {"q1", "q2"}
     assert cli(annotate + ["--field", "cellular_component"]) == 2
     assert "its fields: molecular_function" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..data.splits import mmseqs_cluster
 from ..embedding.shards import build_index, embed_file
+from ..evaluation.metrics import f1_max_threshold
 from ..models.protst.index_protst import model_fingerprint
 from ..models.protst.inference_protst import embed_texts_cached
 from .evidence import LabelTable
@@ -219,6 +220,9 @@ def _index_and_fit(output, model, processor, proteins, fields, validation, valid
         fusion = fit_fusion(evidence, bins, truth, single_label=labels.single_label,
                             prior_correction=arguments.prior_correction)
         info.update(fusion=fusion.to_dict(), fitted_on=fitted_on, fit_seconds=time.perf_counter() - field_started)
+        if not labels.single_label:  # `annotate --threshold auto`: the fused scores' Fmax threshold on the fit rows
+            fmax, threshold = f1_max_threshold(truth, fusion.fuse(evidence, bins))
+            info.update(threshold=threshold, threshold_fmax=fmax)
         write_field(output / "fields" / labels.name, labels, prompt_embeds.numpy(), info)
     summary.update(fit_seconds=time.perf_counter() - fit_started, fitted_on=fitted_on)
     return summary, manifest

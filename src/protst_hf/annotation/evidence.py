@@ -155,4 +155,42 @@ def neighbour_evidence(similarities: np.ndarray, rows: np.ndarray, table: LabelT
     return _normalised(table.votes(rows, weights), weights.sum(1))
 
 
-__all__ = ["LabelTable", "best_hit_evidence", "hit_evidence", "homology_evidence", "neighbour_evidence"]
+class Supporters:
+    """Which reference protein supports a query's label most: the best MMseqs2 hit holding the label (with its
+    identity) where homology (DiamondScore and best hit) carries the larger share of the fused score, the nearest
+    embedding neighbour holding it (with its cosine) where the neighbours do. Computed for the labels written only.
+
+    Args:
+        hits: query row -> MMseqs2 hits `(reference row, identity, bit score)`, best first (`Lookup.hits`).
+        similarities / rows: (queries, k) the nearest reference proteins' cosines and rows (`Lookup`).
+        table: the field's labels of the reference proteins.
+        accessions: each reference row's accession.
+    """
+
+    def __init__(self, hits, similarities: np.ndarray, rows: np.ndarray, table: LabelTable, accessions):
+        self.hits, self.similarities, self.rows, self.table, self.accessions = hits, similarities, rows, table, \
+            accessions
+
+    def _holds(self, row: int, label: int) -> bool:
+        labels = self.table.row(row)
+        at = np.searchsorted(labels, label)
+        return bool(at < len(labels) and labels[at] == label)
+
+    def __call__(self, query: int, label: int, homology_share: float, neighbour_share: float,
+                 ) -> tuple[str, str, float] | None:
+        """`("identity", accession, identity)` or `("cosine", accession, cosine)` from the evidence with the larger
+        share of the score (homology first on a tie), or None when neither contributes (a score from the text or
+        the frequencies alone)."""
+        if homology_share > 0 and homology_share >= neighbour_share:
+            hit = next(((r, i) for r, i, _ in self.hits.get(query, ()) if self._holds(r, label)), None)
+            if hit is not None:
+                return "identity", self.accessions[hit[0]], float(hit[1])
+        if neighbour_share > 0:
+            found = next(((int(r), float(c)) for r, c in zip(self.rows[query], self.similarities[query])
+                          if r >= 0 and self._holds(int(r), label)), None)
+            if found is not None:
+                return "cosine", self.accessions[found[0]], found[1]
+        return None
+
+
+__all__ = ["LabelTable", "Supporters", "best_hit_evidence", "hit_evidence", "homology_evidence", "neighbour_evidence"]

@@ -5,63 +5,117 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
+from datetime import date
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
 from ..models.protst.folder_protst import atomic_open
+from ..models.protst.texts_protst import go_namespace
+from .evidence import Supporters
 from .fields import FieldLabels
 from .fusion import Fusion
 
+GAF_RELATIONS = {"F": "enables", "P": "involved_in", "C": "located_in"}  # GAF 2.2's default relation per aspect
+
+
+def _leaves(kept: np.ndarray, ancestors: list[frozenset[int]]) -> np.ndarray:
+    """The kept labels that are no ancestor of another kept label (goPredSim's most specific terms)."""
+    above = set()
+    for label in kept:
+        above |= ancestors[label] - {label}
+    return np.asarray([label for label in kept if label not in above], dtype=kept.dtype)
+
 
 class AnnotationTable:
-    """The long TSV of fused annotations (`id, label_id, name, score, evidence`: each evidence's weighted share,
-    e.g. `homology=0.41;best_hit=0.12;neighbours=0.22;text=0.03`), best first per protein, scores >= `min_score`, at
-    most `top_k` labels per protein; with `cafa`, the CAFA submission file of the same predictions (two-decimal
-    scores in (0, 1]). A context manager: both files appear, complete, when it closes without an error
-    ([`atomic_open`]), and neither when it closes with one.
+    """The long TSV of fused annotations (`id, label_id, name, score, evidence, support`: each evidence's weighted
+    share, e.g. `homology=0.41;best_hit=0.12;neighbours=0.22;text=0.03`, and the reference protein that supports
+    the label most, `P12345 identity 0.62` or `Q9Y2X3 cosine 0.83`), best first per protein, scores >= `min_score`
+    (and >= `threshold`), at most `top_k` labels per protein, or with `leaves` only the most specific ones (no
+    ancestor of another kept label). With `cafa`, the CAFA submission file of the same predictions (two-decimal
+    scores in (0, 1]); with `gaf`, a GAF 2.2 file of them (evidence IEA, the reference named in the DB:Reference
+    column, the supporting protein in With/From, today's date). `header` names the reference, model and ontology in
+    a comment at the top of the TSV and the GAF. A context manager: every file appears, complete, when it closes
+    without an error ([`atomic_open`]), and none when it closes with one.
 
     Example:
         >>> with AnnotationTable("mf.tsv", labels, fusion, cafa="mf.cafa") as table:
-        ...     for ids, scores, evidence, bins in reference.annotate(model, processor, records, "molecular_function"):
-        ...         table.write(ids, scores, evidence, bins)
+        ...     for result in reference.annotate(model, processor, records, "molecular_function"):
+        ...         table.write(*result)
     """
 
     def __init__(self, path: str | Path, labels: FieldLabels, fusion: Fusion, min_score: float = 0.01,
-                 top_k: int | None = None, cafa: str | Path | None = None, author: str = "protst-hf"):
-        self.path, self.cafa, self.author = path, cafa, author
-        self.labels, self.fusion, self.min_score, self.top_k = labels, fusion, min_score, top_k
+                 top_k: int | None = None, cafa: str | Path | None = None, author: str = "protst-hf",
+                 gaf: str | Path | None = None, threshold: float | None = None, leaves: bool = False,
+                 header: dict | None = None):
+        self.path, self.cafa, self.gaf, self.author = path, cafa, gaf, author
+        self.labels, self.fusion, self.top_k, self.leaves = labels, fusion, top_k, leaves
+        self.min_score = max(min_score, threshold or 0.0)
+        self.header = dict(header or {})
         self.rows = 0
+        self._ancestors = _label_ancestors(labels.parents) if leaves else None
 
     def __enter__(self) -> AnnotationTable:
         self._files = ExitStack()
         try:
             self.out = self._files.enter_context(atomic_open(self.path))
             self.cafa_file = self._files.enter_context(atomic_open(self.cafa)) if self.cafa else None
+            self.gaf_file = self._files.enter_context(atomic_open(self.gaf)) if self.gaf else None
         except BaseException:
             self._files.close()
             raise
-        self.out.write("id\tlabel_id\tname\tscore\tevidence\n")
+        described = "; ".join(f"{k}: {v}" for k, v in self.header.items() if v is not None)
+        if described:
+            self.out.write(f"# protst annotate, {self.labels.name}; {described}\n")
+        self.out.write("id\tlabel_id\tname\tscore\tevidence\tsupport\n")
         if self.cafa_file:
             self.cafa_file.write(f"AUTHOR {self.author}\nMODEL 1\nKEYWORDS sequence alignment, machine learning, "
                                  "natural language processing.\n")
+        if self.gaf_file:
+            self.gaf_file.write(f"!gaf-version: 2.2\n!generated-by: protst-hf {_version()}\n"
+                                f"!date-generated: {date.today().isoformat()}\n"
+                                + "".join(f"!{k}: {v}\n" for k, v in self.header.items() if v is not None))
+            self._aspect = go_namespace(self.labels.name).aspect
+            self._reference = f"protst-hf:{self.header.get('reference') or 'reference'}"
         return self
 
-    def write(self, ids: list[str], scores: np.ndarray, evidence: dict, bins: np.ndarray) -> None:
+    def write(self, ids: list[str], scores: np.ndarray, evidence: dict, bins: np.ndarray,
+              supporters: Supporters | None = None) -> None:
         labels = self.labels
         for q, identifier in enumerate(ids):
             row = scores[q]
             order = np.argsort(-row, kind="stable")
-            order = order[row[order] >= self.min_score][:self.top_k]
+            order = order[row[order] >= self.min_score]
+            if self.leaves:
+                order = _leaves(order, self._ancestors)
+            order = order[:self.top_k]
             shares = self.fusion.contributions(evidence, bins, q, order)
             for position, label in enumerate(order):
                 parts = ";".join(f"{k}={v[position]:.3f}" for k, v in shares.items() if v[position] > 0)
+                support = None
+                if supporters is not None:
+                    homology = sum(shares[k][position] for k in ("homology", "best_hit") if k in shares)
+                    support = supporters(q, label, homology, shares["neighbours"][position]
+                                         if "neighbours" in shares else 0.0)
+                shown = f"{support[1]} {support[0]} {support[2]:.2f}" if support else ""
                 self.out.write(f"{identifier}\t{labels.ids[label]}\t{labels.names[label]}\t{row[label]:.4f}\t"
-                               f"{parts}\n")
+                               f"{parts}\t{shown}\n")
                 self.rows += 1
                 if self.cafa_file and row[label] >= 0.005:
                     self.cafa_file.write(f"{identifier}\t{labels.ids[label]}\t{max(row[label], 0.01):.2f}\n")
+                if self.gaf_file:
+                    self._gaf_line(identifier, labels.ids[label], support)
+
+    def _gaf_line(self, identifier: str, term: str, support) -> None:
+        parts = identifier.split("|")
+        uniprot = len(parts) >= 3 and parts[0] in ("sp", "tr")
+        database, accession, symbol = ("UniProtKB", parts[1], parts[2]) if uniprot else \
+            ("protst-hf", identifier, identifier)
+        with_from = f"UniProtKB:{support[1]}" if support else ""
+        self.gaf_file.write(f"{database}\t{accession}\t{symbol}\t{GAF_RELATIONS[self._aspect]}\t{term}\t"
+                            f"{self._reference}\tIEA\t{with_from}\t{self._aspect}\t\t\tprotein\ttaxon:1\t"
+                            f"{date.today():%Y%m%d}\tprotst-hf\t\t\n")
 
     def __exit__(self, kind, value, traceback) -> None:
         if kind is None and self.cafa_file:
@@ -69,13 +123,40 @@ class AnnotationTable:
         self._files.__exit__(kind, value, traceback)
 
 
-def write_annotations(path: str | Path, results: Iterable[tuple[list[str], np.ndarray, dict, np.ndarray]],
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("protst-hf")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without an install
+        return "(source)"
+
+
+def _label_ancestors(parents: list[list[int]]) -> list[frozenset[int]]:
+    """Each label's ancestors within the field (itself included), from its parents' rows."""
+    done: dict[int, frozenset[int]] = {}
+
+    def ancestors(label: int) -> frozenset[int]:
+        if label not in done:
+            seen, stack = {label}, [label]
+            while stack:
+                for parent in parents[stack.pop()]:
+                    if parent not in seen:
+                        seen.add(parent)
+                        stack.append(parent)
+            done[label] = frozenset(seen)
+        return done[label]
+
+    return [ancestors(label) for label in range(len(parents))]
+
+
+def write_annotations(path: str | Path, results: Iterable[tuple],
                       labels: FieldLabels, fusion: Fusion, min_score: float = 0.01, top_k: int | None = None,
                       cafa: str | Path | None = None, author: str = "protst-hf") -> int:
     """[`AnnotationTable`] of one field's results (`reference.annotate(...)`); returns the rows written."""
     with AnnotationTable(path, labels, fusion, min_score, top_k, cafa, author) as table:
-        for ids, scores, evidence, bins in results:
-            table.write(ids, scores, evidence, bins)
+        for result in results:
+            table.write(*result)
     return table.rows
 
 

@@ -15,7 +15,7 @@ from ..models.protst.index_protst import ProteinIndex, model_fingerprint
 from ..models.protst.inference_protst import embed_proteins
 from ..models.protst.prompts_protst import model_training_texts
 from ..models.protst.zero_shot_protst import ZeroShotClassifier
-from .evidence import hit_evidence, neighbour_evidence
+from .evidence import Supporters, hit_evidence, neighbour_evidence
 from .fields import FieldLabels
 from .fusion import Fusion, identity_bins, ontology_consistent
 from .search import Lookup, cross_fit_lookup, search_reference
@@ -34,6 +34,7 @@ class AnnotationReference(ReferenceFolder):
         self._index = index
         self._fields: dict[str, tuple[FieldLabels, Fusion | None, dict]] = {}
         self._classifiers: dict[str, ZeroShotClassifier] = {}
+        self._accessions: list[str] | None = None
 
     @classmethod
     def load(cls, folder_or_repo: str | Path, revision: str | None = None) -> AnnotationReference:
@@ -45,6 +46,33 @@ class AnnotationReference(ReferenceFolder):
     @property
     def field_names(self) -> list[str]:
         return list(self.manifest["fields"])
+
+    @property
+    def accessions(self) -> list[str]:
+        """Each reference row's accession (`proteins.tsv`)."""
+        if self._accessions is None:
+            with open(self.folder / "proteins.tsv") as f:
+                next(f)
+                self._accessions = [line.rstrip("\n").split("\t", 1)[1] for line in f]
+        return self._accessions
+
+
+    @property
+    def ontology_version(self) -> str | None:
+        return (self.manifest.get("labels") or {}).get("ontology_version")
+
+    def fitted_threshold(self, field: str) -> float:
+        """The score above which `field`'s fused scores reached their Fmax on the build's fit proteins (what
+        `protst annotate --threshold auto` keeps)."""
+        info = self.field(field)[2]
+        if "threshold" not in info:
+            raise ValueError(f"the reference records no threshold for {field!r} (a single-label field, or a "
+                             "reference built before thresholds were recorded: rebuild it, or give a number)")
+        return float(info["threshold"])
+
+    def supporters(self, lookup: Lookup, field: str) -> Supporters:
+        """The reference proteins that support each label of `field` for the proteins of `lookup`."""
+        return Supporters(lookup.hits, lookup.similarities, lookup.rows, self.field(field)[0].table, self.accessions)
 
     @property
     def index(self) -> ProteinIndex:
@@ -133,7 +161,8 @@ class AnnotationReference(ReferenceFolder):
                         ) -> Iterator[tuple[list[str], dict[str, tuple[np.ndarray, dict, np.ndarray]]]]:
         """Fused scores of several fields for `(id, sequence)` records, `chunk_size` proteins at a time, each chunk
         embedded and searched once for all of them: yields `(ids, {field: (scores (chunk, labels) float32 in [0, 1],
-        evidence, bins)})`. Records must be clean ([`clean_records`])."""
+        evidence, bins, supporters)})` ([`Supporters`]: the reference protein behind a label). Records must be
+        clean ([`clean_records`])."""
         if check_model:
             self.check_model(model)
         fusions = {name: self.field(name)[1] for name in self.fields(fields)}
@@ -143,13 +172,13 @@ class AnnotationReference(ReferenceFolder):
             scored = {}
             for name, fusion in fusions.items():
                 evidence, bins = self.evidence(model, lookup, name)
-                scored[name] = (fusion.fuse(evidence, bins), evidence, bins)
+                scored[name] = (fusion.fuse(evidence, bins), evidence, bins, self.supporters(lookup, name))
             yield ids, scored
 
     def annotate(self, model, processor, records: Iterable[tuple[str, str]], field: str, chunk_size: int = 1000,
                  dtype: str | None = None, threads: int | None = None, check_model: bool = True,
-                 ) -> Iterator[tuple[list[str], np.ndarray, dict[str, np.ndarray], np.ndarray]]:
-        """Fused scores of one `field` ([`annotate_fields`]): yields `(ids, scores, evidence, bins)`."""
+                 ) -> Iterator[tuple[list[str], np.ndarray, dict[str, np.ndarray], np.ndarray, Supporters]]:
+        """Fused scores of one `field` ([`annotate_fields`]): yields `(ids, scores, evidence, bins, supporters)`."""
         name = self.fields([field])[0]
         for ids, scored in self.annotate_fields(model, processor, records, [name], chunk_size, dtype, threads,
                                                 check_model):

@@ -95,6 +95,12 @@ def f1_max(y_true, y_score, thresholds: np.ndarray | None = None, chunk: int | N
     return _f1_max_counted(y_true, y_score, thresholds, chunk, _threshold_counts)
 
 
+def f1_max_threshold(y_true, y_score, thresholds: np.ndarray | None = None) -> tuple[float, float]:
+    """[`f1_max`] and the threshold it is reached at (the lowest, on ties): what `protst annotate --threshold auto`
+    keeps terms above."""
+    return _f1_max_counted(y_true, y_score, thresholds, None, _threshold_counts, with_threshold=True)
+
+
 def _threshold_counts(truth: np.ndarray, score: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, thresholds) counts of each protein's scores at or above each threshold, and of its true labels among
     them. The lowest threshold is counted by comparison; only the scores at or above the second one (few, in GO-sized
@@ -112,7 +118,7 @@ def _threshold_counts(truth: np.ndarray, score: np.ndarray, thresholds: np.ndarr
     return n_predicted, correct
 
 
-def _f1_max_counted(y_true, y_score, thresholds, chunk, counts) -> float:
+def _f1_max_counted(y_true, y_score, thresholds, chunk, counts, with_threshold: bool = False):
     """[`f1_max`] with the per-threshold counting of a chunk given (`counts(truth, score, thresholds)`), so that a
     benchmark can time another counting against the same averaging."""
     thresholds = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
@@ -138,15 +144,15 @@ def _f1_max_counted(y_true, y_score, thresholds, chunk, counts) -> float:
         precision_sum += np.where(covered, correct / np.maximum(n_predicted, 1), 0.0).sum(0)
         covered_count += covered.sum(0)
         recall_sum += (correct[labelled] / n_true[labelled, None]).sum(0)
-    best = 0.0
+    best, at = 0.0, float(thresholds[0])
     for i in range(levels):
         if covered_count[i] == 0:
             continue
         precision = precision_sum[i] / covered_count[i]
         recall = recall_sum[i] / labelled_count if labelled_count else 0.0
-        if precision + recall > 0:
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return float(best)
+        if precision + recall > 0 and 2 * precision * recall / (precision + recall) > best:
+            best, at = 2 * precision * recall / (precision + recall), float(thresholds[i])
+    return (float(best), at) if with_threshold else float(best)
 
 
 def auprc_micro(y_true, y_score) -> float:
@@ -264,5 +270,6 @@ def load_metric(name: str):
     return evaluate.load(str(Path(__file__).parent / "metric_modules" / f"{name}.py"))
 
 
-__all__ = ["METRICS", "accuracy", "auprc_macro", "auprc_micro", "compute", "f1_max", "load_metric", "macro_f1",
+__all__ = ["METRICS", "accuracy", "auprc_macro", "auprc_micro", "compute", "f1_max", "f1_max_threshold", "load_metric",
+           "macro_f1",
            "mcc", "metric_class", "pearson", "spearman", "zero_shot_report"]
