@@ -5,7 +5,7 @@ text scores and the label frequencies: `build_reference` once, then `AnnotationR
 One module per job: `fields` (the labels of a reference, and the step from a labelled dataset to them), `evidence`
 (each evidence from what a search found), `fusion` (their per-bin blend and its fit), `search` (the one MMseqs2 +
 FAISS search, for annotation and for the cross-fit), `build` (a reference from labelled proteins), `store` (the
-folder's format and card), `reference` (a loaded reference that annotates) and `io` (the TSV and CAFA writers).
+folder's format and card), `reference` (a loaded reference that annotates) and `io` (the TSV, CAFA and GAF writers).
 """
 
 from ..models.protst.folder_protst import IncompleteFolderError
