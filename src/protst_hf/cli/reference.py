@@ -129,8 +129,9 @@ def inputs_from(args: argparse.Namespace, model):
         from ..data.go_obo import load_ontology
 
         namespaces = args.namespaces or list(GO_NAMESPACES)
-        return reference_inputs(rows, fit_rows, ontology=load_ontology(args.go_obo, args.go_terms, args.go_graph),
-                                namespaces=namespaces,
+        ontology = load_ontology(args.go_obo, args.go_terms, args.go_graph)
+        args.ontology_version = ontology.version  # recorded in the reference (None for the TSV tables)
+        return reference_inputs(rows, fit_rows, ontology=ontology, namespaces=namespaces,
                                 templates={n: args.template or field_template(record, n) for n in namespaces})
     field = args.field or args.class_column
     if args.label_set:
@@ -152,8 +153,10 @@ def run(args: argparse.Namespace) -> int:
     prepare_for_inference(model, packed=True, precision=args.precision)
     if args.dataset:
         inputs, labels = inputs_from(args, model), None
+        sources = {"ontology_version": args.ontology_version} if getattr(args, "ontology_version", None) else None
     else:
         inputs, labels = go_files_inputs(args, model)
+        sources = labels.to_dict()
         if state.is_main_process and not args.quiet:
             print(labels.summary(), file=sys.stderr)
     settings = ReferenceBuildArguments(
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
                               inputs.validation_labels, settings, clusters=inputs.clusters, model_name=args.model,
                               fingerprint=fingerprint, rank=state.process_index, world_size=state.num_processes,
                               wait=state.wait_for_everyone, report=inputs.left_out,
-                              sources=labels.to_dict() if labels else None)
+                              sources=sources)
     if state.is_main_process:
         skipped = inputs.skipped + inputs.skipped_validation
         print(f"reference of {len(inputs.proteins)} proteins written to {args.output} in "
