@@ -83,11 +83,10 @@ def embed_file(
         project: projected, L2-normalised embeddings (for search) or raw mean-pooled tower features.
         batch_size / max_tokens: at most this many records and (proteins) padded tokens per forward pass; records
             are grouped by length. `max_tokens` defaults to 1,024 on CPU, 16,384 on GPU (`default_max_tokens`).
-        dtype: `bfloat16` / `float16` run the towers under autocast (GPU, or CPUs with bf16 units); the default
-            is float32. Shards are float32 either way.
+        dtype: `bfloat16` / `float16`: the towers under autocast (GPU, or CPUs with bf16 units); default float32.
         fmt: `npy` (+ ids text file) or `parquet` (columns `id`, `embedding`).
-        rank, world_size, wait: this process, the number of processes and a barrier (`accelerate`'s
-            `wait_for_everyone`): the main process writes the manifest once every process wrote its shards.
+        rank, world_size, wait: this process, the processes and a barrier (`wait_for_everyone`): the main
+            process writes the manifest once every process wrote its shards (float32 whatever `dtype`).
 
     Returns:
         this process's summary: shards written and skipped, records embedded, proteins (or texts) per second.
@@ -135,10 +134,10 @@ def embed_file(
     summary["per_second"] = summary["records"] / summary["seconds"] if summary["seconds"] else None
     wait()
     if rank == 0:
-        manifest = {**model_metadata(model, "text" if texts else "protein", normalized=project),
-                    "input": str(input_path), "format": fmt, "shards": index, "shard_size": shard_size,
-                    "dtype": dtype or "float32", "skipped_records": summary["problems"]}
-        EmbeddingFolder.write_marker(output, manifest)
+        metadata = model_metadata(model, "text" if texts else "protein", normalized=project)
+        EmbeddingFolder.write_marker(output, {**metadata, "input": str(input_path), "format": fmt, "shards": index,
+                                              "shard_size": shard_size, "dtype": dtype or "float32",
+                                              "skipped_records": summary["problems"]})
     return summary
 
 
