@@ -59,20 +59,11 @@ def _records(path: str | Path, texts: bool) -> Iterator[tuple[str, str | None, s
 
 
 def embed_file(
-    input_path: str | Path,
-    model,
-    processor,
-    output_dir: str | Path,
-    texts: bool = False,
-    project: bool = True,
-    shard_size: int = 10_000,
-    batch_size: int = 64,
-    max_tokens: int | None = None,
-    dtype: str | None = None,
-    fmt: str = "npy",
-    rank: int = 0,
-    world_size: int = 1,
-    wait: Callable[[], None] = lambda: None,
+    input_path: str | Path, model, processor, output_dir: str | Path,
+    texts: bool = False, project: bool = True,
+    shard_size: int = 10_000, batch_size: int = 64, max_tokens: int | None = None,
+    dtype: str | None = None, fmt: str = "npy",
+    rank: int = 0, world_size: int = 1, wait: Callable[[], None] = lambda: None,
     progress: bool = True,
 ) -> dict:
     """Embed every record of `input_path` into sharded files under `output_dir` (see the module docstring).
