@@ -93,7 +93,8 @@ def cafa_scorer(pairs: Path, output: Path, test: list[dict], go, limit: int | No
 
     train = load_split(pairs, "train")[:limit]
     ia = information_accretion((terms(r) for r in train), go)
-    return CafaScorer(ontology_obo(output), {r["accession"]: set(terms(r)) for r in test}, ia)
+    return CafaScorer(ontology_obo(output), {r["accession"]: set(terms(r)) for r in test}, ia,
+                      threads=torch.get_num_threads())
 
 
 def build(output: Path, limit: int | None, go_files: Path | None = None) -> tuple[Path, dict]:

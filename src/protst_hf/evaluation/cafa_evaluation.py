@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import gzip
 import math
 import shutil
@@ -210,9 +211,10 @@ class CafaScorer:
     figures are those of [`cafa_scores`] (tested equal)."""
 
     def __init__(self, go_obo: str | Path, truth: Mapping[str, set[str]],
-                 ia: Mapping[str, float] | str | Path | None = None, th_step: float = 0.01):
+                 ia: Mapping[str, float] | str | Path | None = None, th_step: float = 0.01, threads: int = 1):
         import numpy as np
 
+        self.threads = threads
         _, graph, parser = _cafaeval()
         self.tau = np.arange(th_step, 1, th_step)
         with tempfile.TemporaryDirectory() as work:
@@ -255,10 +257,17 @@ class CafaScorer:
         if not predicted.any():
             return None
         graph.propagate(matrix, ontology, ontology.order, mode="max")
+        # terms no protein is predicted (at cafaeval's lowest threshold) or annotated with add 0 to every count of
+        # every threshold: the sweep runs over the others only (the same figures, a fraction of the work)
+        active = (matrix >= self.tau[0]).any(axis=0) | truth.matrix.any(axis=0)
+        scoped = copy.copy(ontology)
+        scoped.toi = ontology.toi[active[ontology.toi]]
+        if ontology.toi_ia is not None:
+            scoped.toi_ia = ontology.toi_ia[active[ontology.toi_ia]]
         # cafaeval scores the proteins that have a prediction (its parser keeps only those rows' ids)
         prediction = graph.Prediction({p: i for p, i in truth.ids.items() if predicted[i]}, matrix, namespace)
-        df = evaluation.evaluate_prediction({namespace: prediction}, self.truth, self.ontologies, self.tau,
-                                            normalization="cafa", n_cpu=1)
+        df = evaluation.evaluate_prediction({namespace: prediction}, self.truth, {namespace: scoped}, self.tau,
+                                            normalization="cafa", n_cpu=self.threads)
         return _summaries(df.set_index(["ns", "tau"])).get(namespace)
 
 
