@@ -18,4 +18,11 @@ if [ -z "${PROTST_SKIP_MIN_TRANSFORMERS:-}" ]; then
 fi
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 python -m ruff check src tests examples benchmarks
-python -m pytest -q tests "$@"
+# two workers (pytest-xdist), each test module on one of them (its module fixtures built once); the suite's tests
+# are single-threaded, so a 2-core machine runs two at a time. PROTST_TEST_WORKERS=0 runs them in one process.
+WORKERS=${PROTST_TEST_WORKERS:-2}
+if [ "$WORKERS" = 0 ]; then
+  python -m pytest -q tests "$@"
+else
+  python -m pytest -q -n "$WORKERS" --dist loadfile tests "$@"
+fi
