@@ -61,6 +61,16 @@ class AnnotationReference(ReferenceFolder):
     def ontology_version(self) -> str | None:
         return (self.manifest.get("labels") or {}).get("ontology_version")
 
+    def label_sets(self, fields: Sequence[str]) -> list[set[str]]:
+        """Each reference protein's label ids over `fields` (e.g. the GO namespaces: what information accretion is
+        computed from)."""
+        sets = [set() for _ in range(self.manifest["proteins"])]
+        for name in fields:
+            labels = self.field(name)[0]
+            for row, held in enumerate(sets):
+                held.update(labels.ids[j] for j in labels.table.row(row))
+        return sets
+
     def fitted_threshold(self, field: str) -> float:
         """The score above which `field`'s fused scores reached their Fmax on the build's fit proteins (what
         `protst annotate --threshold auto` keeps)."""

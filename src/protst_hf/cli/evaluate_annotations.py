@@ -35,29 +35,19 @@ def register(commands) -> None:
     evaluate.set_defaults(handler=run)
 
 
-def reference_term_sets(folder: str) -> list[set[str]]:
-    """Each reference protein's GO terms over the reference's GO fields (what information accretion is computed
-    from)."""
-    from ..annotation.fields import GO_NAMESPACES
-    from ..annotation.reference import AnnotationReference
-
-    reference = AnnotationReference.load(folder)
-    sets = [set() for _ in range(reference.manifest["proteins"])]
-    for name in GO_NAMESPACES:
-        if name in reference.field_names:
-            labels = reference.field(name)[0]
-            for row, terms in enumerate(sets):
-                terms.update(labels.ids[j] for j in labels.table.row(row))
-    return sets
-
-
 @reports_errors
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..evaluation.cafa_evaluation import evaluate_go_predictions
 
-    ia_from = reference_term_sets(args.reference) if args.reference and not args.ia else None
+    ia_from = None
+    if args.reference and not args.ia:
+        from ..annotation import AnnotationReference
+        from ..annotation.fields import GO_NAMESPACES
+
+        reference = AnnotationReference.load(args.reference)
+        ia_from = reference.label_sets([f for f in GO_NAMESPACES if f in reference.field_names])
     result = evaluate_go_predictions(args.predictions, args.truth, args.go_obo, ia=args.ia, ia_from=ia_from,
                                      evidence=args.evidence, output_dir=args.output)
     print(f"{result['predictions']:,} predictions against {result['truth']['proteins']:,} proteins of {args.truth} "
