@@ -18,9 +18,10 @@ if [ -z "${PROTST_SKIP_MIN_TRANSFORMERS:-}" ]; then
 fi
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 python -m ruff check src tests examples benchmarks
-# two workers (pytest-xdist), each test module on one of them (its module fixtures built once); the suite's tests
-# are single-threaded, so a 2-core machine runs two at a time. PROTST_TEST_WORKERS=0 runs them in one process.
-WORKERS=${PROTST_TEST_WORKERS:-2}
+# PROTST_TEST_WORKERS=2: two pytest-xdist workers, each test module on one of them (its module fixtures built once).
+# Not the default: on a loaded 2-core machine a distributed test (torchrun, 2 processes) beside another worker's test
+# ran past its 300 s limit once; CI runs the suite in one process.
+WORKERS=${PROTST_TEST_WORKERS:-0}
 if [ "$WORKERS" = 0 ]; then
   python -m pytest -q tests "$@"
 else
