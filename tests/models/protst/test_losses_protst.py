@@ -4,6 +4,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -77,12 +78,19 @@ def test_gathered_loss_and_gradients_equal_single_process_on_unequal_batches(tmp
     out = tmp_path / "dist.pt"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(TESTS / "utils" / "distributed_worker.py"), str(out)]
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env={
-            **os.environ, "OMP_NUM_THREADS": "1"})
-    except subprocess.TimeoutExpired as err:  # say where the workers stood, not only that they did
-        pytest.fail(f"torchrun did not finish in 300 s; stdout: {str(err.stdout or '')[-2000:]} "
-                    f"stderr: {str(err.stderr or '')[-4000:]}")
+    # The launch alone takes about 10 s. In 2 of 4 full CI runs of 2026-12-08 (never alone, 0 of 6) the two gloo
+    # workers hung at the DDP wrapper; the cause is not found yet. A hung launch is retried once, and said so.
+    for attempt in (1, 2):
+        try:
+            completed = subprocess.run(command, capture_output=True, text=True, timeout=150, env={
+                **os.environ, "OMP_NUM_THREADS": "1"})
+            break
+        except subprocess.TimeoutExpired as err:  # say where the workers stood, not only that they did
+            message = (f"torchrun did not finish in 150 s (attempt {attempt}); stdout: "
+                       f"{str(err.stdout or '')[-2000:]} stderr: {str(err.stderr or '')[-4000:]}")
+            if attempt == 2:
+                pytest.fail(message)
+            warnings.warn(message, stacklevel=1)
     assert completed.returncode == 0, completed.stderr[-4000:]
     result = torch.load(out)
     assert result["world_size"] == 2
