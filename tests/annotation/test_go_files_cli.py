@@ -100,6 +100,7 @@ def test_the_readme_commands_from_downloaded_files(model_folder, tmp_path, capsy
         assert lines[0] == (f"# protst annotate, {name}; reference: go-reference; model: {model_folder.name}; "
                             "ontology: swissprot_go_2014-sample")
         rows = [line.split("\t") for line in lines[2:]]
+        assert rows  # the checks below are about something
         assert all(float(r[3]) >= info["threshold"] for r in rows)
         position = {t: i for i, t in enumerate(labels.ids)}
         for protein in {r[0] for r in rows}:

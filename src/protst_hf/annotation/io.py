@@ -11,11 +11,12 @@ from typing import IO
 
 import numpy as np
 
+from ..data.go_labels import fasta_accession
 from ..models.protst.folder_protst import atomic_open
 from ..models.protst.texts_protst import go_namespace
 from .evidence import Supporters
 from .fields import FieldLabels
-from .fusion import Fusion
+from .fusion import Fusion, topological_order
 
 GAF_RELATIONS = {"F": "enables", "P": "involved_in", "C": "located_in"}  # GAF 2.2's default relation per aspect
 
@@ -108,10 +109,9 @@ class AnnotationTable:
                     self._gaf_line(identifier, labels.ids[label], support)
 
     def _gaf_line(self, identifier: str, term: str, support) -> None:
-        parts = identifier.split("|")
-        uniprot = len(parts) >= 3 and parts[0] in ("sp", "tr")
-        database, accession, symbol = ("UniProtKB", parts[1], parts[2]) if uniprot else \
-            ("protst-hf", identifier, identifier)
+        accession = fasta_accession(identifier)
+        database, symbol = ("UniProtKB", identifier.split("|")[2]) if accession != identifier else \
+            ("protst-hf", identifier)
         with_from = f"UniProtKB:{support[1]}" if support else ""
         self.gaf_file.write(f"{database}\t{accession}\t{symbol}\t{GAF_RELATIONS[self._aspect]}\t{term}\t"
                             f"{self._reference}\tIEA\t{with_from}\t{self._aspect}\t\t\tprotein\ttaxon:1\t"
@@ -133,21 +133,12 @@ def _version() -> str:
 
 
 def _label_ancestors(parents: list[list[int]]) -> list[frozenset[int]]:
-    """Each label's ancestors within the field (itself included), from its parents' rows."""
-    done: dict[int, frozenset[int]] = {}
-
-    def ancestors(label: int) -> frozenset[int]:
-        if label not in done:
-            seen, stack = {label}, [label]
-            while stack:
-                for parent in parents[stack.pop()]:
-                    if parent not in seen:
-                        seen.add(parent)
-                        stack.append(parent)
-            done[label] = frozenset(seen)
-        return done[label]
-
-    return [ancestors(label) for label in range(len(parents))]
+    """Each label's ancestors within the field (itself included), built parents first ([`topological_order`]
+    reversed)."""
+    ancestors: list[frozenset[int]] = [frozenset()] * len(parents)
+    for label in reversed(topological_order(parents)):
+        ancestors[label] = frozenset({label}).union(*(ancestors[p] for p in parents[label]))
+    return ancestors
 
 
 def write_annotations(path: str | Path, results: Iterable[tuple],

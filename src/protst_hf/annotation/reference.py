@@ -56,7 +56,6 @@ class AnnotationReference(ReferenceFolder):
                 self._accessions = [line.rstrip("\n").split("\t", 1)[1] for line in f]
         return self._accessions
 
-
     @property
     def ontology_version(self) -> str | None:
         return (self.manifest.get("labels") or {}).get("ontology_version")

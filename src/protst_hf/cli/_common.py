@@ -44,6 +44,16 @@ def quiet_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def evidence_parent(which: str) -> argparse.ArgumentParser:
+    """`--evidence`: the GO evidence codes that count (`data.go_evidence.parse_evidence`), for `which` annotations."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--evidence", default="experimental",
+                        help=f"{which}: the GO evidence codes kept: experimental (default; CAFA's EXP, IDA, IPI, IMP, "
+                             "IGI, IEP, TAS, IC and HTP, HDA, HMP, HGI, HEP), non-electronic (all but IEA and ND), "
+                             "all, or codes joined by commas (IDA,IMP)")
+    return parent
+
+
 def push_parent(what: str) -> argparse.ArgumentParser:
     """`--push-to-hub ORG/NAME` and `--private`, for commands that write a folder."""
     parent = argparse.ArgumentParser(add_help=False)

@@ -7,14 +7,15 @@ import argparse
 import json
 import sys
 
-from ._common import push, push_parent, quiet_parent, reports_errors, threads_parent
+from ._common import evidence_parent, push, push_parent, quiet_parent, reports_errors, threads_parent
 
 NAME = "build-protdescribe"
 
 
 def register(commands) -> None:
     build = commands.add_parser(NAME, help="build ProtDescribe from UniProtKB XML or flat files",
-                                parents=[threads_parent(), quiet_parent(), push_parent("built dataset")])
+                                parents=[threads_parent(), quiet_parent(), push_parent("built dataset"),
+                                         evidence_parent("with --gaf / --go-from-uniprot, the annotations kept")])
     build.add_argument("inputs", nargs="*", help="UniProtKB files (.xml, .dat, plain or .gz)")
     build.add_argument("--builtin-sample", action="store_true",
                        help="add the 250-entry Swiss-Prot sample shipped with the package (no download)")
@@ -44,9 +45,6 @@ def register(commands) -> None:
     build.add_argument("--go-from-uniprot", action="store_true",
                        help="a GO build from UniProt inputs: the GO terms of their DR GO lines, filtered by "
                             "--evidence")
-    build.add_argument("--evidence", default="experimental",
-                       help="with --gaf / --go-from-uniprot: the evidence codes kept (experimental, non-electronic, "
-                            "all, or codes joined by commas)")
     build.add_argument("--go-propagate-texts", action="store_true",
                        help="a GO build: texts name every term a protein has under the true-path rule (annotated "
                             "terms and their is_a / part_of ancestors, roots excluded), not only the annotated ones")

@@ -7,14 +7,15 @@ import argparse
 import json
 import sys
 
-from ._common import reports_errors
+from ._common import evidence_parent, reports_errors
 
 NAME = "evaluate-annotations"
 
 
 def register(commands) -> None:
     evaluate = commands.add_parser(
-        NAME, help="score GO predictions (protst annotate TSV or CAFA file) with the CAFA-evaluator",
+        NAME, parents=[evidence_parent("with a GAF truth, the annotations that are true")],
+        help="score GO predictions (protst annotate TSV or CAFA file) with the CAFA-evaluator",
         description="Score GO predictions as CAFA5 did, with cafaeval: predictions propagated with max over is_a and "
                     "part_of, precision over predicted proteins and recall over all (norm cafa), roots left out. "
                     "Weighted Fmax and Smin use information accretion: --ia, or computed from --reference's "
@@ -28,8 +29,6 @@ def register(commands) -> None:
                           "IA.txt")
     evaluate.add_argument("--reference", help="an annotation reference: information accretion computed from its "
                           "annotations (when no --ia)")
-    evaluate.add_argument("--evidence", default="experimental",
-                          help="a GAF truth's evidence codes kept (default experimental; see reference build)")
     evaluate.add_argument("--output", metavar="DIR", help="write results.json, cafaeval's tables and "
                           "precision_recall.png here")
     evaluate.set_defaults(handler=run)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import load_model, model_parent, precision_parent, quiet_parent, reports_errors, threads_parent
+from ._common import (
+    evidence_parent,
+    load_model,
+    model_parent,
+    precision_parent,
+    quiet_parent,
+    reports_errors,
+    threads_parent,
+)
 
 NAME = "reference"
 
@@ -17,7 +25,8 @@ def register(commands) -> None:
     build = reference_commands.add_parser(
         "build", help="build an annotation reference from UniProtKB or FASTA + GAF files with go-basic.obo, a "
                       "ProtDescribe build (GO) or labelled parquet splits",
-        parents=[model_parent(), precision_parent(), threads_parent(), quiet_parent()],
+        parents=[model_parent(), precision_parent(), threads_parent(), quiet_parent(),
+                 evidence_parent("with --uniprot / --gaf, the annotations that become labels")],
         description="Embed the reference split's proteins (split over the processes under `accelerate launch -m "
                     "protst_hf.cli reference build ...`; a killed build resumes), index them, store their labels and "
                     "the label prompts' embeddings, and fit the fusion of homology, embedding neighbours, zero-shot "
@@ -31,10 +40,6 @@ def register(commands) -> None:
     source.add_argument("--dataset", help="a ProtDescribe folder or parquet splits")
     build.add_argument("--gaf", metavar="FILE", help="with --fasta: GO annotations (GAF 2.1 / 2.2, plain or gzipped, "
                        "e.g. GOA's goa_uniprot_all.gaf.gz), matched by column 2 to the FASTA accessions")
-    build.add_argument("--evidence", default="experimental",
-                       help="with --uniprot / --gaf: the evidence codes kept as labels: experimental (default: CAFA's "
-                            "EXP, IDA, IPI, IMP, IGI, IEP, TAS, IC and HTP, HDA, HMP, HGI, HEP), non-electronic (all "
-                            "but IEA and ND), all, or codes joined by commas (IDA,IMP)")
     build.add_argument("--output", required=True, help="the reference folder")
     build.add_argument("--go-obo", metavar="OBO", help="the Gene Ontology (go-basic.obo, plain or gzipped)")
     build.add_argument("--go-terms", metavar="TSV", help="or GO term names (go_id, name, namespace) ...")
@@ -107,7 +112,8 @@ def go_files_inputs(args: argparse.Namespace, model):
 
 
 def inputs_from(args: argparse.Namespace, model):
-    """The reference's proteins, fields and fit split from the dataset the flags name ([`reference_inputs`])."""
+    """The reference's proteins, fields and fit split from the dataset the flags name ([`reference_inputs`]), and
+    the version of the GO ontology its fields come from (None for the TSV tables and single-label fields)."""
     from ..annotation.fields import GO_NAMESPACES, load_reference_rows, reference_inputs
     from ..models.protst.prompts_protst import field_template, label_set_prompts, model_training_texts
 
@@ -130,16 +136,15 @@ def inputs_from(args: argparse.Namespace, model):
 
         namespaces = args.namespaces or list(GO_NAMESPACES)
         ontology = load_ontology(args.go_obo, args.go_terms, args.go_graph)
-        args.ontology_version = ontology.version  # recorded in the reference (None for the TSV tables)
-        return reference_inputs(rows, fit_rows, ontology=ontology, namespaces=namespaces,
-                                templates={n: args.template or field_template(record, n) for n in namespaces})
+        return reference_inputs(rows, fit_rows, ontology=ontology, namespaces=namespaces, templates={
+            n: args.template or field_template(record, n) for n in namespaces}), ontology.version
     field = args.field or args.class_column
     if args.label_set:
         classes, prompts = label_set_prompts(args.label_set)
         return reference_inputs(rows, fit_rows, class_column=args.class_column, field_name=field, classes=classes,
-                                prompts=prompts)
+                                prompts=prompts), None
     return reference_inputs(rows, fit_rows, class_column=args.class_column, field_name=field,
-                            template=args.template or field_template(record, field))
+                            template=args.template or field_template(record, field)), None
 
 
 @reports_errors
@@ -152,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
     fingerprint = model_fingerprint(model)  # of the weights as saved, before any inference cast
     prepare_for_inference(model, packed=True, precision=args.precision)
     if args.dataset:
-        inputs, labels = inputs_from(args, model), None
-        sources = {"ontology_version": args.ontology_version} if getattr(args, "ontology_version", None) else None
+        inputs, version = inputs_from(args, model)
+        sources = {"ontology_version": version} if version else None
     else:
         inputs, labels = go_files_inputs(args, model)
         sources = labels.to_dict()
@@ -166,8 +171,7 @@ def run(args: argparse.Namespace) -> int:
     summary = build_reference(args.output, model, processor, inputs.proteins, inputs.fields, inputs.validation,
                               inputs.validation_labels, settings, clusters=inputs.clusters, model_name=args.model,
                               fingerprint=fingerprint, rank=state.process_index, world_size=state.num_processes,
-                              wait=state.wait_for_everyone, report=inputs.left_out,
-                              sources=sources)
+                              wait=state.wait_for_everyone, report=inputs.left_out, sources=sources)
     if state.is_main_process:
         skipped = inputs.skipped + inputs.skipped_validation
         print(f"reference of {len(inputs.proteins)} proteins written to {args.output} in "

@@ -27,13 +27,12 @@ import gzip
 import math
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..data.gene_ontology import ROOTS
 from ..data.go_evidence import PRESETS, AnnotationFilter, parse_evidence
-from ..data.go_labels import ASPECTS, fasta_accession, read_gaf
+from ..data.go_labels import fasta_accession, read_gaf
 from ..data.go_obo import read_obo
 from ..models.protst.fasta_protst import open_text
 
@@ -44,21 +43,20 @@ def information_accretion(term_sets: Iterable[Iterable[str]], ontology) -> dict[
     """IA of every term held by some protein of `term_sets` (each protein's terms; propagated here over is_a and
     part_of): -log2 of the share of the proteins holding all of a term's parents that hold the term. A term whose
     parents are all roots is conditioned on the proteins of its namespace (those holding its root)."""
-    propagated = [ontology.propagate(terms, keep_roots=True) for terms in term_sets]
-    held = Counter(t for terms in propagated for t in terms)
+    holders: dict[str, set[int]] = {}  # term -> the proteins holding it (propagated)
+    for protein, terms in enumerate(term_sets):
+        for term in ontology.propagate(terms, keep_roots=True):
+            holders.setdefault(term, set()).add(protein)
     ia = {}
-    for term, count in held.items():
+    for term, proteins in holders.items():
         if term in ROOTS:
             ia[term] = 0.0
             continue
-        parents = set(ontology.parents.get(term, ()))
+        parents = sorted((holders.get(p, set()) for p in set(ontology.parents.get(term, ()))), key=len)
         if not parents:
             continue  # an orphan: not scored (cafaeval's no_orphans)
-        if len(parents) == 1:
-            with_parents = held[next(iter(parents))]
-        else:
-            with_parents = sum(1 for terms in propagated if parents <= terms)
-        ia[term] = -math.log2(count / with_parents) if with_parents else 0.0
+        with_parents = len(parents[0].intersection(*parents[1:]))  # the smallest parent set, cut by the others
+        ia[term] = -math.log2(len(proteins) / with_parents) if with_parents else 0.0
     return ia
 
 
@@ -318,5 +316,5 @@ def evaluate_go_predictions(predictions: str | Path, truth: str | Path, go_obo: 
             "predictions": len(rows), "ontology_version": ontology.version}
 
 
-__all__ = ["ASPECTS", "CafaScorer", "cafa_scores", "evaluate_go_predictions", "information_accretion",
+__all__ = ["CafaScorer", "cafa_scores", "evaluate_go_predictions", "information_accretion",
            "read_predictions", "read_truth"]
