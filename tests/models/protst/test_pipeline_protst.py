@@ -252,6 +252,61 @@ def test_retrieval_over_an_index_and_a_mismatched_model_is_refused(model_folder,
     assert "fingerprint" in capsys.readouterr().err
 
 
+def test_protein_queries_find_their_nearest_proteins(model_folder, model, processor, rows, tmp_path, capsys,
+                                                     monkeypatch):
+    """protein -> protein over an index of protein embeddings: the cosines of the proteins' own embeddings (a protein
+    in the index finds itself first, at cosine 1), the same as brute force; `protst search --proteins` reads them from
+    a plain or gzipped FASTA or standard input, and names what it skipped."""
+    import gzip
+    import io
+
+    from protst_hf.models.protst.inference_protst import embed_proteins
+
+    text = "".join(f">{r['accession']}\n{r['sequence']}\n" for r in rows[:12])
+    (tmp_path / "ref.fasta").write_text(text)
+    embed_file(tmp_path / "ref.fasta", model, processor, tmp_path / "emb", shard_size=5, progress=False)
+    index = build_index(tmp_path / "emb", kind="flat")
+    retrieval = ProteinTextRetrievalPipeline(model=model, processor=processor, precision="float32")
+    queries = [(r["accession"], r["sequence"]) for r in rows[:3]]
+    hits = retrieval(queries, direction="protein-to-protein", index=index, top_k=4)
+    brute = retrieval(queries, direction="protein-to-protein", proteins=str(tmp_path / "ref.fasta"), top_k=4)
+    vectors = embed_proteins(model, processor, [r["sequence"] for r in rows[:12]]).double().numpy()
+    cosines = vectors[:3] @ vectors.T
+    for row, (accession, _), found, forced in zip(cosines, queries, hits, brute):
+        assert found[0]["id"] == accession and found[0]["score"] == pytest.approx(1.0, abs=1e-5)
+        assert [h["id"] for h in found] == [h["id"] for h in forced]
+        order = np.argsort(-row, kind="stable")[:4]
+        assert [h["id"] for h in found] == [rows[i]["accession"] for i in order]
+        assert np.allclose([h["score"] for h in found], row[order], atol=1e-5)
+    with pytest.raises(ValueError, match="direction must be one of"):
+        retrieval(queries, direction="protein-to-everything", index=index)
+
+    assert cli(["index", "build", "--embeddings", str(tmp_path / "emb"), "--output", str(tmp_path / "index")]) == 0
+    queries_text = "".join(f">{a}\n{s}\n" for a, s in queries) + ">bad\nMKTJAY\n"
+    (tmp_path / "q.fa.gz").write_bytes(gzip.compress(queries_text.encode()))
+    (tmp_path / "q.fasta").write_text(queries_text)
+    outputs = []
+    for source in (tmp_path / "q.fasta", tmp_path / "q.fa.gz", "-"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(queries_text))
+        capsys.readouterr()
+        assert cli(["search", "--proteins", str(source), "--index", str(tmp_path / "index"), "--top-k", "4",
+                    "--precision", "float32", "--chunk-size", "2"]) == 0
+        out, err = capsys.readouterr()
+        outputs.append(out)
+        assert "skipped 1 FASTA record(s)" in err and "'bad'" in err
+    assert outputs[0] == outputs[1] == outputs[2]
+    lines = outputs[0].strip().splitlines()
+    assert len(lines) == 3 * 5 and lines[0] == f"# {queries[0][0]}"
+    for block, found in zip(range(0, 15, 5), hits):
+        assert [line.split("\t")[1] for line in lines[block + 1:block + 5]] == [h["id"] for h in found]
+    (tmp_path / "empty.fasta").write_text("")
+    for arguments, message in ((["--proteins", str(tmp_path / "empty.fasta")], "holds no protein"),
+                               (["ATP binding", "--proteins", str(tmp_path / "q.fasta")], "not both or neither"),
+                               ([], "not both or neither")):
+        assert cli(["search", *arguments, "--index", str(tmp_path / "index")]) == 2
+        assert message in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def skewed_folder(tmp_path_factory, processor):
     """The tiny model with a training_texts.json: trained in-batch (density-ratio scores) on texts that are mostly

@@ -388,7 +388,8 @@ class ProteinFeatureExtractionPipeline(_ProtSTPipeline):
 
 
 class ProteinTextRetrievalPipeline(_ProtSTPipeline):
-    """Text -> proteins over a `ProteinIndex` (or a list of proteins, brute force), and protein -> texts over a
+    """Text -> proteins over a `ProteinIndex` (or a list of proteins, brute force), protein -> proteins (the nearest
+    neighbours in the protein embedding space, as ProtST's retrieval of similar proteins) and protein -> texts over a
     label set, a list of texts or a text index. Scores are cosines in the shared space; protein -> text over a label
     set or a list of texts ranks by posterior when a prior applies (see `prior`).
 
@@ -399,18 +400,21 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
     >>> pipe("FUNCTION: Binding to ATP.", index="ORG/swissprot-protst-index", top_k=20)
     [{'id': 'P12345', 'score': 0.61}, ...]
     >>> pipe("MKTAYIAKQR", direction="protein-to-text", label_set="subcellular_location", top_k=3)
+    >>> pipe("MKTAYIAKQR", direction="protein-to-protein", index="ORG/swissprot-protst-index", top_k=5)
     ```
     """
 
     def __call__(self, queries, **kwargs):
         """
         Args:
-            queries: a text (or protein, for `direction="protein-to-text"`) or a list of them.
-            index: a `ProteinIndex`, or its folder or Hub dataset id (text -> protein; protein -> text with a text
-                index). The index must hold embeddings of this model (checked by fingerprint).
+            queries: a text (a protein sequence for `direction="protein-to-text"` or `"protein-to-protein"`) or a
+                list of them.
+            index: a `ProteinIndex`, or its folder or Hub dataset id (text or protein -> protein with an index of
+                protein embeddings; protein -> text with a text index). The index must hold embeddings of this model
+                (checked by fingerprint).
             proteins: instead of an index, proteins (sequences, `(id, sequence)` pairs or a FASTA path) to rank.
             candidate_texts / label_set: instead of an index, the texts to rank (protein -> text).
-            direction: `text-to-protein` (default) or `protein-to-text`.
+            direction: `text-to-protein` (default), `protein-to-protein` or `protein-to-text`.
             field: word the text queries (text -> protein) or `candidate_texts` (protein -> text) with the template of
                 a text field of the model's training texts, e.g. `"molecular_function"` (or its ProtDescribe column
                 `"go_function"`) -> `"MOLECULAR FUNCTION: {}."` for a model trained on GO texts, so that "ATP
@@ -424,11 +428,11 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
                 is an error, `"auto"` applies none.
 
         Returns:
-            per query, a list of `{"id", "score"}` (text -> protein: `score` is the cosine) or `{"text", "score",
-            "logit", "cosine"}` (protein -> text over texts or a label set: `score` is the zero-shot pipeline's
-            probability of the text among the candidates, `logit` its logit, `cosine` the cosine to the text (the
-            normalised mean of a class's prompts), which `threshold` applies to), best first; a single list for a
-            single query.
+            per query, a list of `{"id", "score"}` (text or protein -> protein: `score` is the cosine) or `{"text",
+            "score", "logit", "cosine"}` (protein -> text over texts or a label set: `score` is the zero-shot
+            pipeline's probability of the text among the candidates, `logit` its logit, `cosine` the cosine to the
+            text (the normalised mean of a class's prompts), which `threshold` applies to), best first; a single list
+            for a single query.
         """
         kwargs = dict(kwargs)
         direction = kwargs.pop("direction", None) or "text-to-protein"
@@ -445,13 +449,13 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
         """What a call searches, prepared once per call after every argument is checked: an index (loaded and
         checked against this model), candidate proteins (embedded), or the zero-shot classifier of candidate texts
         or a label set (protein -> text, scored exactly as the zero-shot pipeline scores labels)."""
-        if direction not in ("text-to-protein", "protein-to-text"):
-            raise ValueError(f"direction must be 'text-to-protein' or 'protein-to-text', got {direction!r}")
-        kind = "protein" if direction == "text-to-protein" else "text"
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(map(repr, _DIRECTIONS))}, got {direction!r}")
+        query, kind = direction.split("-to-")
         template = field_template(self.training_texts(), field) if field is not None else None
         if kind == "protein" and index is None and proteins is None:
-            raise ValueError("text -> protein retrieval needs an `index` or `proteins`")
-        if template is not None and kind == "text" and candidate_texts is None:
+            raise ValueError(f"{query} -> protein retrieval needs an `index` or `proteins`")
+        if template is not None and not (query == "text" or candidate_texts is not None):
             raise ValueError("`field` words texts given by name (the queries of a text -> protein search, or "
                              "candidate_texts); a label set has its own prompts")
         if prior != "auto" and (index is not None or kind == "protein"):
@@ -460,7 +464,7 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
                 raise ValueError("a prior applies to protein -> text search over a label set or a list of texts only "
                                  "(an index ranks by cosine; a per-text term leaves a text -> protein ranking "
                                  "unchanged)")
-        target = {"kind": kind, "template": template if kind == "protein" else None}
+        target = {"kind": kind, "query": query, "template": template if query == "text" else None}
         if kind == "text" and index is None:
             if candidate_texts is not None:
                 if label_set is not None:
@@ -480,7 +484,7 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
             if index.metadata.get("embedding", kind) != kind:
                 raise MismatchedModelError(f"a {direction} search needs an index of {kind} embeddings, this one "
                                            f"holds {index.metadata.get('embedding')!r} embeddings")
-            index.check_queries(model_metadata(self.model, "text" if kind == "protein" else "protein"))
+            index.check_queries(model_metadata(self.model, query))
             target["index"] = index
             return target
         records = _fasta_records(proteins) if is_fasta(proteins) else [
@@ -494,16 +498,16 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
         if target is None:  # the pipeline's construction: everything is given per call
             return {}, {}, {}
         search = {"target": target, "top_k": top_k, "threshold": threshold, "nprobe": nprobe, "ef_search": ef_search}
-        return {"kind": target["kind"], "template": target["template"]}, {"kind": target["kind"]}, search
+        return {"query": target["query"], "template": target["template"]}, {"query": target["query"]}, search
 
-    def preprocess(self, inputs, kind, template=None):
-        if kind == "text":  # protein -> text: the query is a protein
+    def preprocess(self, inputs, query, template=None):
+        if query == "protein":
             return self._protein_inputs(inputs)
         batch = self.processor(text=[template.format(inputs) if template else inputs], return_tensors="pt")
         return {"text_input_ids": batch["text_input_ids"], "text_attention_mask": batch["text_attention_mask"]}
 
-    def _forward(self, model_inputs, kind):
-        if kind == "text":
+    def _forward(self, model_inputs, query):
+        if query == "protein":
             return {"query": self._protein_embeds(model_inputs)}
         return {"query": text_features(self.protst, model_inputs["text_input_ids"],
                                        model_inputs["text_attention_mask"], self.processor.tokenizer.pad_token_id,
@@ -516,7 +520,7 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
             scores, ids = target["index"].search(query.numpy(), top_k, nprobe=nprobe, ef_search=ef_search,
                                                  threshold=threshold)
             return [{key: i, "score": float(s)} for i, s in zip(ids[0], scores[0]) if not np.isnan(s)]
-        if "candidates" in target:  # text -> proteins, brute force
+        if "candidates" in target:  # text or protein -> proteins, brute force
             row = (query.numpy() @ target["candidates"].T)[0]
             order = np.argsort(-row, kind="stable")[:top_k]
             return [{key: target["names"][i], "score": float(row[i])} for i in order
@@ -532,6 +536,7 @@ class ProteinTextRetrievalPipeline(_ProtSTPipeline):
 
 
 _TARGET_ARGUMENTS = ("index", "proteins", "candidate_texts", "label_set", "field", "prior")
+_DIRECTIONS = ("text-to-protein", "protein-to-protein", "protein-to-text")
 
 
 __all__ = [
