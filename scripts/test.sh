@@ -16,6 +16,13 @@ if [ -z "${PROTST_SKIP_MIN_TRANSFORMERS:-}" ]; then
   fi
   export PROTST_MIN_TRANSFORMERS_PYTHON="$PWD/$MIN_VENV/bin/python"
 fi
+# headless Chromium and its driver for the browser tests (the report page, the Space); they skip where it is absent
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
+    || { $SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; } \
+    || echo "warning: could not install chromium; the browser tests will be skipped" >&2
+fi
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 python -m ruff check src tests examples benchmarks
 # PROTST_TEST_WORKERS=2: two pytest-xdist workers, each test module on one of them (its module fixtures built once).

@@ -22,49 +22,11 @@ from protst_hf.annotation import (
     write_annotations,
 )
 from protst_hf.cli import main as cli
-from protst_hf.data.gene_ontology import GeneOntology, build_go_protdescribe
-from protst_hf.data.pretraining_data import load_pairs
 from protst_hf.models.protst.modeling_protst import ProtSTModel
-from utils.builders import FIXTURES
+from utils.go_reference import GO, NAMESPACES, TEMPLATES
+from utils.go_reference import reference_inputs as _inputs
 
 pytestmark = pytest.mark.needs_mmseqs
-GO = FIXTURES / "go"
-NAMESPACES = ("molecular_function", "cellular_component")
-TEMPLATES = {"molecular_function": "MOLECULAR FUNCTION: {}.", "cellular_component": "CELLULAR COMPONENT: {}."}
-
-
-@pytest.fixture(scope="module")
-def ontology():
-    return GeneOntology.from_files(GO / "go_terms.tsv", GO / "go_graph.tsv")
-
-
-@pytest.fixture(scope="module")
-def go_build(tmp_path_factory, ontology):
-    folder = tmp_path_factory.mktemp("go") / "protdescribe"
-    build_go_protdescribe(GO / "annotations.tsv", ontology, folder, split="random", ratios=(0.6, 0.2, 0.2),
-                          progress=False)
-    return {split: load_pairs(str(folder), split=split).to_list() for split in ("train", "validation", "test")}, \
-        folder
-
-
-def _inputs(go_build, ontology):
-    splits, _ = go_build
-    proteins, skipped = clean_records((r["accession"], r["sequence"]) for r in splits["train"])
-    assert not skipped
-    fields, sets = go_fields(splits["train"], ontology, TEMPLATES, NAMESPACES)
-    validation = [(r["accession"], r["sequence"]) for r in splits["validation"]]
-    labels = {field.name: field.label_rows(ontology.annotated_terms(r["go_terms"], field.name)
-                                           for r in splits["validation"]) for field in fields}
-    return proteins, fields, sets, validation, labels
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, go_build, ontology, model, processor):
-    proteins, fields, _, validation, labels = _inputs(go_build, ontology)
-    folder = tmp_path_factory.mktemp("reference") / "ref"
-    build_reference(folder, model, processor, proteins, fields, validation, labels, model_name="tiny",
-                    progress=False)
-    return folder
 
 
 @pytest.mark.slow

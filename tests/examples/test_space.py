@@ -1,27 +1,12 @@
 """The Gradio Space (examples/space/app.py): started on 127.0.0.1 in its own process, called through gradio_client;
 its answers must equal the pipelines' run here."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import pytest
 import torch
 
-from utils.builders import ROOT
+from utils.space import running_space
 
 gradio_client = pytest.importorskip("gradio_client")
-
-APP = ROOT / "examples" / "space" / "app.py"
-
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -34,22 +19,8 @@ def test_space_classifies_and_searches_through_gradio_client(tmp_path):
     torch.manual_seed(0)
     ProtSTModel(demo_config()).save_pretrained(tmp_path / "model")
     demo_processor().save_pretrained(tmp_path / "model")
-    port = _free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, str(APP), "--model", str(tmp_path / "model"), "--index",
-                                str(tmp_path / "index"), "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline, log = time.time() + 240, []
-        while time.time() < deadline:
-            line = process.stdout.readline()
-            log.append(line)
-            if "Running on local URL" in line:
-                break
-            assert process.poll() is None, "".join(log)[-3000:]
-        else:
-            pytest.fail("the Space did not start: " + "".join(log)[-3000:])
-        client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with running_space(["--model", str(tmp_path / "model"), "--index", str(tmp_path / "index")]) as url:
+        client = gradio_client.Client(url, verbose=False)
         sequence, labels = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", ["Nucleus", "Cytoplasm", "Secreted"]
         answer = client.predict(sequence, ", ".join(labels), "SUBCELLULAR LOCATION: {}.", api_name="/classify")
         classify = pipeline("zero-shot-protein-classification", model=str(tmp_path / "model"), trust_remote_code=True)
@@ -68,6 +39,3 @@ def test_space_classifies_and_searches_through_gradio_client(tmp_path):
 
         with pytest.raises(Exception, match="invalid character '1' at position 2"):
             client.predict("MK1TAY", "Nucleus", "", api_name="/classify")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)

@@ -5,7 +5,8 @@ text scores and the label frequencies: `build_reference` once, then `AnnotationR
 One module per job: `fields` (the labels of a reference, and the step from a labelled dataset to them), `evidence`
 (each evidence from what a search found), `fusion` (their per-bin blend and its fit), `search` (the one MMseqs2 +
 FAISS search, for annotation and for the cross-fit), `build` (a reference from labelled proteins), `store` (the
-folder's format and card), `reference` (a loaded reference that annotates) and `io` (the TSV, CAFA and GAF writers).
+folder's format and card), `reference` (a loaded reference that annotates), `io` (the TSV, CAFA and GAF writers) and
+`html_report` (the self-contained HTML page of a run).
 """
 
 from ..models.protst.folder_protst import IncompleteFolderError
@@ -13,12 +14,14 @@ from .build import ReferenceBuildArguments, build_reference
 from .evidence import LabelTable, best_hit_evidence, hit_evidence, homology_evidence, neighbour_evidence
 from .fields import FieldLabels, ReferenceInputs, class_field, clean_records, go_fields, reference_inputs
 from .fusion import BINS, COMPONENTS, Fusion, fit_fusion, identity_bins, ontology_consistent
-from .io import AnnotationTable, ClassificationTable, write_annotations
+from .html_report import AnnotationReport
+from .io import AnnotationTable, ClassificationTable, annotate_to_files, write_annotations
 from .reference import AnnotationReference, MismatchedReferenceModelError
 from .search import Lookup, cross_fit_folds
 
-__all__ = ["BINS", "COMPONENTS", "AnnotationReference", "AnnotationTable", "ClassificationTable", "FieldLabels",
-           "Fusion", "IncompleteFolderError", "LabelTable", "Lookup", "MismatchedReferenceModelError",
-           "ReferenceBuildArguments", "ReferenceInputs", "best_hit_evidence", "build_reference", "class_field",
-           "clean_records", "cross_fit_folds", "fit_fusion", "go_fields", "hit_evidence", "homology_evidence",
-           "identity_bins", "neighbour_evidence", "ontology_consistent", "reference_inputs", "write_annotations"]
+__all__ = ["BINS", "COMPONENTS", "AnnotationReference", "AnnotationReport", "AnnotationTable", "ClassificationTable",
+           "FieldLabels", "Fusion", "IncompleteFolderError", "LabelTable", "Lookup", "MismatchedReferenceModelError",
+           "ReferenceBuildArguments", "ReferenceInputs", "annotate_to_files", "best_hit_evidence", "build_reference",
+           "class_field", "clean_records", "cross_fit_folds", "fit_fusion", "go_fields", "hit_evidence",
+           "homology_evidence", "identity_bins", "neighbour_evidence", "ontology_consistent", "reference_inputs",
+           "write_annotations"]

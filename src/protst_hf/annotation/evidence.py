@@ -171,6 +171,11 @@ class Supporters:
         self.hits, self.similarities, self.rows, self.table, self.accessions = hits, similarities, rows, table, \
             accessions
 
+    def best_hit(self, query: int) -> tuple[str, float] | None:
+        """The query's best MMseqs2 hit (by bit score) as `(accession, identity)`, or None without a hit."""
+        found = self.hits.get(query)
+        return (self.accessions[found[0][0]], float(found[0][1])) if found else None
+
     def _holds(self, row: int, label: int) -> bool:
         labels = self.table.row(row)
         at = np.searchsorted(labels, label)

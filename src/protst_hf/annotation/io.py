@@ -17,6 +17,7 @@ from ..models.protst.texts_protst import go_namespace
 from .evidence import Supporters
 from .fields import FieldLabels
 from .fusion import Fusion, topological_order
+from .html_report import AnnotationReport
 
 GAF_RELATIONS = {"F": "enables", "P": "involved_in", "C": "located_in"}  # GAF 2.2's default relation per aspect
 
@@ -34,7 +35,8 @@ class AnnotationTable:
     share, e.g. `homology=0.41;best_hit=0.12;neighbours=0.22;text=0.03`, and the reference protein that supports
     the label most, `P12345 identity 0.62` or `Q9Y2X3 cosine 0.83`), best first per protein, scores >= `min_score`
     (and >= `threshold`), at most `top_k` labels per protein, or with `leaves` only the most specific ones (no
-    ancestor of another kept label). With `cafa`, the CAFA submission file of the same predictions (two-decimal
+    ancestor of another kept label). With `report` (an [`AnnotationReport`]), each protein's kept labels are added to
+    the HTML report too. With `cafa`, the CAFA submission file of the same predictions (two-decimal
     scores in (0, 1]); with `gaf`, a GAF 2.2 file of them (evidence IEA, the reference named in the DB:Reference
     column, the supporting protein in With/From, today's date). `header` names the reference, model and ontology in
     a comment at the top of the TSV and the GAF. A context manager: every file appears, complete, when it closes
@@ -49,13 +51,15 @@ class AnnotationTable:
     def __init__(self, path: str | Path, labels: FieldLabels, fusion: Fusion, min_score: float = 0.01,
                  top_k: int | None = None, cafa: str | Path | None = None, author: str = "protst-hf",
                  gaf: str | Path | None = None, threshold: float | None = None, leaves: bool = False,
-                 header: dict | None = None):
-        self.path, self.cafa, self.gaf, self.author = path, cafa, gaf, author
+                 header: dict | None = None, report: AnnotationReport | None = None):
+        self.path, self.cafa, self.gaf, self.author, self.report = path, cafa, gaf, author, report
         self.labels, self.fusion, self.top_k, self.leaves = labels, fusion, top_k, leaves
         self.min_score = max(min_score, threshold or 0.0)
         self.header = dict(header or {})
         self.rows = 0
         self._ancestors = _label_ancestors(labels.parents) if leaves else None
+        if report is not None:
+            report.add_field(labels, fusion, min_score, threshold, leaves)
 
     def __enter__(self) -> AnnotationTable:
         self._files = ExitStack()
@@ -92,6 +96,7 @@ class AnnotationTable:
                 order = _leaves(order, self._ancestors)
             order = order[:self.top_k]
             shares = self.fusion.contributions(evidence, bins, q, order)
+            supports = []
             for position, label in enumerate(order):
                 parts = ";".join(f"{k}={v[position]:.3f}" for k, v in shares.items() if v[position] > 0)
                 support = None
@@ -99,6 +104,7 @@ class AnnotationTable:
                     homology = sum(shares[k][position] for k in ("homology", "best_hit") if k in shares)
                     support = supporters(q, label, homology, shares["neighbours"][position]
                                          if "neighbours" in shares else 0.0)
+                supports.append(support)
                 shown = f"{support[1]} {support[0]} {support[2]:.2f}" if support else ""
                 self.out.write(f"{identifier}\t{labels.ids[label]}\t{labels.names[label]}\t{row[label]:.4f}\t"
                                f"{parts}\t{shown}\n")
@@ -107,6 +113,9 @@ class AnnotationTable:
                     self.cafa_file.write(f"{identifier}\t{labels.ids[label]}\t{max(row[label], 0.01):.2f}\n")
                 if self.gaf_file:
                     self._gaf_line(identifier, labels.ids[label], support)
+            if self.report is not None:
+                self.report.add(labels.name, identifier, int(bins[q]), supporters.best_hit(q) if supporters else None,
+                                labels, order, row, shares, supports)
 
     def _gaf_line(self, identifier: str, term: str, support) -> None:
         accession = fasta_accession(identifier)
@@ -139,6 +148,30 @@ def _label_ancestors(parents: list[list[int]]) -> list[frozenset[int]]:
     for label in reversed(topological_order(parents)):
         ancestors[label] = frozenset({label}).union(*(ancestors[p] for p in parents[label]))
     return ancestors
+
+
+def annotate_to_files(reference, model, processor, records: Iterable[tuple[str, str]], fields: Sequence[str],
+                      tables: dict, cafas: dict | None = None, gafs: dict | None = None,
+                      thresholds: dict | None = None, report: AnnotationReport | None = None,
+                      header: dict | None = None, chunk_size: int = 1000, threads: int | None = None,
+                      **table_options) -> dict[str, int]:
+    """Annotate `records` against `reference` for `fields` and write each field's files (`tables`, and optionally
+    `cafas` / `gafs`: field -> path) through [`AnnotationTable`], with the kept labels added to `report`; what
+    `protst annotate` and the Space run. Each protein is embedded and searched once for all fields. Returns the
+    rows written per field. `table_options`: `min_score`, `top_k`, `leaves` of [`AnnotationTable`]. The caller
+    checks the model against the reference first (`reference.check_model`, on the weights as saved)."""
+    cafas, gafs, thresholds = cafas or {}, gafs or {}, thresholds or {}
+    with ExitStack() as files:
+        writers = {field: files.enter_context(AnnotationTable(
+            tables[field], *reference.field(field)[:2], cafa=cafas.get(field), gaf=gafs.get(field),
+            threshold=thresholds.get(field), header=header, report=report, **table_options)) for field in fields}
+        for ids, scored in reference.annotate_fields(model, processor, records, fields, chunk_size=chunk_size,
+                                                     threads=threads, check_model=False):
+            for field, result in scored.items():
+                writers[field].write(ids, *result)
+        if getattr(records, "read", None) == 0:  # raised inside the writers: no output is left
+            raise records.no_protein_error()
+    return {field: writer.rows for field, writer in writers.items()}
 
 
 def write_annotations(path: str | Path, results: Iterable[tuple],
@@ -182,4 +215,4 @@ class ClassificationTable:
                                       *(f"{scores[n]:.6f}" for n in self.names)]) + "\n")
 
 
-__all__ = ["AnnotationTable", "ClassificationTable", "write_annotations"]
+__all__ = ["AnnotationTable", "ClassificationTable", "annotate_to_files", "write_annotations"]

@@ -26,6 +26,10 @@ def register(commands) -> None:
     annotate.add_argument("--cafa", help="also write the CAFA submission file (GO fields; {field} as for --output)")
     annotate.add_argument("--gaf", help="also write a GAF 2.2 file (GO fields: evidence IEA, the reference in the "
                           "DB:Reference column, the supporting protein in With/From; {field} as for --output)")
+    annotate.add_argument("--report", metavar="HTML", help="also write a self-contained HTML report: summary, where "
+                          "the evidence came from, and a searchable table of the proteins with each label's evidence")
+    annotate.add_argument("--report-terms", type=int, default=20, help="labels per protein and field in the report "
+                          "(default 20; the TSV holds all)")
     annotate.add_argument("--min-score", type=float, default=0.01, help="scores written (default >= 0.01)")
     annotate.add_argument("--threshold", metavar="auto|SCORE",
                           help="keep only the labels scoring at least this; auto: each field's Fmax-optimal "
@@ -49,9 +53,7 @@ def outputs(path: str | None, fields: list[str], flag: str) -> dict[str, str | N
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from contextlib import ExitStack
-
-    from ..annotation import AnnotationReference, AnnotationTable
+    from ..annotation import AnnotationReference, AnnotationReport, annotate_to_files
     from ..models.protst.fasta_protst import ProteinRecords
     from ..models.protst.folder_protst import model_display_name
     from ..models.protst.inference_protst import prepare_for_inference
@@ -71,24 +73,19 @@ def run(args: argparse.Namespace) -> int:
     reference.check_model(model)  # the weights as saved, before any inference cast
     prepare_for_inference(model, packed=True, precision=args.precision)
     records = ProteinRecords(args.input)
-    with ExitStack() as files:
-        writers = {field: files.enter_context(AnnotationTable(
-            tables[field], *reference.field(field)[:2], min_score=args.min_score, top_k=args.top_k,
-            cafa=cafas[field], gaf=gafs[field], threshold=thresholds[field], leaves=args.leaves, header=header))
-            for field in fields}
-        for ids, scored in reference.annotate_fields(model, processor, records, fields, chunk_size=args.chunk_size,
-                                                     threads=args.threads, check_model=False):
-            for field, result in scored.items():
-                writers[field].write(ids, *result)
-        if not records.read:  # raised inside the writers: no output is left
-            raise records.no_protein_error()
+    report = AnnotationReport(args.report, header, args.report_terms) if args.report else None
+    rows = annotate_to_files(reference, model, processor, records, fields, tables, cafas, gafs, thresholds, report,
+                             header, chunk_size=args.chunk_size, threads=args.threads, min_score=args.min_score,
+                             top_k=args.top_k, leaves=args.leaves)
     if records.problems:
         print(f"skipped {len(records.problems)} input record(s): " + "; ".join(records.problems[:5]), file=sys.stderr)
     for field in fields:
         extra = [p for p in (cafas[field], gafs[field]) if p]
         kept = f" (threshold {thresholds[field]:.2f})" if thresholds[field] is not None else ""
-        print(f"{writers[field].rows} scores of {field}{kept} written to {tables[field]}"
+        print(f"{rows[field]} scores of {field}{kept} written to {tables[field]}"
               + (f" and {' and '.join(extra)}" if extra else ""))
+    if report is not None:
+        print(f"report of {records.read} proteins written to {report.write(skipped=records.problems)}")
     return 0
 
 
