@@ -9,7 +9,9 @@ process tests the gathering, not float32 summation order. Rank 0 saves the proce
 process-averaged gradients for the test to compare with a single process on the whole batch.
 """
 
+import datetime
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -78,10 +80,18 @@ def bank_run(rows: slice):
 
 
 def main(out_path: str) -> None:
-    dist.init_process_group("gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    print(f"rank {rank}/{world}: process group up", flush=True)  # read by the test when the run times out
+    # Everything slow and local first (imports of the training code, the processor, the model, the batch), so that
+    # the two processes meet in the collectives at nearly the same time; a collective that still waits fails after
+    # 100 s with gloo's error instead of hanging (the test's limit is 150 s).
+    rank = int(os.environ["RANK"])
     rows = slice(*SPLIT[rank])
+    processor = make_processor()
+    model = tiny_model(processor)
+    data = load_rows()[slice(0, SPLIT[-1][1])][rows]
+    batch = processor(proteins=[r["sequence"] for r in data], text=[r["function"] for r in data], return_tensors="pt")
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=100))
+    world = dist.get_world_size()
+    print(f"rank {rank}/{world}: process group up", flush=True)  # read by the test when the run times out
     result = {"world_size": world}
 
     # (1) the pure function on linear encoders, with the original positives and with shared ones
@@ -102,11 +112,8 @@ def main(out_path: str) -> None:
 
     # (2) the model under DDP
     print(f"rank {rank}: losses gathered; DDP model next", flush=True)
-    processor = make_processor()
-    model = tiny_model(processor)
     ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    data = load_rows()[slice(0, SPLIT[-1][1])][rows]
-    batch = processor(proteins=[r["sequence"] for r in data], text=[r["function"] for r in data], return_tensors="pt")
+    print(f"rank {rank}: DDP model wrapped", flush=True)
     output = ddp(**batch)
     output.loss.backward()
     model_loss = output.loss.detach().clone()

@@ -79,7 +79,9 @@ def test_gathered_loss_and_gradients_equal_single_process_on_unequal_batches(tmp
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(TESTS / "utils" / "distributed_worker.py"), str(out)]
     # The launch alone takes about 10 s. In 2 of 4 full CI runs of 2026-12-08 (never alone, 0 of 6) the two gloo
-    # workers hung at the DDP wrapper; the cause is not found yet. A hung launch is retried once, and said so.
+    # workers were still at the DDP wrapper after 150 s; the cause is not found. The workers now do every slow local
+    # step (imports, model, batch) before they meet, and a collective that waits fails after 100 s with gloo's error
+    # (which names it); a launch that still runs past 150 s is retried once, and said so.
     for attempt in (1, 2):
         try:
             completed = subprocess.run(command, capture_output=True, text=True, timeout=150, env={
