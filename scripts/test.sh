@@ -25,10 +25,10 @@ if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>
 fi
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 python -m ruff check src tests examples benchmarks
-# PROTST_TEST_WORKERS=2: two pytest-xdist workers, each test module on one of them (its module fixtures built once).
-# Not the default: on a loaded 2-core machine a distributed test (torchrun, 2 processes) beside another worker's test
-# ran past its 300 s limit once; CI runs the suite in one process.
-WORKERS=${PROTST_TEST_WORKERS:-0}
+# Two pytest-xdist workers by default, each test module on one of them (its module fixtures built once): the suite
+# took 383 s so on this 2-core machine, 592 s in one process (2026-12-08). PROTST_TEST_WORKERS=0 runs one process.
+# The torchrun tests fail with gloo's error after 100 s instead of hanging, and retry a launch that runs past 150 s.
+WORKERS=${PROTST_TEST_WORKERS:-2}
 if [ "$WORKERS" = 0 ]; then
   python -m pytest -q tests "$@"
 else

@@ -2,6 +2,9 @@
 per-field tables and the downloads; an invalid residue, too many proteins and an empty input are shown in the page;
 the console has no error. Its answers are those of `protst annotate` (the same `annotate_to_files`)."""
 
+import gzip
+from pathlib import Path
+
 import pytest
 
 from utils.browser import chromium, console_errors, wait_for
@@ -50,3 +53,15 @@ def test_the_space_annotates_pasted_fasta_in_a_browser(reference, go_build, mode
             wait_for(driver, f"document.body.innerText.includes({message!r})", timeout=60)
             assert "Traceback" not in driver.find_element("tag name", "body").text
         assert console_errors(driver) == []
+
+        # the same endpoint through gradio_client, with a gzipped FASTA uploaded instead of pasted text
+        gradio_client = pytest.importorskip("gradio_client")
+        packed = tmp_path / "proteins.fa.gz"
+        packed.write_bytes(gzip.compress(fasta.encode()))
+        client = gradio_client.Client(url, verbose=False)
+        status, *tables, files = client.predict("", gradio_client.handle_file(str(packed)), ["molecular_function"],
+                                                True, True, api_name="/annotate")
+        assert "2 protein(s) annotated" in status
+        assert [row[0] for row in tables[0]["data"]] == [r["accession"] for r in proteins]
+        assert sorted(Path(f).name for f in files) == ["molecular_function.gaf", "molecular_function.tsv",
+                                                         "report.html"]
