@@ -62,6 +62,10 @@ def test_the_report_holds_the_best_labels_of_the_tsv_with_their_evidence(annotat
             cells = line.split("\t")
             rows[cells[0]].append(cells)
         assert sum(1 for p in data["proteins"] if p[4 + f]) == len(rows) > 0
+        counts = re.search(rf"<td>{name}</td><td>[^<]*</td><td class='kept'>(\d+)</td><td class='distinct'>(\d+)"
+                           rf"</td><td class='annotated'>(\d+)</td>", page)
+        assert [int(n) for n in counts.groups()] == [sum(len(v) for v in rows.values()),
+                                                     len({c[1] for v in rows.values() for c in v}), len(rows)]
         for identifier, protein in proteins.items():
             expected, got = rows.get(identifier, [])[:TERMS], protein[4 + f]
             assert [data["terms"][t[0]][0] for t in got] == [cells[1] for cells in expected]

@@ -93,9 +93,9 @@ class AnnotationReport:
             protein.append([])
         entry["kept"] += len(order)
         entry["annotated"] += bool(len(order))
+        entry["terms"].update(order.tolist())
         terms = []
         for position, label in enumerate(order[:self.max_terms]):
-            entry["terms"].add(int(label))
             support = supports[position] if position < len(supports) else None
             terms.append([self._term(labels.ids[label], labels.names[label]), _milli(scores[label]),
                           *(_milli(shares[c][position]) if c in shares else 0 for c in COMPONENTS),
@@ -180,7 +180,8 @@ class AnnotationReport:
             value = f["min_score"] if f["threshold"] is None else max(f["min_score"], f["threshold"])
             specific = ", most specific only" if f["leaves"] else ""
             rows.append(f"<tr><td>{html.escape(f['name'])}</td><td>{kept} &ge; {value:.2f}{specific}</td>"
-                        f"<td class='kept'>{f['kept']}</td><td>{len(f['terms'])}</td><td>{f['annotated']}</td></tr>")
+                        f"<td class='kept'>{f['kept']}</td><td class='distinct'>{len(f['terms'])}</td>"
+                        f"<td class='annotated'>{f['annotated']}</td></tr>")
         fields = ("<table class='facts'><thead><tr><th>field</th><th>labels kept at</th><th>protein-label pairs"
                   "</th><th>distinct labels</th><th>proteins with a label</th></tr></thead><tbody>"
                   + "".join(rows) + "</tbody></table>")
