@@ -64,7 +64,7 @@ def synthetic_report(path: Path, proteins: int, terms: int = 20, seed: int = 0) 
             supports = [("identity", best[0], best[1]) if best and rng.random() < 0.7 else
                         ("cosine", accessions[rng.integers(len(accessions))], float(rng.uniform(0.8, 1)))
                         for _ in range(terms)]
-            report.add(f, f"sp|P{p:05d}|PROT{p}_SYNTH", bin_index, best, labels[f], order, scores, shares, supports)
+            report.add(f, f"sp|P{p:05d}|PROT{p}_SYNTH", bin_index, best, order, scores, shares, supports)
     return report.write()
 
 

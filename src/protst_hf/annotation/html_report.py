@@ -64,33 +64,27 @@ class AnnotationReport:
         self._terms: dict[str, int] = {}
         self._term_list: list[list[str]] = []
         self._refs: dict[str, int] = {}
-        self._proteins: dict[str, list] = {}
+        self._proteins: dict[str, list] = {}  # id -> [id, bin, best hit, identity], in the order first seen
 
     def add_field(self, labels: FieldLabels, fusion: Fusion, min_score: float, threshold: float | None,
                   leaves: bool = False) -> None:
         """A field the run writes, with the weights its fit chose and the score its labels must reach (`leaves`:
         the most specific of them only)."""
         self._field_index[labels.name] = len(self.fields)
-        self.fields.append({"name": labels.name, "min_score": float(min_score), "leaves": leaves,
+        self.fields.append({"name": labels.name, "labels": labels, "min_score": float(min_score), "leaves": leaves,
                             "threshold": None if threshold is None else float(threshold),
                             "weights": np.asarray(fusion.weights, dtype=np.float64).round(4).tolist(),
-                            "kept": 0, "terms": set(), "annotated": 0})
+                            "kept": 0, "terms": set(), "annotated": 0, "by_protein": {}})
 
     def add(self, field: str, identifier: str, bin_index: int, best_hit: tuple[str, float] | None,
-            labels: FieldLabels, order: np.ndarray, scores: np.ndarray, shares: dict[str, np.ndarray],
-            supports: list) -> None:
+            order: np.ndarray, scores: np.ndarray, shares: dict[str, np.ndarray], supports: list) -> None:
         """One protein's kept labels of one field (`order`, best first; `scores` its fused row; `shares` each
         evidence's part of the kept labels' scores; `supports` the supporting reference protein of each)."""
-        f = self._field_index[field]
-        entry = self.fields[f]
-        protein = self._proteins.get(identifier)
-        if protein is None:
-            ref = -1 if best_hit is None else self._ref(best_hit[0])
-            identity = -1 if best_hit is None else _milli(best_hit[1])
-            protein = self._proteins[identifier] = [identifier, int(bin_index), ref, identity,
-                                                    *([] for _ in self.fields)]
-        while len(protein) < 4 + len(self.fields):  # a field added after this protein was first seen
-            protein.append([])
+        entry = self.fields[self._field_index[field]]
+        labels = entry["labels"]
+        if identifier not in self._proteins:
+            self._proteins[identifier] = [identifier, int(bin_index), -1 if best_hit is None else
+                                          self._ref(best_hit[0]), -1 if best_hit is None else _milli(best_hit[1])]
         entry["kept"] += len(order)
         entry["annotated"] += bool(len(order))
         entry["terms"].update(order.tolist())
@@ -102,7 +96,12 @@ class AnnotationReport:
                           -1 if support is None else self._ref(support[1]),
                           0 if support is None or support[0] == "identity" else 1,
                           0 if support is None else _milli(support[2])])
-        protein[4 + f] = terms
+        entry["by_protein"][identifier] = terms
+
+    def _labels_of(self, f: int) -> list[list]:
+        """Each protein's kept labels of field `f`, in protein order (none where the field did not see it)."""
+        by_protein = self.fields[f]["by_protein"]
+        return [by_protein.get(identifier, []) for identifier in self._proteins]
 
     def _term(self, term_id: str, name: str) -> int:
         if term_id not in self._terms:
@@ -122,8 +121,9 @@ class AnnotationReport:
         proteins = list(self._proteins.values())
         columns = []
         for f in range(len(self.fields)):
-            terms = [t for p in proteins for t in p[4 + f]]
-            column = {"counts": [len(p[4 + f]) for p in proteins], "term": [t[0] for t in terms],
+            per_protein = self._labels_of(f)
+            terms = [t for labels in per_protein for t in labels]
+            column = {"counts": [len(labels) for labels in per_protein], "term": [t[0] for t in terms],
                       "score": [t[1] for t in terms],
                       "shares": [[t[2 + c] for t in terms] for c in range(len(COMPONENTS))]}
             support = 2 + len(COMPONENTS)
@@ -141,10 +141,10 @@ class AnnotationReport:
     def table(self, field: str, top: int = 5) -> list[list]:
         """The page's table for one field, one row per protein: `[id, best hit, identity %, top labels]` (the labels
         as `name (id) score`; the Space shows it)."""
-        f, rows, refs = self._field_index[field], [], list(self._refs)
-        for p in self._proteins.values():
+        rows, refs = [], list(self._refs)
+        for p, kept in zip(self._proteins.values(), self._labels_of(self._field_index[field])):
             labels = "; ".join(f"{self._term_list[t[0]][1]} ({self._term_list[t[0]][0]}) {t[1] / SCALE:.2f}"
-                               for t in p[4 + f][:top])
+                               for t in kept[:top])
             rows.append([p[0], "" if p[2] < 0 else refs[p[2]],
                          None if p[3] < 0 else round(p[3] / 10, 1), labels])
         return rows

@@ -115,7 +115,7 @@ class AnnotationTable:
                     self._gaf_line(identifier, labels.ids[label], support)
             if self.report is not None:
                 self.report.add(labels.name, identifier, int(bins[q]), supporters.best_hit(q) if supporters else None,
-                                labels, order, row, shares, supports)
+                                order, row, shares, supports)
 
     def _gaf_line(self, identifier: str, term: str, support) -> None:
         accession = fasta_accession(identifier)
